@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: system packages (as root, when missing) and a venv with zero_nb.
+# Idempotent and quick on a machine that has everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${ZERO_NB_VENV:-.venv}
+
+need_apt=()
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
+for pkg in ${ZERO_NB_APT_EXTRA:-}; do need_apt+=("$pkg"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: apt-get install ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: please install with apt: ${need_apt[*]}" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+"$VENV/bin/python" -m pip install -q -e ".[${ZERO_NB_EXTRAS:-test}]"
+echo "setup: ready ($VENV)"

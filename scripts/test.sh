@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite. Media tests open WebRTC, which gathers candidates on
+# every interface: the suite runs inside a private network namespace where only `lo` exists,
+# so no packet can leave loopback. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-}" ZERO_NB_EXTRAS=dev scripts/setup.sh
+VENV=${ZERO_NB_VENV:-.venv}
+"$VENV/bin/ruff" check .
+if [ "$(id -u)" = 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
+exec "${ns[@]}" sh -c 'ip link set lo up && exec "$0" -m pytest "$@"' "$VENV/bin/python" "$@"

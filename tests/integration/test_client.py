@@ -1,0 +1,175 @@
+"""The async signaling client against a real server: join, events, errors, reconnect, TLS."""
+
+import asyncio
+import datetime
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import zero_nb
+from tests.conftest import UNIT
+from zero_nb.errors import BadPassword, ServerUnreachable
+from zero_nb.signaling.client import ClientState, SignalingClient
+from zero_nb.signaling.server import SignalingServer
+
+
+async def next_of(client, kind, timeout=5 * UNIT):
+    async def find():
+        while True:
+            msg = await client.recv()
+            if msg["type"] == kind:
+                return msg
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def test_client_joins_and_exchanges(server):
+    """Two clients join one session, see each other and exchange a message."""
+    a = SignalingClient(server.url, session="s", name="a")
+    b = SignalingClient(server.url, session="s", name="b")
+    ja = await a.connect()
+    jb = await b.connect()
+    assert jb["peers"] == [{"peer_id": ja["peer_id"], "name": "a"}]
+    assert (await next_of(a, "peer-joined"))["peer_id"] == b.peer_id
+    assert await b.send({"type": "message", "data": "hi"})
+    assert (await next_of(a, "message"))["from"] == b.peer_id
+    await b.leave()
+    assert (await next_of(a, "peer-left"))["peer_id"] == jb["peer_id"]
+    await a.close()
+    assert a.state is ClientState.CLOSED
+
+
+async def test_client_refused_and_unreachable(server):
+    """A wrong password raises BadPassword; no server raises ServerUnreachable with a hint."""
+    owner = SignalingClient(server.url, session="p", password="pw")
+    await owner.connect()
+    with pytest.raises(BadPassword, match="password"):
+        await SignalingClient(server.url, session="p", password="x").connect()
+    with pytest.raises(ServerUnreachable, match="zero_nb.serve"):
+        await SignalingClient("ws://127.0.0.1:9/ws", reconnect=False).connect(timeout=3 * UNIT)
+    await owner.close()
+
+
+async def test_client_rejoins_after_server_restart():
+    """When the server restarts on the same port, clients reconnect and re-join their session."""
+    srv = await SignalingServer("127.0.0.1", 0).start()
+    port = srv.port
+    a = SignalingClient(srv.url, session="r", name="a", backoff=(0.1, 0.5))
+    b = SignalingClient(srv.url, session="r", name="b", backoff=(0.1, 0.5))
+    await a.connect()
+    await b.connect()
+    old = a.peer_id
+    await srv.stop()
+    await next_of(a, "disconnected")
+    srv2 = await SignalingServer("127.0.0.1", port).start()
+    rejoined = await next_of(a, "joined", timeout=10 * UNIT)
+    assert rejoined["session"] == "r" and a.peer_id != old
+    for _ in range(int(100 * UNIT)):
+        if len(srv2.sessions().get("r", [])) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(srv2.sessions()["r"]) == 2 and a.reconnects == 1
+    await a.close()
+    await b.close()
+    await srv2.stop()
+
+
+def _self_signed(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_tls_wss(tmp_path):
+    """With a cert and key configured the server speaks wss:// and a trusting client joins."""
+    cert, key = _self_signed(tmp_path)
+    config = {"signaling": {"tls": {"cert": str(cert), "key": str(key)}}}
+    async with SignalingServer("localhost", 0, config=config) as srv:
+        assert srv.url.startswith("wss://")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        client = SignalingClient(srv.url, session="tls", ssl=ctx)
+        assert (await client.connect())["session"] == "tls"
+        await client.close()
+        with pytest.raises(ServerUnreachable):  # an untrusting client cannot connect
+            await SignalingClient(srv.url, reconnect=False).connect(timeout=3 * UNIT)
+
+
+def test_serve_in_background_thread():
+    """zero_nb.serve() returns at once with url/sessions()/stop(), serving from a thread."""
+    server = zero_nb.serve(port=0)
+    try:
+        assert server.running and server.url.startswith("ws://127.0.0.1:")
+
+        async def use():
+            c = SignalingClient(server.url, session="bg", name="n")
+            await c.connect()
+            snap = server.sessions()
+            await c.close()
+            return c.peer_id, snap
+
+        peer_id, snap = asyncio.run(use())
+        assert snap == {"bg": [{"peer_id": peer_id, "name": "n"}]}
+    finally:
+        server.stop()
+    assert not server.running
+
+
+def test_cli_serve_runs_and_stops_on_ctrl_c(tmp_path):
+    """`python -m zero_nb serve --port 0` serves /healthz, logs joins, and exits 0 on SIGINT."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zero_nb", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        for line in proc.stdout:  # log lines come first; the banner names the URL
+            if "signaling server on ws://127.0.0.1:" in line:
+                break
+        port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read() == b"ok\n"
+
+        async def join_once():
+            c = SignalingClient(f"ws://127.0.0.1:{port}/ws", session="cli", name="zed")
+            await c.connect()
+            await c.leave()
+
+        asyncio.run(join_once())
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10 * UNIT)
+        assert proc.returncode == 0
+        assert "join  cli" in out and "leave cli" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_cli_bad_config_is_one_line(tmp_path):
+    """A bad config file makes `zero-nb serve` exit 2 with one line naming the key."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("signaling:\n  prot: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "zero_nb", "serve", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "signaling.prot" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,211 @@
+"""The sans-I/O signaling core: every rule of protocol v1, driven without sockets."""
+
+import json
+
+import pytest
+
+from zero_nb.signaling.core import CLOSE_POLICY, Close, Limits, Send, SessionHooks, SignalingCore
+
+
+def frames(core, conn, msg, now=0.0):
+    raw = msg if isinstance(msg, str) else json.dumps(msg)
+    return core.receive(conn, raw, now)
+
+
+def sent(actions, conn=None):
+    return [a.message for a in actions if isinstance(a, Send) and (conn is None or a.conn == conn)]
+
+
+def join(core, session="s", name="", **extra):
+    conn = core.open()
+    out = frames(core, conn, {"type": "join", "session": session, "name": name, **extra})
+    joined = sent(out, conn)[0]
+    assert joined["type"] == "joined", joined
+    return conn, joined["peer_id"], out
+
+
+def test_join_announces_to_existing_peers():
+    """The joiner gets joined with the peers already there; they get peer-joined."""
+    core = SignalingCore()
+    a, a_id, _ = join(core, name="alice")
+    b = core.open()
+    out = frames(core, b, {"type": "join", "session": "s", "name": "bob"})
+    joined = sent(out, b)[0]
+    assert joined["session"] == "s" and joined["peers"] == [{"peer_id": a_id, "name": "alice"}]
+    assert sent(out, a) == [{"type": "peer-joined", "peer_id": joined["peer_id"], "name": "bob"}]
+
+
+def test_join_without_session_creates_uuid_session():
+    """A join with no session gets a fresh UUID session."""
+    core = SignalingCore()
+    c = core.open()
+    joined = sent(frames(core, c, {"type": "join"}))[0]
+    assert len(joined["session"]) == 36 and joined["peers"] == []
+
+
+def test_relay_sets_from_and_reaches_only_target():
+    """offer/answer/candidate reach only 'to', with 'from' set by the server."""
+    core = SignalingCore()
+    a, a_id, _ = join(core)
+    b, b_id, _ = join(core)
+    c, c_id, _ = join(core)
+    for msg in ({"type": "offer", "to": b_id, "sdp": "v=0", "from": c_id},
+                {"type": "answer", "to": b_id, "sdp": "v=0"},
+                {"type": "candidate", "to": b_id, "candidate": {"candidate": "x"}}):
+        out = frames(core, a, msg)
+        assert [x.conn for x in out] == [b]
+        assert out[0].message == {**msg, "from": a_id}
+
+
+def test_no_relay_across_sessions():
+    """A peer cannot reach a peer of another session (no-such-peer)."""
+    core = SignalingCore()
+    a, _, _ = join(core, session="one")
+    _, b_id, _ = join(core, session="two")
+    out = frames(core, a, {"type": "offer", "to": b_id, "sdp": "v=0"})
+    assert [x.conn for x in out] == [a] and sent(out)[0]["code"] == "no-such-peer"
+
+
+def test_message_broadcast_and_direct():
+    """message without 'to' goes to everyone else; with 'to' only to that peer."""
+    core = SignalingCore()
+    a, a_id, _ = join(core)
+    b, b_id, _ = join(core)
+    c, _, _ = join(core)
+    out = frames(core, a, {"type": "message", "data": {"text": "hi"}})
+    assert sorted(x.conn for x in out) == [b, c]
+    assert sent(out)[0] == {"type": "message", "data": {"text": "hi"}, "from": a_id}
+    out = frames(core, a, {"type": "message", "to": b_id, "data": 1})
+    assert [x.conn for x in out] == [b]
+
+
+def test_leave_and_disconnect_send_peer_left_and_end_session():
+    """leave and a dropped connection both send peer-left; the last one out ends the session."""
+    ended = []
+    core = SignalingCore(hooks=SessionHooks(ended=lambda s: ended.append(s.session_id)))
+    a, a_id, _ = join(core)
+    b, b_id, _ = join(core)
+    out = frames(core, a, {"type": "leave"})
+    assert sent(out, b) == [{"type": "peer-left", "peer_id": a_id}]
+    assert frames(core, a, {"type": "message", "data": 1})[0].message["code"] == "not-joined"
+    assert core.close(b) == [] and core.registry.sessions == {} and ended == ["s"]
+
+
+def test_rejoin_after_leave_on_same_connection():
+    """After leave, the same connection may join again."""
+    core = SignalingCore()
+    a, _, _ = join(core)
+    frames(core, a, {"type": "leave"})
+    assert sent(frames(core, a, {"type": "join", "session": "t"}))[0]["type"] == "joined"
+
+
+def test_errors_before_join_and_second_join():
+    """Messages before join are not-joined; a second join is already-joined."""
+    core = SignalingCore()
+    c = core.open()
+    for msg in ({"type": "offer", "to": "x", "sdp": "v"}, {"type": "leave"},
+                {"type": "message", "data": 0}):
+        assert sent(frames(core, c, msg))[0]["code"] == "not-joined"
+    frames(core, c, {"type": "join"})
+    assert sent(frames(core, c, {"type": "join"}))[0]["code"] == "already-joined"
+
+
+def test_ping_pong_any_time():
+    """ping is answered with pong, joined or not."""
+    core = SignalingCore()
+    c = core.open()
+    assert sent(frames(core, c, {"type": "ping"})) == [{"type": "pong"}]
+
+
+def test_password_set_by_first_joiner():
+    """The first joiner's password protects the session; wrong or missing gets bad-password."""
+    core = SignalingCore()
+    join(core, password="secret")
+    for extra in ({}, {"password": "nope"}):
+        c = core.open()
+        out = sent(frames(core, c, {"type": "join", "session": "s", **extra}))
+        assert out[0]["code"] == "bad-password" and "password" in out[0]["message"]
+    join(core, password="secret")
+
+
+def test_repeated_wrong_passwords_close_connection():
+    """Five wrong passwords on one connection close it (no brute force over one link)."""
+    core = SignalingCore()
+    join(core, password="secret")
+    c = core.open()
+    out = []
+    for _ in range(5):
+        out = frames(core, c, {"type": "join", "session": "s", "password": "x"})
+    assert any(isinstance(a, Close) and a.code == CLOSE_POLICY for a in out)
+
+
+def test_token_required_when_configured():
+    """With an access token configured, joins without it or with a wrong one are unauthorized."""
+    core = SignalingCore(token="tok")
+    for extra in ({}, {"token": "bad"}):
+        c = core.open()
+        assert sent(frames(core, c, {"type": "join", **extra}))[0]["code"] == "unauthorized"
+    join(core, token="tok")
+
+
+def test_session_and_server_limits():
+    """A full session gives session-full; a full server gives server-full."""
+    core = SignalingCore(Limits(max_peers_per_session=2, max_sessions=1))
+    join(core)
+    join(core)
+    c = core.open()
+    assert sent(frames(core, c, {"type": "join", "session": "s"}))[0]["code"] == "session-full"
+    assert sent(frames(core, c, {"type": "join", "session": "t"}))[0]["code"] == "server-full"
+
+
+def test_no_create_when_disabled():
+    """With allow_create off, joining an unknown session is refused."""
+    core = SignalingCore(Limits(allow_create=False))
+    c = core.open()
+    assert sent(frames(core, c, {"type": "join", "session": "x"}))[0]["code"] == "no-such-session"
+
+
+def test_too_large_message():
+    """A message over max_message_bytes gets too-large and the connection stays usable."""
+    core = SignalingCore(Limits(max_message_bytes=100))
+    c = core.open()
+    assert sent(frames(core, c, {"type": "message", "data": "x" * 200}))[0]["code"] == "too-large"
+    assert sent(frames(core, c, {"type": "ping"})) == [{"type": "pong"}]
+
+
+def test_rate_limit_token_bucket():
+    """Past the burst, messages are rate-limited (one error per streak), then allowed again."""
+    core = SignalingCore(Limits(rate=10, burst=5, abuse_close_after=1000))
+    c = core.open()
+    replies = [sent(frames(core, c, {"type": "ping"}, now=0.0)) for _ in range(8)]
+    assert replies[:5] == [[{"type": "pong"}]] * 5
+    assert replies[5][0]["code"] == "rate-limited" and replies[6] == [] and replies[7] == []
+    assert sent(frames(core, c, {"type": "ping"}, now=1.0)) == [{"type": "pong"}]
+
+
+def test_flood_closes_connection():
+    """A connection that keeps flooding past the limit is closed with a reason."""
+    core = SignalingCore(Limits(rate=1, burst=1, abuse_close_after=3))
+    c = core.open()
+    actions = [frames(core, c, {"type": "ping"}) for _ in range(6)]
+    closes = [a for batch in actions for a in batch if isinstance(a, Close)]
+    assert closes and closes[0].code == CLOSE_POLICY and "rate" in closes[0].reason
+
+
+@pytest.mark.parametrize("raw", ["nope", "[1]", '{"type":"offer"}', '{"type":"zzz"}'])
+def test_bad_input_does_not_disturb_others(raw):
+    """A malformed frame only earns its sender an error; other peers get nothing."""
+    core = SignalingCore()
+    a, _, _ = join(core)
+    b, _, _ = join(core)
+    out = frames(core, a, raw)
+    assert [x.conn for x in out] == [a] and sent(out)[0]["type"] == "error"
+
+
+def test_hooks_and_joined_extra():
+    """Session hooks fire on create/end and may add fields to joined (the SFU uses this)."""
+    created = []
+    core = SignalingCore(hooks=SessionHooks(created=lambda s: created.append(s.session_id),
+                                            joined_extra=lambda s: {"sfu": {"room": 7}}))
+    _, _, out = join(core)
+    assert created == ["s"] and sent(out)[0]["sfu"] == {"room": 7}

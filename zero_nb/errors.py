@@ -1,0 +1,107 @@
+"""Exceptions raised by zero_nb. Every message says what to do next.
+
+::
+
+    ZeroNBError
+    ├── ConfigError               bad config.yaml key or value
+    ├── SignalingError            talking to the signaling server
+    │   ├── ServerUnreachable     no server at the address (after retries)
+    │   ├── JoinRefused           the server said no; ``code`` is the protocol error code
+    │   │   ├── BadPassword
+    │   │   ├── Unauthorized
+    │   │   └── SessionFull
+    │   └── ServerError           the server answered a request with an ``error``
+    ├── MediaError                WebRTC / media engine failures
+    │   └── SourceError           a media source cannot be opened or read
+    ├── RoomClosed                the room has left its session
+    └── Timeout                   (also a builtin ``TimeoutError``) a sync call waited too long
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadPassword",
+    "ConfigError",
+    "JoinRefused",
+    "MediaError",
+    "RoomClosed",
+    "ServerError",
+    "ServerUnreachable",
+    "SessionFull",
+    "SignalingError",
+    "SourceError",
+    "Timeout",
+    "Unauthorized",
+    "ZeroNBError",
+    "join_refused",
+]
+
+
+class ZeroNBError(Exception):
+    """Root of all zero_nb errors."""
+
+
+class ConfigError(ZeroNBError, ValueError):
+    """A configuration key or value is invalid."""
+
+
+class SignalingError(ZeroNBError):
+    """Talking to the signaling server failed."""
+
+
+class ServerUnreachable(SignalingError, ConnectionError):
+    """No signaling server answers at the address."""
+
+
+class ServerError(SignalingError):
+    """The server answered with an ``error`` message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} [{code}]")
+        self.code = code
+        self.message = message
+
+
+class JoinRefused(ServerError):
+    """The server refused to let us join."""
+
+
+class BadPassword(JoinRefused):
+    """The session is protected and the password is wrong or missing."""
+
+
+class Unauthorized(JoinRefused):
+    """The server needs an access token."""
+
+
+class SessionFull(JoinRefused):
+    """The session (or server) is at its limit."""
+
+
+class MediaError(ZeroNBError):
+    """The WebRTC media engine failed."""
+
+
+class SourceError(MediaError):
+    """A media source cannot be opened or read."""
+
+
+class RoomClosed(ZeroNBError):
+    """The room has already left its session."""
+
+
+class Timeout(ZeroNBError, TimeoutError):
+    """A blocking call waited longer than its timeout."""
+
+
+_JOIN_ERRORS: dict[str, type[JoinRefused]] = {
+    "bad-password": BadPassword,
+    "unauthorized": Unauthorized,
+    "session-full": SessionFull,
+    "server-full": SessionFull,
+}
+
+
+def join_refused(code: str, message: str) -> JoinRefused:
+    """The exception for a refused ``join`` with protocol error ``code``."""
+    return _JOIN_ERRORS.get(code, JoinRefused)(code, message)

@@ -1,0 +1,233 @@
+"""Async signaling client: connect, join, send, receive; reconnects and re-joins by itself.
+
+Server messages go to ``on_message`` (called on the client's loop) or, without a callback,
+to a bounded queue read with :meth:`SignalingClient.recv`. After a reconnect the server
+assigns a new ``peer_id`` and a fresh ``joined`` message is delivered: treat it as a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import ssl as ssl_module
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ..errors import ServerUnreachable, SignalingError, Timeout, join_refused
+
+__all__ = ["ClientState", "SignalingClient"]
+
+log = logging.getLogger("zero_nb.signaling.client")
+
+
+class ClientState(str, enum.Enum):
+    CONNECTING = "connecting"
+    JOINED = "joined"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+class SignalingClient:
+    """One participant's link to a signaling server."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session: str | None = None,
+        name: str = "",
+        password: str | None = None,
+        token: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        reconnect: bool = True,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_state: Callable[[ClientState], None] | None = None,
+        backoff: tuple[float, float] = (0.2, 5.0),
+        heartbeat: tuple[float, float] = (2.0, 3.0),
+        queue_size: int = 1000,
+    ) -> None:
+        self.url = url
+        self.session = session
+        self.name = name
+        self.password = password
+        self.token = token
+        self.reconnect = reconnect
+        self.on_message = on_message
+        self.on_state = on_state
+        self.backoff = backoff
+        self.heartbeat = heartbeat
+        self._ssl = ssl
+        self.peer_id: str | None = None
+        self.joined: dict[str, Any] | None = None
+        self.state = ClientState.CLOSED
+        self.reconnects = 0
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[dict[str, Any]] | None = None
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
+        self._closing = False
+
+    def _set_state(self, state: ClientState) -> None:
+        self.state = state
+        if self.on_state:
+            self.on_state(state)
+
+    # -- public -------------------------------------------------------------------------------
+    async def connect(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Connect and join; return the ``joined`` message.
+
+        Raises :class:`ServerUnreachable`, :class:`JoinRefused` or :class:`Timeout`.
+        """
+        loop = asyncio.get_running_loop()
+        self._first = loop.create_future()
+        self._closing = False
+        self._task = loop.create_task(self._run(deadline=loop.time() + timeout))
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._first), timeout)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise Timeout(
+                f"joining via {self.url} took over {timeout:g} s: is the server overloaded?"
+            ) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        """Send one message; False if the link is down (it is dropped, not queued:
+        offers and candidates addressed to the old peer ids are void after a rejoin)."""
+        ws = self._ws
+        if ws is None or self.state is not ClientState.JOINED:
+            return False
+        try:
+            await ws.send(json.dumps(message, separators=(",", ":")))
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def recv(self) -> dict[str, Any]:
+        """Next server message (when no ``on_message`` callback is set)."""
+        return await self._queue.get()
+
+    async def leave(self) -> None:
+        """Leave the session and close the connection."""
+        await self.send({"type": "leave"})
+        await self.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        task, self._task = self._task, None
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._set_state(ClientState.CLOSED)
+
+    # -- run loop ----------------------------------------------------------------------------
+    def _deliver(self, message: dict[str, Any]) -> None:
+        if self.on_message is not None:
+            try:
+                self.on_message(message)
+            except Exception:  # a faulty handler must not kill the link
+                log.exception("signaling message handler failed on %s", message.get("type"))
+            return
+        if self._queue.full():  # bounded: the oldest unread event goes
+            self._queue.get_nowait()
+            log.warning("signaling client queue full: dropped the oldest message")
+        self._queue.put_nowait(message)
+
+    async def _run(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.backoff[0]
+        while not self._closing:
+            first = self._first is not None and not self._first.done()
+            self._set_state(ClientState.CONNECTING if first else ClientState.RECONNECTING)
+            try:
+                await self._session_once()
+                delay = self.backoff[0]
+            except SignalingError as exc:  # refused: retrying cannot help
+                if self._first is not None and not self._first.done():
+                    self._first.set_exception(exc)
+                else:
+                    log.error("re-join refused: %s", exc)
+                    self._deliver({"type": "error", "code": getattr(exc, "code", "refused"),
+                                   "message": str(exc)})
+                self._set_state(ClientState.CLOSED)
+                return
+            except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as exc:
+                if first and (not self.reconnect or loop.time() >= deadline):
+                    assert self._first is not None
+                    self._first.set_exception(ServerUnreachable(
+                        f"no signaling server answers at {self.url} ({exc}): start one with "
+                        "zero_nb.serve() or `zero-nb serve`, or check the address"
+                    ))
+                    self._set_state(ClientState.CLOSED)
+                    return
+                log.debug("signaling link down (%s); retrying in %.1f s", exc, delay)
+            except InvalidURI as exc:
+                if self._first is not None and not self._first.done():
+                    self._first.set_exception(SignalingError(
+                        f"{self.url!r} is not a WebSocket URL: use ws://HOST:PORT/ws"))
+                self._set_state(ClientState.CLOSED)
+                raise SignalingError(str(exc)) from exc
+            finally:
+                self._ws = None
+            if self._closing or not self.reconnect:
+                break
+            self._set_state(ClientState.RECONNECTING)
+            self._deliver({"type": "disconnected"})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+        self._set_state(ClientState.CLOSED)
+
+    async def _session_once(self) -> None:
+        """One connection: join, then deliver messages until it drops."""
+        # pass ssl only when set: ssl=None on a wss:// URL would mean "no TLS" and hang
+        tls: dict[str, Any] = {"ssl": self._ssl} if self._ssl is not None else {}
+        async with connect(
+            self.url,
+            **tls,
+            open_timeout=5,
+            close_timeout=2,
+            ping_interval=self.heartbeat[0],
+            ping_timeout=self.heartbeat[1],
+            max_size=2**22,
+        ) as ws:
+            join: dict[str, Any] = {"type": "join", "name": self.name}
+            for key in ("session", "password", "token"):
+                if getattr(self, key) is not None:
+                    join[key] = getattr(self, key)
+            await ws.send(json.dumps(join))
+            while True:
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if reply.get("type") == "joined":
+                    break
+                if reply.get("type") == "error" and reply.get("request") == "join":
+                    raise join_refused(reply.get("code", "?"), reply.get("message", ""))
+            self._ws = ws
+            self.joined = reply
+            self.peer_id = reply["peer_id"]
+            self.session = reply["session"]
+            if self._first is not None and not self._first.done():
+                self._first.set_result(reply)
+            else:
+                self.reconnects += 1
+                self._deliver(reply)
+            self._set_state(ClientState.JOINED)
+            async for raw in ws:
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    log.warning("server sent a non-JSON frame; ignored")
+                    continue
+                if isinstance(message, dict):
+                    self._deliver(message)

@@ -1,0 +1,273 @@
+"""Sans-I/O signaling core: frames in, (connection, message) pairs out.
+
+The server feeds each connection's frames to :meth:`SignalingCore.receive` and performs the
+returned :class:`Send` and :class:`Close` actions; nothing here touches a socket or a clock
+(``now`` is passed in), so every rule of the protocol is unit-testable without I/O.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .protocol import (
+    AppMessage,
+    ErrorCode,
+    Join,
+    Leave,
+    Ping,
+    ProtocolViolation,
+    Relay,
+    error,
+    parse,
+)
+from .sessions import JoinRefused, Peer, Session, SessionRegistry
+
+__all__ = [
+    "CLOSE_POLICY",
+    "Action",
+    "Close",
+    "Limits",
+    "Send",
+    "SignalingCore",
+]
+
+log = logging.getLogger("zero_nb.signaling")
+
+CLOSE_POLICY = 1008  # WebSocket close code "policy violation"
+MAX_BAD_PASSWORDS = 5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server limits; all on by default (``signaling.limits`` in config.yaml)."""
+
+    max_message_bytes: int = 64 * 1024
+    rate: float = 50.0  # sustained messages per second per connection
+    burst: int = 200  # token-bucket depth
+    max_peers_per_session: int = 32
+    max_sessions: int = 1000
+    max_connections: int = 20000
+    send_queue: int = 1024  # outgoing messages buffered per connection before it is closed
+    allow_create: bool = True
+    abuse_close_after: int = 100  # rate-limited messages in a row before the connection is closed
+
+
+@dataclass(frozen=True)
+class Send:
+    conn: int
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: int
+    code: int
+    reason: str
+
+
+Action = Send | Close
+
+
+@dataclass
+class _Conn:
+    conn_id: int
+    tokens: float
+    last: float | None = None
+    peer: Peer | None = None
+    violations: int = 0
+    bad_passwords: int = 0
+
+
+@dataclass
+class SessionHooks:
+    """Called when a session starts or ends (the SFU bridge maps sessions to rooms here)."""
+
+    created: Callable[[Session], None] | None = None
+    ended: Callable[[Session], None] | None = None
+    joined_extra: Callable[[Session], dict[str, Any]] | None = field(default=None)
+
+
+class SignalingCore:
+    """All connections and sessions of one server, as a pure state machine."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        token: str | None = None,
+        hooks: SessionHooks | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.token = token
+        self.hooks = hooks or SessionHooks()
+        self.registry = SessionRegistry(
+            max_peers_per_session=self.limits.max_peers_per_session,
+            max_sessions=self.limits.max_sessions,
+            allow_create=self.limits.allow_create,
+        )
+        self._conns: dict[int, _Conn] = {}
+        self._by_peer: dict[str, int] = {}
+        self._next_id = 0
+
+    # -- connection lifecycle -------------------------------------------------------------
+    def open(self) -> int:
+        """Register a new connection and return its id."""
+        self._next_id += 1
+        self._conns[self._next_id] = _Conn(self._next_id, float(self.limits.burst))
+        return self._next_id
+
+    def close(self, conn_id: int) -> list[Action]:
+        """The connection is gone (closed or timed out): it leaves its session."""
+        conn = self._conns.pop(conn_id, None)
+        return self._leave(conn) if conn else []
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def peer_of(self, conn_id: int) -> Peer | None:
+        conn = self._conns.get(conn_id)
+        return conn.peer if conn else None
+
+    # -- frames -----------------------------------------------------------------------------
+    def receive(self, conn_id: int, raw: str | bytes, now: float) -> list[Action]:
+        """Apply one frame from a connection; return what to send to whom."""
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            return []
+        limited = self._rate_limit(conn, now)
+        if limited is not None:
+            return limited
+        if len(raw) > self.limits.max_message_bytes:
+            return [self._error(conn, ErrorCode.TOO_LARGE,
+                                f"message of {len(raw)} bytes is over the limit of "
+                                f"{self.limits.max_message_bytes}: send less data per message")]
+        try:
+            msg = parse(raw)
+        except ProtocolViolation as exc:
+            return [self._error(conn, exc.code, exc.message)]
+        if isinstance(msg, Ping):
+            return [Send(conn_id, {"type": "pong"})]
+        if isinstance(msg, Join):
+            return self._join(conn, msg)
+        if conn.peer is None:
+            kind = "leave" if isinstance(msg, Leave) else getattr(msg, "type", "message")
+            return [self._error(conn, ErrorCode.NOT_JOINED,
+                                "send 'join' first: this connection is not in a session",
+                                request=kind)]
+        if isinstance(msg, Leave):
+            return self._leave(conn)
+        if isinstance(msg, Relay):
+            return self._relay(conn, conn.peer, msg.to, msg.body, msg.type)
+        assert isinstance(msg, AppMessage)
+        body = {"type": "message", "data": msg.data}
+        if msg.to is not None:
+            body["to"] = msg.to
+            return self._relay(conn, conn.peer, msg.to, body, "message")
+        session = self.registry.sessions[conn.peer.session]
+        return [
+            Send(self._by_peer[pid], {**body, "from": conn.peer.peer_id})
+            for pid in session.peers
+            if pid != conn.peer.peer_id
+        ]
+
+    # -- rules ------------------------------------------------------------------------------
+    def _error(
+        self, conn: _Conn, code: ErrorCode, message: str, *, request: str | None = None
+    ) -> Send:
+        return Send(conn.conn_id, error(code, message, request=request))
+
+    def _rate_limit(self, conn: _Conn, now: float) -> list[Action] | None:
+        lim = self.limits
+        if conn.last is not None:
+            conn.tokens = min(float(lim.burst), conn.tokens + (now - conn.last) * lim.rate)
+        conn.last = now
+        if conn.tokens >= 1.0:
+            conn.tokens -= 1.0
+            conn.violations = 0
+            return None
+        conn.violations += 1
+        if conn.violations > lim.abuse_close_after:
+            return [Close(conn.conn_id, CLOSE_POLICY,
+                          "rate limit exceeded repeatedly: closing this connection")]
+        if conn.violations == 1:  # one error per streak: a flood must not be amplified
+            return [self._error(conn, ErrorCode.RATE_LIMITED,
+                                f"over {lim.rate:g} messages/s: slow down; messages are "
+                                "dropped until you do")]
+        return []
+
+    def _join(self, conn: _Conn, msg: Join) -> list[Action]:
+        if conn.peer is not None:
+            return [self._error(conn, ErrorCode.ALREADY_JOINED,
+                                f"already in session {conn.peer.session!r}: send 'leave' "
+                                "before joining another", request="join")]
+        if self.token is not None and not hmac.compare_digest(
+            (msg.token or "").encode("utf-8", "surrogatepass"),
+            self.token.encode("utf-8", "surrogatepass"),
+        ):
+            return [self._error(conn, ErrorCode.UNAUTHORIZED,
+                                "this server needs an access token: pass the server's "
+                                "token in 'join.token'", request="join")]
+        is_new = msg.session is None or msg.session not in self.registry.sessions
+        try:
+            peer = self.registry.join(msg.session, msg.name, msg.password)
+        except JoinRefused as exc:
+            actions: list[Action] = [
+                self._error(conn, ErrorCode[exc.reason], exc.message, request="join")
+            ]
+            if exc.reason == "BAD_PASSWORD":
+                conn.bad_passwords += 1
+                if conn.bad_passwords >= MAX_BAD_PASSWORDS:
+                    actions.append(Close(conn.conn_id, CLOSE_POLICY, "too many wrong passwords"))
+            return actions
+        conn.peer = peer
+        self._by_peer[peer.peer_id] = conn.conn_id
+        session = self.registry.sessions[peer.session]
+        if is_new and self.hooks.created:
+            self.hooks.created(session)
+        log.info("join  %s %s (%s) -> %d peers", peer.session, peer.peer_id, peer.name,
+                 len(session.peers))
+        joined: dict[str, Any] = {
+            "type": "joined",
+            "session": peer.session,
+            "peer_id": peer.peer_id,
+            "name": peer.name,
+            "peers": [p.describe() for p in session.peers.values() if p is not peer],
+        }
+        if self.hooks.joined_extra:
+            joined.update(self.hooks.joined_extra(session))
+        announce = {"type": "peer-joined", **peer.describe()}
+        return [Send(conn.conn_id, joined)] + [
+            Send(self._by_peer[pid], announce) for pid in session.peers if pid != peer.peer_id
+        ]
+
+    def _leave(self, conn: _Conn) -> list[Action]:
+        peer = conn.peer
+        if peer is None:
+            return []
+        conn.peer = None
+        self._by_peer.pop(peer.peer_id, None)
+        ended = self.registry.sessions.get(peer.session)
+        session = self.registry.leave(peer)
+        log.info("leave %s %s (%s) -> %d peers", peer.session, peer.peer_id, peer.name,
+                 len(session.peers) if session else 0)
+        if session is None:
+            if ended is not None and self.hooks.ended:
+                self.hooks.ended(ended)
+            return []
+        gone = {"type": "peer-left", "peer_id": peer.peer_id}
+        return [Send(self._by_peer[pid], gone) for pid in session.peers]
+
+    def _relay(
+        self, conn: _Conn, sender: Peer, to: str, body: dict[str, Any], kind: str
+    ) -> list[Action]:
+        session = self.registry.sessions[sender.session]
+        if to not in session.peers or to == sender.peer_id:
+            return [self._error(conn, ErrorCode.NO_SUCH_PEER,
+                                f"no peer {to[:40]!r} in session {sender.session!r}: use a "
+                                "peer_id from 'joined' or 'peer-joined'", request=kind)]
+        return [Send(self._by_peer[to], {**body, "from": sender.peer_id})]

@@ -1,0 +1,184 @@
+"""Wire protocol v1: message types, parsing and validation. Pure: no I/O, no state.
+
+Every frame is a JSON text object with a string ``type`` (see ``docs/protocol.md``).
+:func:`parse` turns one raw frame into a typed message or raises :class:`ProtocolViolation`
+carrying the error code and a message that tells the sender what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "CLIENT_TYPES",
+    "MAX_NAME_CHARS",
+    "PROTOCOL_VERSION",
+    "RELAY_TYPES",
+    "SESSION_ID_RE",
+    "AppMessage",
+    "ErrorCode",
+    "Join",
+    "Leave",
+    "Ping",
+    "ProtocolViolation",
+    "Relay",
+    "error",
+    "parse",
+]
+
+PROTOCOL_VERSION = 1
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+MAX_NAME_CHARS = 64
+RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
+CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", *RELAY_TYPES})
+
+
+class ErrorCode(str, Enum):
+    """The ``code`` of an ``error`` message (contract: DESIGN.md §3, plus additions)."""
+
+    BAD_MESSAGE = "bad-message"
+    UNKNOWN_TYPE = "unknown-type"
+    NOT_JOINED = "not-joined"
+    ALREADY_JOINED = "already-joined"
+    NO_SUCH_PEER = "no-such-peer"
+    SESSION_FULL = "session-full"
+    BAD_PASSWORD = "bad-password"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate-limited"
+    TOO_LARGE = "too-large"
+    # additions to v1 (clients must treat unknown codes as generic errors)
+    SERVER_FULL = "server-full"
+    NO_SUCH_SESSION = "no-such-session"
+
+
+class ProtocolViolation(Exception):
+    """A client frame broke the protocol; ``code`` and ``message`` go back in an ``error``."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Join:
+    session: str | None
+    name: str
+    password: str | None
+    token: str | None
+
+
+@dataclass(frozen=True)
+class Relay:
+    """``offer``, ``answer`` or ``candidate``: forwarded to ``to`` with ``from`` added."""
+
+    type: str
+    to: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AppMessage:
+    to: str | None
+    data: Any
+
+
+@dataclass(frozen=True)
+class Leave:
+    pass
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Message = Join | Relay | AppMessage | Leave | Ping
+
+
+def error(code: ErrorCode, message: str, *, request: str | None = None) -> dict[str, Any]:
+    """Build an ``error`` message; ``request`` names the type that caused it, when known."""
+    out: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+    if request is not None:
+        out["request"] = request
+    return out
+
+
+def _bad(message: str) -> ProtocolViolation:
+    return ProtocolViolation(ErrorCode.BAD_MESSAGE, message)
+
+
+def _optional_str(obj: dict[str, Any], key: str, kind: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _bad(f"'{kind}.{key}' must be a string; got {type(value).__name__}")
+    return value
+
+
+def _required_str(obj: dict[str, Any], key: str, kind: str) -> str:
+    value = _optional_str(obj, key, kind)
+    if not value:
+        raise _bad(f"'{kind}' needs a non-empty string '{key}'")
+    return value
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raise _bad("binary frames are not supported: send each message as a JSON text frame")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON and ints beyond Python's digit limit
+        raise _bad(f"frame is not valid JSON ({str(exc)[:80]}): send one JSON object") from None
+    if not isinstance(obj, dict):
+        raise _bad(f"a message must be a JSON object with a 'type'; got {type(obj).__name__}")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise _bad("a message needs a string 'type', e.g. {\"type\": \"join\"}")
+    return obj
+
+
+def parse(raw: str | bytes) -> Message:
+    """Parse and validate one client frame. Raises :class:`ProtocolViolation`."""
+    obj = _decode(raw)
+    kind = obj["type"]
+    if kind == "join":
+        session = _optional_str(obj, "session", kind)
+        if session is not None and not SESSION_ID_RE.fullmatch(session):
+            raise _bad("'join.session' must be 1-128 characters of A-Z a-z 0-9 . _ -")
+        name = _optional_str(obj, "name", kind) or ""
+        if len(name) > MAX_NAME_CHARS:
+            raise _bad(f"'join.name' is longer than {MAX_NAME_CHARS} characters: shorten it")
+        return Join(
+            session=session,
+            name=name,
+            password=_optional_str(obj, "password", kind) or None,
+            token=_optional_str(obj, "token", kind),
+        )
+    if kind in RELAY_TYPES:
+        to = _required_str(obj, "to", kind)
+        if kind == "candidate":
+            if "candidate" not in obj:
+                raise _bad("'candidate' needs a 'candidate' (an object, or null for end)")
+            if obj["candidate"] is not None and not isinstance(obj["candidate"], dict):
+                raise _bad("'candidate.candidate' must be an object or null")
+        else:
+            _required_str(obj, "sdp", kind)
+        body = {k: v for k, v in obj.items() if k != "from"}
+        return Relay(type=kind, to=to, body=body)
+    if kind == "message":
+        if "data" not in obj:
+            raise _bad("'message' needs a 'data' field (any JSON value)")
+        return AppMessage(to=_optional_str(obj, "to", kind), data=obj["data"])
+    if kind == "leave":
+        return Leave()
+    if kind == "ping":
+        return Ping()
+    raise ProtocolViolation(
+        ErrorCode.UNKNOWN_TYPE,
+        f"unknown message type {kind[:40]!r}: use one of {', '.join(sorted(CLIENT_TYPES))}",
+    )
