@@ -164,7 +164,9 @@ class SignalingClient:
                 self._set_state(ClientState.CLOSED)
                 return
             except (OSError, ConnectionClosed, InvalidHandshake, asyncio.TimeoutError) as exc:
-                if first and (not self.reconnect or loop.time() >= deadline):
+                # refused on the first try: nobody listens there, so say so at once
+                refused = isinstance(exc, ConnectionRefusedError)
+                if first and (refused or not self.reconnect or loop.time() >= deadline):
                     assert self._first is not None
                     self._first.set_exception(ServerUnreachable(
                         f"no signaling server answers at {self.url} ({exc}): start one with "

@@ -1,0 +1,99 @@
+"""``zero_nb.join``: the one call that puts this process into a session."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import load_config
+from .errors import ServerUnreachable
+from .kernel_rtc.engine import get_engine
+from .kernel_rtc.room import Room
+from .signaling.server import ServerHandle, serve
+
+__all__ = ["embedded_server", "join", "join_async"]
+
+log = logging.getLogger("zero_nb")
+_embedded: ServerHandle | None = None
+_embedded_lock = threading.Lock()
+
+
+def embedded_server() -> ServerHandle | None:
+    """The server this process started for itself, if any."""
+    return _embedded
+
+
+def _local_address(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return (host, parts.port or 8765) if local else None
+
+
+async def _ajoin(session: str | None, server: Any, kwargs: dict[str, Any],
+                 cfg: dict[str, Any], timeout: float) -> Room:
+    global _embedded
+    url = server.url if isinstance(server, ServerHandle) else server
+    explicit = url is not None
+    url = url or cfg["signaling"]["server_address"]
+    room = Room(session, url, config=cfg, **kwargs)
+    try:
+        return await room._ajoin(timeout)
+    except ServerUnreachable:
+        local = _local_address(url)
+        if explicit or local is None:
+            raise
+    # nothing answers at the configured local address: serve it from this process
+    with _embedded_lock:
+        if _embedded is None or not _embedded.running:
+            log.info("no signaling server at %s: starting one in this process", url)
+            _embedded = await asyncio.to_thread(serve, local[0], local[1], config=cfg)
+    room = Room(session, url, config=cfg, **kwargs)
+    return await room._ajoin(timeout)
+
+
+def join(
+    session: str | None = None,
+    server: str | ServerHandle | None = None,
+    *,
+    name: str = "",
+    password: str | None = None,
+    token: str | None = None,
+    video: Any = None,
+    audio: Any = None,
+    config: Mapping[str, Any] | str | None = None,
+    timeout: float = 20.0,
+) -> Room:
+    """Join ``session`` (None: a new one) and return the :class:`Room` once joined.
+
+    ``server``: a ``ws://`` URL or a :func:`serve` handle; None uses config's
+    ``signaling.server_address`` and, if that is local and nothing answers, starts a server
+    in this process. ``video``/``audio``: sources from :mod:`zero_nb.sources`, True for a
+    test pattern / tone, or None to send nothing. ``config``: config.yaml's keys as a dict.
+    """
+    cfg = load_config(config)
+    kwargs = dict(name=name, password=password, token=token, video=video, audio=audio)
+    engine = get_engine()
+    return engine.run(_ajoin(session, server, kwargs, cfg, timeout), timeout + 5.0,
+                      f"joining session {session!r}")
+
+
+async def join_async(
+    session: str | None = None,
+    server: str | ServerHandle | None = None,
+    **kwargs: Any,
+) -> Room:
+    """Async :func:`join`, awaitable from any event loop (the room lives on the engine's)."""
+    cfg = load_config(kwargs.pop("config", None))
+    timeout = kwargs.pop("timeout", 20.0)
+    engine = get_engine()
+    return await asyncio.wrap_future(engine.submit(_ajoin(session, server, kwargs, cfg,
+                                                          timeout)))

@@ -1,0 +1,350 @@
+"""A room: this process's membership of one session, as a full mesh of aiortc peers.
+
+All state lives on the engine loop; the sync methods people call from cells marshal onto it
+with timeouts. User callbacks run on a per-room worker thread, so a slow callback never
+stalls media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection
+
+from ..config import load_config
+from ..errors import RoomClosed, Timeout, ZeroNBError
+from ..signaling.client import ClientState, SignalingClient
+from .engine import Engine, get_engine
+from .ice import rtc_configuration
+from .local import LocalMedia
+from .peer import RemotePeer
+from .sources import (
+    RESOLUTIONS,
+    AudioSource,
+    VideoSource,
+    from_frames,
+    test_pattern,
+    tone,
+)
+
+__all__ = ["EVENTS", "Room"]
+
+log = logging.getLogger("zero_nb.room")
+
+EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection")
+
+
+class _Local:
+    """``room.local``: what this participant sends (``video``, ``audio``)."""
+
+    def __init__(self, video: LocalMedia, audio: LocalMedia) -> None:
+        self.video = video
+        self.audio = audio
+
+    def __repr__(self) -> str:
+        return f"<local video={self.video.source!r} audio={self.audio.source!r}>"
+
+
+def _video_source(value: Any, config: dict[str, Any]) -> VideoSource | None:
+    if value is None or value is False:
+        return None
+    if isinstance(value, VideoSource):
+        return value
+    media = config["media"]["video"]
+    if value is True:
+        w, h = RESOLUTIONS[media["resolution"]]
+        return test_pattern(w, h, media["fps"])
+    if isinstance(value, np.ndarray):
+        img = value
+        return from_frames(lambda i: img, media["fps"])
+    if callable(value):
+        return from_frames(value, media["fps"])
+    raise ZeroNBError(
+        f"video= takes a zero_nb.sources video source, True (test pattern), an RGB array or "
+        f"a callable index -> array; got {type(value).__name__}")
+
+
+def _audio_source(value: Any) -> AudioSource | None:
+    if value is None or value is False:
+        return None
+    if isinstance(value, AudioSource):
+        return value
+    if value is True:
+        return tone(440.0, -20.0)
+    raise ZeroNBError(
+        f"audio= takes a zero_nb.sources audio source or True (a tone); got "
+        f"{type(value).__name__}")
+
+
+class Room:
+    """Membership of one session. Create with :func:`zero_nb.join`."""
+
+    def __init__(
+        self,
+        session: str | None,
+        server: str,
+        *,
+        name: str = "",
+        password: str | None = None,
+        token: str | None = None,
+        video: Any = None,
+        audio: Any = None,
+        config: dict[str, Any] | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.engine = engine or get_engine()
+        webrtc = self.config["webrtc"]
+        self.rtc_configuration = rtc_configuration(webrtc)
+        self.host_addresses: list[str] | None = webrtc["host_addresses"]
+        self.low_latency: bool = webrtc["low_latency"]
+        self.server = server
+        self.name = name
+        self.session = session
+        self.peer_id: str | None = None
+        self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+        self._video_source = _video_source(video, self.config)
+        self._audio_source = _audio_source(audio)
+        self._password = password
+        self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
+        self._peers: dict[str, RemotePeer] = {}
+        self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
+        self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
+        self._client: SignalingClient | None = None
+        self._local: _Local | None = None
+        self._closed = False
+        self.joined_at: float | None = None
+
+    # -- lifecycle (engine loop) ------------------------------------------------------------
+    async def _ajoin(self, timeout: float) -> Room:
+        self._local = _Local(LocalMedia("video", self._video_source),
+                             LocalMedia("audio", self._audio_source))
+        self._client = SignalingClient(
+            self.server, session=self.session, name=self.name, password=self._password,
+            token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
+            heartbeat=(self.config["signaling"]["heartbeat"]["interval"],
+                       self.config["signaling"]["heartbeat"]["timeout"]),
+        )
+        try:
+            joined = await self._client.connect(timeout)
+        except BaseException:
+            self._local.video.close()
+            self._local.audio.close()
+            self._closed = True
+            raise
+        self.engine.rooms.add(self)
+        self.joined_at = time.time()
+        self._apply_joined(joined)
+        return self
+
+    def _apply_joined(self, joined: dict[str, Any]) -> None:
+        self.session = joined["session"]
+        self.peer_id = joined["peer_id"]
+        for info in joined["peers"]:
+            # we are the newcomer: the peers already here send the offers
+            self._add_peer(info["peer_id"], info["name"])
+
+    async def _aleave(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._client is not None:
+            await self._client.leave()
+        peers = list(self._peers.values())
+        self._peers.clear()
+        await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
+        if self._local is not None:
+            self._local.video.close()
+            self._local.audio.close()
+        self.engine.rooms.discard(self)
+
+    # -- signaling (engine loop) ------------------------------------------------------------
+    def _on_client_state(self, state: ClientState) -> None:
+        self._emit("connection", state.value)
+
+    def _on_signal(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "peer-joined":
+            peer = self._add_peer(message["peer_id"], message.get("name", ""))
+            self._spawn(peer.offer())
+        elif kind == "peer-left":
+            self._remove_peer(message["peer_id"])
+        elif kind in ("offer", "answer", "candidate"):
+            peer = self._peers.get(message.get("from", ""))
+            if peer is not None:
+                self._spawn(peer.handle(message))
+        elif kind == "message":
+            sender = self._peers.get(message.get("from", ""))
+            entry = {"from": message.get("from"), "name": sender.name if sender else None,
+                     "data": message.get("data"), "time": time.time(),
+                     "to": message.get("to")}
+            self.messages.append(entry)
+            self._emit("message", entry)
+        elif kind == "joined":  # re-joined after the server came back: a fresh mesh
+            for peer_id in list(self._peers):
+                self._remove_peer(peer_id)
+            self._apply_joined(message)
+        elif kind == "error":
+            log.warning("signaling error: %s", message.get("message"))
+            self._emit("error", None, message.get("message", ""))
+
+    def _add_peer(self, peer_id: str, name: str) -> RemotePeer:
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            peer = self._peers[peer_id] = RemotePeer(self, peer_id, name)
+            self._emit("peer-joined", peer)
+        return peer
+
+    def _remove_peer(self, peer_id: str) -> None:
+        peer = self._peers.pop(peer_id, None)
+        if peer is not None:
+            self._spawn(peer.close())
+            self._emit("peer-left", peer)
+
+    async def _signal(self, message: dict[str, Any]) -> None:
+        if self._client is not None:
+            await self._client.send(message)
+
+    def _spawn(self, coro: Any) -> None:
+        asyncio.ensure_future(coro)
+
+    def local_media(self, kind: str) -> LocalMedia:
+        assert self._local is not None
+        return self._local.video if kind == "video" else self._local.audio
+
+    def install_low_latency(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        try:
+            from . import lowlatency
+        except ImportError:  # pragma: no cover - module missing in a partial install
+            return
+        for transceiver in pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                lowlatency.install(transceiver.receiver)
+
+    # -- events -------------------------------------------------------------------------------
+    def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``callback`` on ``event``: peer-joined(peer), peer-left(peer),
+        message(entry), state(peer, state), error(peer, text), connection(state).
+        Callbacks run on a worker thread, in order; they may block without harming media."""
+        if event not in self._handlers:
+            raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
+        self._handlers[event].append(callback)
+        return callback
+
+    def off(self, event: str, callback: Callable[..., Any]) -> None:
+        if callback in self._handlers.get(event, []):
+            self._handlers[event].remove(callback)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for callback in list(self._handlers[event]):
+            try:
+                self._events.submit(self._call, callback, event, args)
+            except RuntimeError:  # executor shut down: the room is gone
+                return
+
+    @staticmethod
+    def _call(callback: Callable[..., Any], event: str, args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("room.on(%r) callback %r failed", event, callback)
+
+    # -- sync API -------------------------------------------------------------------------------
+    @property
+    def peers(self) -> dict[str, RemotePeer]:
+        """Remote peers by ``peer_id`` (a snapshot)."""
+        return dict(self._peers)
+
+    @property
+    def local(self) -> _Local:
+        if self._local is None:
+            raise RoomClosed("the room has not joined yet")
+        return self._local
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def peer(self, name: str) -> RemotePeer:
+        """The remote peer called ``name`` (KeyError naming the present ones)."""
+        for peer in self._peers.values():
+            if peer.name == name:
+                return peer
+        raise KeyError(f"no peer named {name!r}; present: "
+                       f"{', '.join(p.name for p in self._peers.values()) or 'none'}")
+
+    def wait_for_peers(self, n: int = 1, timeout: float = 30.0) -> list[RemotePeer]:
+        """Block until ``n`` remote peers deliver media; return them. Raises Timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = [p for p in self._peers.values() if p.has_media]
+            if len(ready) >= n:
+                return ready
+            if self._closed:
+                raise RoomClosed("the room left its session while waiting for peers")
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"{len(ready)} of {n} peers sent media within {timeout:g} s "
+                    f"({len(self._peers)} present): are they running and reachable?")
+            time.sleep(0.05)
+
+    def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
+        """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""
+        self._check_open()
+        message: dict[str, Any] = {"type": "message", "data": data}
+        if to is not None:
+            message["to"] = to
+        self.engine.run(self._signal(message), timeout, "sending a message")
+
+    def leave(self, timeout: float = 10.0) -> None:
+        """Leave the session, close every connection and stop the sources."""
+        if self._closed:
+            return
+        if self.engine.in_loop():
+            raise RuntimeError("use 'await room.leave_async()' on the engine loop")
+        try:
+            self.engine.run(self._aleave(), timeout, "leaving the room")
+        finally:
+            self._events.shutdown(wait=False)
+
+    async def leave_async(self) -> None:
+        """Async :meth:`leave`, awaitable from any event loop."""
+        if self.engine.in_loop():
+            await self._aleave()
+        else:
+            await asyncio.wrap_future(self.engine.submit(self._aleave()))
+        self._events.shutdown(wait=False)
+
+    def set_source(self, video: Any = ..., audio: Any = ..., timeout: float = 5.0) -> None:
+        """Change what this participant sends; no renegotiation."""
+        self._check_open()
+
+        async def apply() -> None:
+            if video is not ...:
+                self.local.video.set_source(_video_source(video, self.config))
+            if audio is not ...:
+                self.local.audio.set_source(_audio_source(audio))
+
+        self.engine.run(apply(), timeout, "changing the source")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RoomClosed("this room has left its session: join again with zero_nb.join()")
+
+    def __enter__(self) -> Room:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._peers)} peers"
+        return f"<Room {self.session!r} as {self.name!r} ({self.peer_id}) {state}>"
+
