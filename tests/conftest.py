@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,8 @@ UNIT = float(os.environ.get("ZERO_NB_TEST_UNIT", "1.0"))
 
 def only_loopback() -> bool:
     """True inside a private network namespace whose only interface is ``lo``."""
-    try:
-        return sorted(os.listdir("/sys/class/net")) == ["lo"]
-    except OSError:
-        return False
+    # /sys/class/net is not remounted by `unshare -n`: ask the kernel for this namespace's list
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
 NAMESPACE_HINT = (
@@ -48,3 +47,35 @@ async def server():
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+MEDIA_CONFIG = {"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}
+
+
+@pytest.fixture
+def media_config(tmp_path):
+    """Config for media tests: loopback host candidates only, no ICE servers; also as a file."""
+    import yaml
+
+    path = tmp_path / "media.yaml"
+    path.write_text(yaml.safe_dump(MEDIA_CONFIG))
+    return {"dict": MEDIA_CONFIG, "path": str(path)}
+
+
+@pytest.fixture
+def bg_server():
+    """A real signaling server in a background thread (as a notebook would run it)."""
+    import zero_nb
+
+    handle = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
+        "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
+    yield handle
+    handle.stop()
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0

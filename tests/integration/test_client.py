@@ -54,7 +54,7 @@ async def test_client_refused_and_unreachable(server):
     await owner.connect()
     with pytest.raises(BadPassword, match="password"):
         await SignalingClient(server.url, session="p", password="x").connect()
-    with pytest.raises(ServerUnreachable, match="zero_nb.serve"):
+    with pytest.raises(ServerUnreachable, match=r"zero_nb\.serve"):
         await SignalingClient("ws://127.0.0.1:9/ws", reconnect=False).connect(timeout=3 * UNIT)
     await owner.close()
 

@@ -113,17 +113,16 @@ async def test_auth_and_capacity_errors():
 async def test_rate_limited_then_closed():
     """A flood gets rate-limited, then the connection is closed with a policy reason."""
     config = {"signaling": {"limits": {"rate": 5, "burst": 5}}}
-    async with SignalingServer("127.0.0.1", 0, config=config) as srv:
-        async with connect(srv.url) as ws:
-            for _ in range(400):
-                await send(ws, {"type": "ping"})
-            replies = []
-            with pytest.raises(ConnectionClosed) as info:
-                while True:
-                    replies.append(await recv(ws))
-            assert {"type": "pong"} in replies
-            assert any(r.get("code") == "rate-limited" for r in replies)
-            assert info.value.rcvd.code == 1008 and "rate" in info.value.rcvd.reason
+    async with SignalingServer("127.0.0.1", 0, config=config) as srv, connect(srv.url) as ws:
+        for _ in range(400):
+            await send(ws, {"type": "ping"})
+        replies = []
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                replies.append(await recv(ws))
+        assert {"type": "pong"} in replies
+        assert any(r.get("code") == "rate-limited" for r in replies)
+        assert info.value.rcvd.code == 1008 and "rate" in info.value.rcvd.reason
 
 
 async def test_grossly_oversize_frame_closes(server):

@@ -16,7 +16,8 @@ def test_defaults_have_no_ice_servers(monkeypatch):
 def test_env_file_then_dict(tmp_path, monkeypatch):
     """ZERO_NB_CONFIG names a YAML file; a config= dict overrides it."""
     path = tmp_path / "c.yaml"
-    path.write_text("signaling:\n  port: 9000\n  limits: {rate: 5}\nwebrtc:\n  low_latency: false\n")
+    path.write_text(
+        "signaling:\n  port: 9000\n  limits: {rate: 5}\nwebrtc:\n  low_latency: false\n")
     monkeypatch.setenv("ZERO_NB_CONFIG", str(path))
     cfg = load_config({"signaling": {"port": 9001}})
     assert cfg["signaling"]["port"] == 9001

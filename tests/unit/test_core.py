@@ -48,7 +48,7 @@ def test_relay_sets_from_and_reaches_only_target():
     core = SignalingCore()
     a, a_id, _ = join(core)
     b, b_id, _ = join(core)
-    c, c_id, _ = join(core)
+    _, c_id, _ = join(core)
     for msg in ({"type": "offer", "to": b_id, "sdp": "v=0", "from": c_id},
                 {"type": "answer", "to": b_id, "sdp": "v=0"},
                 {"type": "candidate", "to": b_id, "candidate": {"candidate": "x"}}):
@@ -84,7 +84,7 @@ def test_leave_and_disconnect_send_peer_left_and_end_session():
     ended = []
     core = SignalingCore(hooks=SessionHooks(ended=lambda s: ended.append(s.session_id)))
     a, a_id, _ = join(core)
-    b, b_id, _ = join(core)
+    b, _, _ = join(core)
     out = frames(core, a, {"type": "leave"})
     assert sent(out, b) == [{"type": "peer-left", "peer_id": a_id}]
     assert frames(core, a, {"type": "message", "data": 1})[0].message["code"] == "not-joined"
@@ -197,7 +197,7 @@ def test_bad_input_does_not_disturb_others(raw):
     """A malformed frame only earns its sender an error; other peers get nothing."""
     core = SignalingCore()
     a, _, _ = join(core)
-    b, _, _ = join(core)
+    join(core)
     out = frames(core, a, raw)
     assert [x.conn for x in out] == [a] and sent(out)[0]["type"] == "error"
 

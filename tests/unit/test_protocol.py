@@ -46,8 +46,10 @@ def test_join_rejects_long_name():
     assert code_of(json.dumps({"type": "join", "name": "n" * 65})) is ErrorCode.BAD_MESSAGE
 
 
-@pytest.mark.parametrize("raw", ["{", "[]", "3", '"join"', "null", '{"type": 1}', "{}",
-                                 "[" * 100000 + "]" * 100000, '{"type":"ping","x":' + "9" * 5000 + "}"])
+@pytest.mark.parametrize("raw", [
+    "{", "[]", "3", '"join"', "null", '{"type": 1}', "{}",
+    "[" * 100000 + "]" * 100000, '{"type":"ping","x":' + "9" * 5000 + "}",
+])
 def test_malformed_frames_are_bad_message(raw):
     """Invalid JSON, non-objects, missing type, deep nesting and huge ints are bad-message."""
     assert code_of(raw) is ErrorCode.BAD_MESSAGE
@@ -67,12 +69,13 @@ def test_unknown_type():
 
 
 @pytest.mark.parametrize("raw", [
-    '{"type":"offer","sdp":"v=0"}', '{"type":"offer","to":"p"}', '{"type":"answer","to":3,"sdp":"x"}',
-    '{"type":"candidate","to":"p"}', '{"type":"candidate","to":"p","candidate":"x"}',
+    '{"type":"offer","sdp":"v=0"}', '{"type":"offer","to":"p"}',
+    '{"type":"answer","to":3,"sdp":"x"}', '{"type":"candidate","to":"p"}',
+    '{"type":"candidate","to":"p","candidate":"x"}',
     '{"type":"message","to":"p"}', '{"type":"message","to":5,"data":1}',
 ])
 def test_relay_fields_checked(raw):
-    """offer/answer need to+sdp, candidate needs to+candidate (object or null), message needs data."""
+    """offer/answer need to+sdp, candidate needs to+candidate (object/null), message data."""
     assert code_of(raw) is ErrorCode.BAD_MESSAGE
 
 

@@ -133,7 +133,10 @@ class VideoFeed(Feed):
         Stops after ``limit`` frames, at the end of the stream, or when no frame comes
         for ``timeout`` seconds.
         """
-        seen = self.frame_count
+        return self._frames_after(self.frame_count, timeout, limit)
+
+    def _frames_after(self, seen: int, timeout: float | None, limit: int | None
+                      ) -> Iterator[np.ndarray]:
         given = 0
         while limit is None or given < limit:
             if not self.wait(seen + 1, timeout):
@@ -198,10 +201,7 @@ class AudioFeed(Feed):
         """An audio frame as ``(samples, channels)`` float32 in [-1, 1]."""
         data = frame.to_ndarray()
         channels = len(frame.layout.channels)
-        if frame.format.is_planar:
-            data = data.T
-        else:
-            data = data.reshape(-1, channels)
+        data = data.T if frame.format.is_planar else data.reshape(-1, channels)
         if np.issubdtype(data.dtype, np.integer):
             return data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
         return data.astype(np.float32, copy=False)

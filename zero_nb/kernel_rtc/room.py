@@ -120,6 +120,7 @@ class Room:
         self._client: SignalingClient | None = None
         self._local: _Local | None = None
         self._closed = False
+        self._tasks: set[asyncio.Future[Any]] = set()
         self.joined_at: float | None = None
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
@@ -213,7 +214,9 @@ class Room:
             await self._client.send(message)
 
     def _spawn(self, coro: Any) -> None:
-        asyncio.ensure_future(coro)
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # a reference, or the loop may collect it mid-flight
+        task.add_done_callback(self._tasks.discard)
 
     def local_media(self, kind: str) -> LocalMedia:
         assert self._local is not None
