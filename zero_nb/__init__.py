@@ -6,7 +6,7 @@ from . import errors
 from ._join import join, join_async
 from ._version import __version__
 from .config import load_config
-from .kernel_rtc import sources
+from . import sources
 from .kernel_rtc.room import Room
 from .signaling.server import ServerHandle, serve
 

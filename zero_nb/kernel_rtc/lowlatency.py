@@ -421,7 +421,7 @@ class LowLatencyAudioBuffer:
                 if batch:
                     break  # never coalesce across a gap: it would shift later audio
                 span = _seq_add(self._newest, -self._next)
-                if span < 1:
+                if span < self._wait:
                     break  # still worth waiting for the missing packet
                 first = min(_seq_add(s, -self._next) for s in self._pending)
                 skip = min(first, span - self._wait + 1)

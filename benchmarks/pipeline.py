@@ -1,0 +1,460 @@
+"""Media pipeline benchmark: bare aiortc vs zero_nb, two processes per case, one run.
+
+    python benchmarks/pipeline.py            # full run (~5 min), writes benchmarks/RESULTS.md
+    python benchmarks/pipeline.py --quick    # smoke run (~1.5 min), prints only
+
+Each case runs a sender process and a receiver process on loopback inside a private network
+namespace (the script re-executes itself under ``unshare -n`` when needed). Latency is
+send -> numpy in the receiver, read from the time stamp the test pattern carries in its
+pixels. The receiver's CPU is its process CPU time over the window.
+
+Cases: bare aiortc receiver (``recv()`` then ``to_ndarray`` on every frame) vs a zero_nb bot
+reading its feed, with the low-latency receive path off (stock jitter buffer) and on,
+A/B alternated; the same at 5 fps consumption (CPU); 5% injected loss; audio step latency;
+slow-consumer memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MEDIA = {"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}
+
+
+def only_loopback() -> bool:
+    return [n for _, n in socket.if_nameindex()] == ["lo"]
+
+
+def rss_mb(pid: int | None = None) -> float:
+    with open(f"/proc/{pid or 'self'}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# -- senders --------------------------------------------------------------------------------
+
+def zn_sender(url: str, size: tuple[int, int], seconds: float, audio_steps: bool) -> None:
+    import zero_nb
+    from zero_nb import sources
+
+    video = None if audio_steps else sources.test_pattern(size[0], size[1], 30)
+    audio = None
+    if audio_steps:
+        import numpy as np
+
+        amp = sources.level_to_amplitude(-10)
+        t = np.arange(960) / 48000
+
+        def make(i: int) -> np.ndarray:
+            # on during even half-seconds of wall time: onsets at known instants
+            on = int(time.time() * 2) % 2 == 0
+            return (amp * np.sin(2 * np.pi * 440 * t) * on).astype(np.float32)
+
+        audio = sources.AudioSource(make, label="steps")
+    room = zero_nb.join("bench", url, name="sender", video=video, audio=audio, config=MEDIA)
+    time.sleep(seconds)
+    room.leave()
+
+
+def bare_sender(conn, size: tuple[int, int], seconds: float) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from zero_nb import sources
+    from zero_nb.kernel_rtc.ice import host_addresses
+
+    async def main() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(sources.test_pattern(size[0], size[1], 30).track())
+        with host_addresses(["127.0.0.1"]):
+            await pc.setLocalDescription(await pc.createOffer())
+        conn.send(pc.localDescription.sdp)
+        answer = await asyncio.to_thread(conn.recv)
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await asyncio.sleep(seconds)
+        await pc.close()
+
+    asyncio.run(main())
+
+
+# -- receivers ------------------------------------------------------------------------------
+
+def _latency_ms(img) -> float | None:
+    from zero_nb.sources import read_stamp
+
+    stamp = read_stamp(img)
+    if stamp is None:
+        return None
+    return ((time.time() * 1000) - stamp[1]) % 2**32
+
+
+def bare_receiver(conn, out, warmup: float, window: float, read_fps: float) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from zero_nb.kernel_rtc.ice import host_addresses
+
+    async def main() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        got: dict[str, object] = {}
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            got["track"] = track
+
+        offer = await asyncio.to_thread(conn.recv)
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        with host_addresses(["127.0.0.1"]):
+            await pc.setLocalDescription(await pc.createAnswer())
+        conn.send(pc.localDescription.sdp)
+        while "track" not in got:
+            await asyncio.sleep(0.01)
+        track = got["track"]
+        start = time.monotonic()
+        lat: list[float] = []
+        frames = 0
+        t0 = c0 = None
+        while time.monotonic() - start < warmup + window:
+            frame = await track.recv()
+            img = frame.to_ndarray(format="rgb24")  # eager, on every frame
+            if time.monotonic() - start < warmup:
+                continue
+            if t0 is None:
+                t0, c0 = time.monotonic(), cpu_s()
+            frames += 1
+            ms = _latency_ms(img)
+            if ms is not None:
+                lat.append(ms)
+        elapsed = time.monotonic() - t0
+        out.put({"fps": frames / elapsed, "lat": lat, "cpu": (cpu_s() - c0) / elapsed * 100})
+        await pc.close()
+
+    asyncio.run(main())
+
+
+def zn_receiver(url: str, out, warmup: float, window: float, read_fps: float,
+                low_latency: bool, loss: float, audio_steps: bool) -> None:
+    import contextlib
+
+    import zero_nb
+    from zero_nb.kernel_rtc.netem import emulate
+
+    cfg = {"webrtc": {**MEDIA["webrtc"], "low_latency": low_latency}}
+    net = emulate(loss=loss, seed=1) if loss else contextlib.nullcontext()
+    with net:
+        room = zero_nb.join("bench", url, name="receiver", config=cfg)
+        peer = room.wait_for_peers(1, timeout=30)[0]
+        time.sleep(warmup)
+        if audio_steps:
+            t0 = time.time()
+            time.sleep(window)
+            times, levels = peer.audio.level_history()
+            delays = []
+            prev = -120.0
+            for t, lv in zip(times, levels):
+                if t >= t0 and prev < -40 <= lv:
+                    onset = int(t * 2) / 2  # the half-second boundary the tone started at
+                    delays.append((t - onset) * 1000)
+                prev = lv
+            out.put({"audio": delays})
+            room.leave()
+            return
+        feed = peer.video
+        start_frames = feed.frame_count
+        t0, c0 = time.monotonic(), cpu_s()
+        lat: list[float] = []
+        if read_fps:
+            while time.monotonic() - t0 < window:
+                img = feed.latest()
+                ms = _latency_ms(img) if img is not None else None
+                if ms is not None:
+                    lat.append(ms)
+                time.sleep(1 / read_fps)
+        else:
+            for img in feed.frames(timeout=5):
+                ms = _latency_ms(img)
+                if ms is not None:
+                    lat.append(ms)
+                if time.monotonic() - t0 >= window:
+                    break
+        elapsed = time.monotonic() - t0
+        out.put({"fps": (feed.frame_count - start_frames) / elapsed, "lat": lat,
+                 "cpu": (cpu_s() - c0) / elapsed * 100, "dropped": feed.dropped})
+        room.leave()
+
+
+def zn_slow_reader(url: str, out, seconds: float) -> None:
+    import zero_nb
+
+    room = zero_nb.join("bench", url, name="slow", config=MEDIA)
+    peer = room.wait_for_peers(1, timeout=30)[0]
+    time.sleep(3)
+    samples = []
+    t0 = time.monotonic()
+    lat = []
+    while time.monotonic() - t0 < seconds:
+        img = peer.video.latest()
+        ms = _latency_ms(img)
+        if ms is not None:
+            lat.append(ms)
+        samples.append(rss_mb())
+        time.sleep(0.1)  # a 10 fps consumer of a 30 fps stream
+    out.put({"rss_start": samples[0], "rss_end": samples[-1], "rss_max": max(samples),
+             "lat": lat})
+    room.leave()
+
+
+def bare_slow_reader(conn, out, seconds: float) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from zero_nb.kernel_rtc.ice import host_addresses
+
+    async def main() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        got: dict[str, object] = {}
+        pc.on("track", lambda track: got.setdefault("track", track))
+        offer = await asyncio.to_thread(conn.recv)
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        with host_addresses(["127.0.0.1"]):
+            await pc.setLocalDescription(await pc.createAnswer())
+        conn.send(pc.localDescription.sdp)
+        while "track" not in got:
+            await asyncio.sleep(0.01)
+        track = got["track"]
+        await asyncio.sleep(3)
+        samples, lat = [], []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            frame = await track.recv()  # plain recv at 10 fps: aiortc's queue grows
+            ms = _latency_ms(frame.to_ndarray(format="rgb24"))
+            if ms is not None:
+                lat.append(ms)
+            samples.append(rss_mb())
+            await asyncio.sleep(0.1)
+        out.put({"rss_start": samples[0], "rss_end": samples[-1], "rss_max": max(samples),
+                 "lat": lat})
+        await pc.close()
+
+    asyncio.run(main())
+
+
+# -- orchestration ----------------------------------------------------------------------------
+
+def run_case(kind: str, size=(640, 480), *, low_latency=True, read_fps=0.0, loss=0.0,
+             warmup=2.0, window=6.0, audio_steps=False, slow=0.0) -> dict:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    total = warmup + window + 12 + slow
+    if kind == "bare":
+        a, b = ctx.Pipe()
+        sender = ctx.Process(target=bare_sender, args=(a, size, total))
+        if slow:
+            receiver = ctx.Process(target=bare_slow_reader, args=(b, out, slow))
+        else:
+            receiver = ctx.Process(target=bare_receiver, args=(b, out, warmup, window, read_fps))
+        server = None
+    else:
+        import zero_nb
+
+        server = zero_nb.serve("127.0.0.1", 0)
+        sender = ctx.Process(target=zn_sender, args=(server.url, size, total, audio_steps))
+        if slow:
+            receiver = ctx.Process(target=zn_slow_reader, args=(server.url, out, slow))
+        else:
+            receiver = ctx.Process(target=zn_receiver, args=(
+                server.url, out, warmup, window, read_fps, low_latency, loss, audio_steps))
+    sender.start()
+    receiver.start()
+    try:
+        return out.get(timeout=total + 30)
+    finally:
+        for proc in (receiver, sender):
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+        if server is not None:
+            server.stop()
+
+
+def summarize(res: dict) -> dict:
+    lat = res.get("lat", [])
+    return {"fps": round(res.get("fps", 0), 1), "p50": round(pct(lat, 0.5), 1),
+            "p95": round(pct(lat, 0.95), 1), "cpu": round(res.get("cpu", 0), 1),
+            "n": len(lat)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run; no RESULTS.md")
+    parser.add_argument("--rounds", type=int, default=None, help="A/B rounds per size")
+    args = parser.parse_args()
+    if not only_loopback():
+        if os.geteuid() != 0:
+            ns = ["unshare", "-rn"]
+        else:
+            ns = ["unshare", "-n"]
+        cmd = ns + ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
+                    *sys.argv]
+        return subprocess.call(cmd)
+
+    quick = args.quick
+    rounds = args.rounds or (1 if quick else 2)
+    window = 4.0 if quick else 8.0
+    sizes = [(640, 480)] if quick else [(640, 480), (1280, 720)]
+    rows: list[tuple[str, dict]] = []
+    results: dict[str, dict] = {}
+
+    def record(label: str, res: dict) -> dict:
+        s = summarize(res)
+        rows.append((label, s))
+        print(f"{label:<44} fps {s['fps']:>5}  p50 {s['p50']:>6} ms  p95 {s['p95']:>6} ms  "
+              f"cpu {s['cpu']:>5}%  (n={s['n']})", flush=True)
+        return s
+
+    for size in sizes:
+        tag = f"{size[0]}x{size[1]}"
+        acc: dict[str, list[dict]] = {"bare": [], "stock": [], "low": []}
+        for r in range(rounds):
+            order = ["bare", "stock", "low"] if r % 2 == 0 else ["low", "stock", "bare"]
+            for which in order:
+                if which == "bare":
+                    res = run_case("bare", size, window=window)
+                else:
+                    res = run_case("zn", size, low_latency=which == "low", window=window)
+                acc[which].append(record(f"{tag} {which:<5} full-rate (round {r + 1})", res))
+        for which, runs in acc.items():
+            results[f"{tag} {which}"] = {
+                k: round(statistics.median(x[k] for x in runs), 1) for k in runs[0]}
+        cpu_bare = record(f"{tag} bare  eager to_ndarray, CPU",
+                          run_case("bare", size, window=window))
+        cpu_zn = record(f"{tag} zero_nb read at 5 fps, CPU",
+                        run_case("zn", size, read_fps=5, window=window))
+        results[f"{tag} cpu"] = {"bare": cpu_bare["cpu"], "zn5": cpu_zn["cpu"]}
+
+    loss = {}
+    for which in ("stock", "low"):
+        loss[which] = record(f"640x480 {which} with 5% loss",
+                             run_case("zn", (640, 480), low_latency=which == "low",
+                                      loss=0.05, window=window))
+    audio = {}
+    for which in ("stock", "low"):
+        res = run_case("zn", low_latency=which == "low", audio_steps=True,
+                       window=6.0 if quick else 10.0)
+        d = res["audio"]
+        audio[which] = {"p50": round(pct(d, 0.5), 1), "p95": round(pct(d, 0.95), 1),
+                        "n": len(d)}
+        print(f"audio step latency {which:<6} p50 {audio[which]['p50']} ms  "
+              f"p95 {audio[which]['p95']} ms  (n={len(d)})", flush=True)
+    for which in ("stock", "low"):
+        res = run_case("zn", low_latency=which == "low", audio_steps=True, loss=0.05,
+                       window=6.0 if quick else 10.0)
+        d = res["audio"]
+        audio[which + "+loss"] = {"p50": round(pct(d, 0.5), 1),
+                                  "p95": round(pct(d, 0.95), 1), "n": len(d)}
+        print(f"audio step latency {which:<6} 5% loss p50 {audio[which + '+loss']['p50']} ms "
+              f"p95 {audio[which + '+loss']['p95']} ms", flush=True)
+    slow_s = 15.0 if quick else 60.0
+    slow = {}
+    for kind in ("bare", "zn"):
+        res = run_case(kind, (640, 480), slow=slow_s)
+        slow[kind] = {"rss_start": round(res["rss_start"]), "rss_end": round(res["rss_end"]),
+                      "p50": round(pct(res["lat"], 0.5)), "last": round(res["lat"][-1])
+                      if res["lat"] else None}
+        print(f"slow consumer ({kind}, 10 fps of 30, {slow_s:.0f} s): RSS "
+              f"{slow[kind]['rss_start']} -> {slow[kind]['rss_end']} MB, latency p50 "
+              f"{slow[kind]['p50']} ms, last {slow[kind]['last']} ms", flush=True)
+
+    print(json.dumps({"results": results, "loss": loss, "audio": audio, "slow": slow}))
+    if not quick:
+        write_results(results, loss, audio, slow, sizes, slow_s)
+    return 0
+
+
+def write_results(results, loss, audio, slow, sizes, slow_s) -> None:
+    lines = [
+        "## Media pipeline",
+        "",
+        f"`python benchmarks/pipeline.py` on {datetime.date.today()}, 2-core machine, "
+        "loopback in a private network namespace, VP8, 30 fps test pattern, two processes "
+        "per case, A/B alternated, medians of the rounds.",
+        "",
+        "| size | receiver | fps | p50 ms | p95 ms | receiver CPU % |",
+        "|---|---|---|---|---|---|",
+    ]
+    for w, h in sizes:
+        tag = f"{w}x{h}"
+        for which, label in (("bare", "bare aiortc (recv + to_ndarray)"),
+                             ("stock", "zero_nb, stock jitter buffer"),
+                             ("low", "zero_nb, low latency (default)")):
+            r = results[f"{tag} {which}"]
+            lines.append(f"| {tag} | {label} | {r['fps']} | {r['p50']} | {r['p95']} | "
+                         f"{r['cpu']} |")
+    lines += ["", "Ratios (zero_nb default / bare):", ""]
+    for w, h in sizes:
+        tag = f"{w}x{h}"
+        b, z = results[f"{tag} bare"], results[f"{tag} low"]
+        s = results[f"{tag} stock"]
+        interval = 1000 / 30
+        lines.append(
+            f"- {tag}: fps {z['fps'] / b['fps']:.2f}x; p50 {z['p50'] - b['p50']:+.1f} ms vs bare "
+            f"({(z['p50'] - b['p50']) / interval:+.2f} frame intervals); stock zero_nb p50 "
+            f"{s['p50'] - b['p50']:+.1f} ms vs bare; CPU reading at 5 fps "
+            f"{results[f'{tag} cpu']['zn5']}% vs bare eager {results[f'{tag} cpu']['bare']}% "
+            f"({results[f'{tag} cpu']['zn5'] / max(results[f'{tag} cpu']['bare'], 0.1):.2f}x)")
+    lines += [
+        "",
+        "| 640x480, 5% injected loss | fps | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+        *(f"| {k} | {v['fps']} | {v['p50']} | {v['p95']} |" for k, v in loss.items()),
+        "",
+        "| audio step latency (tone onset -> level in the feed) | p50 ms | p95 ms | steps |",
+        "|---|---|---|---|",
+        *(f"| {k} | {v['p50']} | {v['p95']} | {v['n']} |" for k, v in audio.items()),
+        "",
+        f"Slow consumer (reads 10 fps of a 30 fps 640x480 stream for {slow_s:.0f} s):",
+        "",
+        "| receiver | RSS start MB | RSS end MB | latency p50 ms | latency at end ms |",
+        "|---|---|---|---|---|",
+        *(f"| {'bare aiortc, plain recv()' if k == 'bare' else 'zero_nb feed.latest()'} | "
+          f"{v['rss_start']} | {v['rss_end']} | {v['p50']} | {v['last']} |"
+          for k, v in slow.items()),
+        "",
+    ]
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    start = text.find("## Media pipeline")
+    if start >= 0:
+        end = text.find("\n## ", start + 5)
+        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
+    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
