@@ -177,7 +177,7 @@ def zn_receiver(url: str, out, warmup: float, window: float, read_fps: float,
             times, levels = peer.audio.level_history()
             delays = []
             prev = -120.0
-            for t, lv in zip(times, levels):
+            for t, lv in zip(times, levels, strict=True):
                 if t >= t0 and prev < -40 <= lv:
                     onset = int(t * 2) / 2  # the half-second boundary the tone started at
                     delays.append((t - onset) * 1000)
@@ -315,12 +315,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="A/B rounds per size")
     args = parser.parse_args()
     if not only_loopback():
-        if os.geteuid() != 0:
-            ns = ["unshare", "-rn"]
-        else:
-            ns = ["unshare", "-n"]
-        cmd = ns + ["sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
-                    *sys.argv]
+        ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
+        cmd = [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
+               *sys.argv]
         return subprocess.call(cmd)
 
     quick = args.quick

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, sources
 from ._join import join, join_async
 from ._version import __version__
 from .config import load_config
-from . import sources
 from .kernel_rtc.room import Room
 from .signaling.server import ServerHandle, serve
 
