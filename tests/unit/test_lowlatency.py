@@ -179,6 +179,20 @@ def test_missing_marker_bit_falls_back_to_next_timestamp(vp8_frames):
     assert buffer.frames_fast == 0 and buffer.frames_fallback == 7
 
 
+def test_frame_without_marker_bit_released_on_next_timestamp(vp8_frames):
+    """One frame whose marker bit is missing falls back: released whole when the next
+    timestamp arrives, never merged with or cut by the next frame."""
+    packets = vp8_stream(vp8_frames[:5])  # 1 + 33 + 15 + 1 + 12 packets
+    packets[33].marker = 0  # end of frame 1
+    # frame 2 complete except its first packet, which comes last
+    arrival = packets[:34] + packets[35:49] + [packets[34]] + packets[49:]
+    buffer = video_buffer()
+    released = feed(buffer, arrival)
+    assert [i for i, _ in released] == [0, 48, 49, 50, 61]
+    assert [f.data for _, f in released] == list(truth(packets).values())
+    assert (buffer.frames_fast, buffer.frames_fallback) == (4, 1)
+
+
 def test_lost_marker_packet_never_releases_partial(vp8_frames):
     """While a frame's marker packet is missing nothing partial is released; when it
     arrives the whole frame is released, then the frames queued behind it."""
@@ -385,7 +399,8 @@ def audio_buffer() -> LowLatencyAudioBuffer:
 
 def _decode(frames: Iterable[bytes]) -> np.ndarray:
     decoder = OpusDecoder()
-    pcm = [f.to_ndarray() for d in frames for f in decoder.decode(JitterFrame(d, 0))]
+    decoded = [f for d in frames for f in decoder.decode(JitterFrame(d, 0))]
+    pcm = [f.to_ndarray() for f in decoded if isinstance(f, av.AudioFrame)]
     return np.concatenate(pcm, axis=1)
 
 

@@ -21,6 +21,8 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from .workers import LatestWorker
+
 __all__ = ["AudioFeed", "Feed", "VideoFeed", "pump"]
 
 SILENCE_DB = -120.0
@@ -67,6 +69,15 @@ class Feed:
         self.last_time = now
         self._times.append(now)
 
+    def record(self, path: str, **options: Any) -> Any:
+        """Record this feed to ``path`` (.mp4 or .webm) until ``.stop()`` or the end of a
+        ``with`` block; returns the :class:`~zero_nb.kernel_rtc.recorder.FeedRecorder`."""
+        from .recorder import FeedRecorder
+
+        if self.kind == "video":
+            return FeedRecorder(path, video=self, **options)  # type: ignore[arg-type]
+        return FeedRecorder(path, audio=self, **options)  # type: ignore[arg-type]
+
     def _end(self) -> None:
         with self._cond:
             self.ended = True
@@ -92,12 +103,13 @@ class VideoFeed(Feed):
     def __init__(self, label: str = "") -> None:
         super().__init__(label)
         self.dropped = 0  # frames that a frames()/async-for reader skipped (newest wins)
-        self._frame: av.VideoFrame | None = None
+        self._frame: av.VideoFrame | np.ndarray | None = None
         self._rgb: np.ndarray | None = None
         self._rgb_seq = -1
         self._convert_lock = threading.Lock()
+        self.worker: LatestWorker[Any, np.ndarray] | None = None  # set on derived feeds
 
-    def _push(self, frame: av.VideoFrame, now: float | None = None) -> None:
+    def _push(self, frame: av.VideoFrame | np.ndarray, now: float | None = None) -> None:
         with self._cond:
             self._frame = frame
             self._stamp(time.time() if now is None else now)
@@ -110,9 +122,11 @@ class VideoFeed(Feed):
             frame, seq = self._frame, self.frame_count
         if frame is None:
             return None, 0
+        if isinstance(frame, np.ndarray):  # a derived feed holds arrays already
+            return frame, seq
         with self._convert_lock:
             if self._rgb_seq != seq:
-                self._rgb = frame.to_ndarray(format="rgb24")
+                self._rgb = frame.to_ndarray(format="rgb24")  # type: ignore[union-attr]
                 self._rgb_seq = seq
             return self._rgb, seq
 
@@ -124,7 +138,34 @@ class VideoFeed(Feed):
     @property
     def shape(self) -> tuple[int, int, int] | None:
         frame = self._frame
+        if isinstance(frame, np.ndarray):
+            return frame.shape  # type: ignore[return-value]
         return None if frame is None else (frame.height, frame.width, 3)
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray], label: str | None = None
+            ) -> VideoFeed:
+        """A derived feed: ``fn`` applied to each new frame on a worker thread (newest
+        wins). Displayable and recordable like any feed; ``.worker`` has its counters."""
+        from .sources import _as_rgb  # local: sources imports nothing from here
+
+        derived = VideoFeed(label or f"{self.label}.map({getattr(fn, '__name__', 'fn')})")
+
+        def run(frame: Any) -> np.ndarray:
+            return _as_rgb(fn(self._convert(frame)))
+
+        worker = LatestWorker(run, derived._push, name=f"map-{derived.label}")
+        derived.worker = worker
+        self._listeners.append(worker.submit)
+        return derived
+
+    def _convert(self, frame: Any) -> np.ndarray:
+        if isinstance(frame, np.ndarray):
+            return frame
+        with self._convert_lock:  # PyAV must not convert one frame in two threads at once
+            if frame is self._frame and self._rgb_seq == self.frame_count and \
+                    self._rgb is not None:
+                return self._rgb
+            return frame.to_ndarray(format="rgb24")
 
     def frames(self, timeout: float | None = 10.0, limit: int | None = None
                ) -> Iterator[np.ndarray]:

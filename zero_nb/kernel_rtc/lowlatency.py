@@ -375,7 +375,7 @@ class LowLatencyAudioBuffer:
 
     @property
     def capacity(self) -> int:
-        """Largest accepted jump in sequence numbers (aiortc reads ``capacity``)."""
+        """Largest accepted sequence jump (``capacity`` kept for JitterBuffer duck typing)."""
         return _MAX_MISORDER
 
     @property

@@ -1,0 +1,218 @@
+"""Recording feeds to mp4 (H.264 + AAC) or webm (VP8 + Opus) with PyAV, off the media loop.
+
+A room records one file per participant: participants differ in size, frame rate and
+timing, each file plays on its own, and a per-person file is what analysis wants (levels,
+frames, who spoke when). Frames reach the encoder through a bounded queue; if encoding falls
+behind, frames are dropped and counted, never buffered without bound.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import queue
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+
+from ..errors import MediaError
+from .feeds import AudioFeed, VideoFeed
+
+if TYPE_CHECKING:
+    from .room import Room
+
+__all__ = ["FeedRecorder", "Recording"]
+
+log = logging.getLogger("zero_nb.recorder")
+
+_CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
+           ".mkv": ("libx264", "libopus")}
+_STOP = object()
+
+
+class FeedRecorder:
+    """Encode a video feed and/or an audio feed into one file until :meth:`stop`."""
+
+    def __init__(self, path: str | Path, video: VideoFeed | None = None,
+                 audio: AudioFeed | None = None, *, fps: float = 30.0,
+                 size: tuple[int, int] | None = None, queue_size: int = 90) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in _CODECS:
+            raise MediaError(f"cannot record to {self.path.name!r}: use .mp4, .webm or .mkv")
+        if video is None and audio is None:
+            raise MediaError("nothing to record: give a video feed, an audio feed or both")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        vcodec, acodec = _CODECS[suffix]
+        self.video, self.audio = video, audio
+        self.frames = 0
+        self.dropped = 0
+        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
+        self._t0: float | None = None
+        self._container = av.open(str(self.path), "w")
+        self._vstream = self._astream = None
+        if video is not None:
+            shape = video.shape
+            width, height = size or ((shape[1], shape[0]) if shape else (640, 480))
+            self._vstream = self._container.add_stream(vcodec, rate=round(fps))
+            self._vstream.width, self._vstream.height = width - width % 2, height - height % 2
+            self._vstream.pix_fmt = "yuv420p"
+            self._fps = round(fps)
+            self._last_pts = -1
+        if audio is not None:
+            self._astream = self._container.add_stream(acodec, rate=48000)
+            self._astream.layout = "stereo"
+            self._resampler = av.AudioResampler(format=self._astream.format.name,
+                                                layout="stereo", rate=48000)
+            self._samples = 0
+        self._thread = threading.Thread(target=self._run, name="zero_nb-rec", daemon=True)
+        self._thread.start()
+        self._hooks = []
+        for feed in (video, audio):
+            if feed is not None:
+                hook = self._hook(feed)
+                feed._listeners.append(hook)
+                self._hooks.append((feed, hook))
+        self.stopped = False
+
+    def _hook(self, feed: VideoFeed | AudioFeed) -> Any:
+        def listener(frame: Any) -> None:
+            try:
+                self._queue.put_nowait((feed, frame, time.time()))
+            except queue.Full:
+                self.dropped += 1
+        return listener
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not _STOP:
+                feed, frame, t = item
+                if self._t0 is None:
+                    self._t0 = t
+                if feed is self.video:
+                    self._encode_video(feed, frame, t)
+                else:
+                    self._encode_audio(frame)
+                self.frames += 1
+            for stream in (self._vstream, self._astream):
+                if stream is not None:
+                    self._container.mux(stream.encode(None))
+        except Exception:
+            log.exception("recording to %s failed", self.path)
+        finally:
+            self._container.close()
+
+    def _encode_video(self, feed: VideoFeed, frame: Any, t: float) -> None:
+        assert self._vstream is not None and self._t0 is not None
+        pts = round((t - self._t0) * self._fps)
+        if pts <= self._last_pts:
+            return  # two frames in one tick: keep the first
+        self._last_pts = pts
+        w, h = self._vstream.width, self._vstream.height
+        if isinstance(frame, np.ndarray):
+            out = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(
+                width=w, height=h, format="yuv420p")
+        else:
+            with feed._convert_lock:  # PyAV: one conversion of a frame at a time
+                out = frame.reformat(width=w, height=h, format="yuv420p")
+                if out is frame:  # no conversion needed: do not touch the shared frame
+                    out = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"),
+                                                     format="yuv420p")
+        out.pts = pts
+        out.time_base = fractions.Fraction(1, self._fps)
+        self._container.mux(self._vstream.encode(out))
+
+    def _encode_audio(self, frame: Any) -> None:
+        assert self._astream is not None
+        for out in self._resampler.resample(frame):
+            out.pts = self._samples
+            out.time_base = fractions.Fraction(1, 48000)
+            self._samples += out.samples
+            self._container.mux(self._astream.encode(out))
+
+    def stop(self, timeout: float = 10.0) -> Path:
+        """Finish the file and return its path."""
+        if not self.stopped:
+            self.stopped = True
+            for feed, hook in self._hooks:
+                if hook in feed._listeners:
+                    feed._listeners.remove(hook)
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        return self.path
+
+    def __enter__(self) -> FeedRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "peer"
+
+
+class Recording:
+    """A room's recording: one :class:`FeedRecorder` per participant, late joiners too."""
+
+    def __init__(self, room: Room, base: Path, suffix: str, include_local: bool) -> None:
+        self.room = room
+        self._base, self._suffix = base, suffix
+        self.recorders: dict[str, FeedRecorder] = {}
+        self._lock = threading.Lock()
+        self.stopped = False
+        if include_local:
+            local = room.local
+            self._start("local", room.name or "me",
+                        local.video.feed if local.video.source else None,
+                        local.audio.feed if local.audio.source else None)
+        for peer in room.peers.values():
+            self._add(peer)
+        room._peer_hooks.append(self._add)
+
+    @classmethod
+    def for_room(cls, room: Room, path: str | Path, include_local: bool = True) -> Recording:
+        path = Path(path)
+        if path.suffix.lower() in _CODECS:  # "call.mp4" -> call-<name>-<id>.mp4
+            return cls(room, path.with_suffix(""), path.suffix.lower(), include_local)
+        return cls(room, path, "", include_local)  # a directory: <dir>/<name>-<id>.mp4
+
+    def _file(self, key: str, name: str) -> Path:
+        if self._suffix:
+            return self._base.parent / f"{self._base.name}-{_safe(name)}-{key}{self._suffix}"
+        return self._base / f"{_safe(name)}-{key}.mp4"
+
+    def _start(self, key: str, name: str, video: VideoFeed | None, audio: AudioFeed | None
+               ) -> None:
+        if video is None and audio is None:
+            return
+        with self._lock:
+            if self.stopped or key in self.recorders:
+                return
+            self.recorders[key] = FeedRecorder(self._file(key, name), video, audio)
+
+    def _add(self, peer: Any) -> None:
+        self._start(peer.peer_id, peer.name, peer.video, peer.audio)
+
+    @property
+    def files(self) -> list[Path]:
+        return [r.path for r in self.recorders.values()]
+
+    def stop(self) -> list[Path]:
+        """Finish every file; returns their paths."""
+        with self._lock:
+            self.stopped = True
+        if self._add in self.room._peer_hooks:
+            self.room._peer_hooks.remove(self._add)
+        return [r.stop() for r in self.recorders.values()]
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

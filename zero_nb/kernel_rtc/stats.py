@@ -1,0 +1,134 @@
+"""Connection statistics: aiortc's RTP counters joined with what the feeds measure.
+
+aiortc's ``getStats`` has packet counters only, so frames, fps and drops come from our feeds
+and filter stage; bitrates are deltas between calls. Records are flat dicts, one per peer,
+direction and kind, so ``pandas.DataFrame(room.stats(flat=True))`` just works.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .peer import RemotePeer
+    from .room import Room
+
+__all__ = ["collect", "nest"]
+
+_CLOCK = {"video": 90_000, "audio": 48_000}
+
+
+class _Rates:
+    """Remembers byte counters between calls to turn them into bitrates."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, ...], tuple[float, int]] = {}
+
+    def kbps(self, key: tuple[str, ...], now: float, total: int | None,
+             since: float | None) -> float | None:
+        """Bitrate since the previous call, or since ``since`` (connection start) at first."""
+        if total is None:
+            return None
+        prev = self._last.get(key) or ((since, 0) if since else None)
+        self._last[key] = (now, total)
+        if prev is None or now <= prev[0] or total < prev[1]:
+            return None
+        return round((total - prev[1]) * 8 / (now - prev[0]) / 1000, 1)
+
+
+async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
+                        ) -> list[dict[str, Any]]:
+    by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+    rtt: dict[str, float] = {}
+    if peer.pc is not None:
+        report = await peer.pc.getStats()
+        for s in report.values():
+            kind = getattr(s, "kind", None)
+            if s.type == "inbound-rtp":
+                d = by_kind.setdefault(("in", kind), {})
+                d["packets"] = s.packetsReceived
+                d["packets_lost"] = s.packetsLost
+                d["jitter_ms"] = round(s.jitter * 1000 / _CLOCK.get(kind, 90_000), 2)
+            elif s.type == "remote-outbound-rtp":
+                by_kind.setdefault(("in", kind), {})["bytes"] = s.bytesSent
+            elif s.type == "outbound-rtp":
+                d = by_kind.setdefault(("out", kind), {})
+                d["packets"] = s.packetsSent
+                d["bytes"] = s.bytesSent
+            elif s.type == "remote-inbound-rtp":
+                d = by_kind.setdefault(("out", kind), {})
+                d["packets_lost"] = s.packetsLost
+                if s.roundTripTime is not None:
+                    rtt[kind] = s.roundTripTime * 1000
+    rtt_ms = round(min(rtt.values()), 1) if rtt else None
+    duration = round(now - peer.connected_at, 1) if peer.connected_at else 0.0
+    records = []
+    for direction in ("in", "out"):
+        for kind in ("video", "audio"):
+            raw = by_kind.get((direction, kind), {})
+            if direction == "in":
+                feed: Any = peer.video if kind == "video" else peer.audio
+            else:
+                feed = room.local_media(kind)
+            rec: dict[str, Any] = {
+                "time": now, "peer_id": peer.peer_id, "name": peer.name,
+                "direction": direction, "kind": kind, "state": peer.state,
+                "duration_s": duration,
+                "bitrate_kbps": rates.kbps((peer.peer_id, direction, kind), now,
+                                           raw.get("bytes"), peer.connected_at),
+                "fps": round(feed.fps, 1), "frames": feed.frame_count,
+                "dropped": getattr(feed, "dropped", 0) if direction == "in" else
+                feed.filter_dropped,
+                "packets": raw.get("packets"), "packets_lost": raw.get("packets_lost"),
+                "jitter_ms": raw.get("jitter_ms"), "rtt_ms": rtt_ms,
+            }
+            if kind == "audio":
+                rec["level_db"] = round(feed.level_db, 1)
+            if direction == "out":
+                rec["filter_errors"] = sum(f["errors"] for f in feed.filters.stats())
+            if direction == "in" and peer.room.low_latency:
+                rec.update(_low_latency_counters(peer, kind))
+            records.append(rec)
+    return records
+
+
+def _low_latency_counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
+    try:
+        from . import lowlatency
+    except ImportError:  # pragma: no cover
+        return {}
+    if peer.pc is None:
+        return {}
+    for transceiver in peer.pc.getTransceivers():
+        if transceiver.kind == kind:
+            c = lowlatency.counters(transceiver.receiver)
+            return {"concealed": c.get("audio_concealed", 0)} if kind == "audio" else \
+                {"frames_fast": c.get("frames_fast", 0)}
+    return {}
+
+
+async def collect(room: Room) -> list[dict[str, Any]]:
+    """One flat record per peer, direction (in/out) and kind (video/audio)."""
+    rates = room._rates if hasattr(room, "_rates") else None
+    if rates is None:
+        rates = room._rates = _Rates()  # type: ignore[attr-defined]
+    now = time.time()
+    records: list[dict[str, Any]] = []
+    for peer in list(room._peers.values()):
+        records += await _peer_records(room, peer, now, rates)
+    return records
+
+
+def nest(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Flat records -> ``{peer_id: {name, state, duration_s, rtt_ms, in: {video, audio},
+    out: {video, audio}}}``."""
+    out: dict[str, Any] = {}
+    for rec in records:
+        peer = out.setdefault(rec["peer_id"], {
+            "name": rec["name"], "state": rec["state"], "duration_s": rec["duration_s"],
+            "rtt_ms": rec["rtt_ms"], "in": {}, "out": {}})
+        peer[rec["direction"]][rec["kind"]] = {
+            k: v for k, v in rec.items()
+            if k not in ("peer_id", "name", "state", "duration_s", "direction", "kind", "time")}
+    return out
