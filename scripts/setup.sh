@@ -8,7 +8,10 @@ VENV=${ZERO_NB_VENV:-.venv}
 need_apt=()
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
-for pkg in ${ZERO_NB_APT_EXTRA:-}; do need_apt+=("$pkg"); done
+declare -A binary_of=([coturn]=turnserver [chromium]=chromium [janus]=janus)
+for pkg in ${ZERO_NB_APT_EXTRA:-}; do
+  command -v "${binary_of[$pkg]:-$pkg}" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"

@@ -4,7 +4,9 @@
 # so no packet can leave loopback. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-}" ZERO_NB_EXTRAS=dev scripts/setup.sh
+# coturn: the TURN relay test; chromium: the browser tests
+ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn chromium}" ZERO_NB_EXTRAS=dev \
+  scripts/setup.sh
 VENV=${ZERO_NB_VENV:-.venv}
 "$VENV/bin/ruff" check .
 if [ "$(id -u)" = 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi

@@ -121,7 +121,7 @@ def test_recording_reopens_with_content(pair, tmp_path):
     with b.record(tmp_path / "call.mp4") as rec:
         time.sleep(3)
     files = {p.name: p for p in rec.files}
-    remote = [p for n, p in files.items() if a.peer_id in n][0]
+    remote = next(p for n, p in files.items() if a.peer_id in n)
     with av.open(str(remote)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) > 30 and close_to(frames[-1], RED, tol=30)

@@ -21,10 +21,10 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient
+from . import stats as stats_mod
 from .engine import Engine, get_engine
 from .ice import rtc_configuration
 from .local import LocalMedia
-from . import stats as stats_mod
 from .peer import RemotePeer
 from .recorder import Recording
 from .sources import (
