@@ -6,7 +6,12 @@ import os
 import socket
 from pathlib import Path
 
+import hypothesis  # noqa: F401  # imported up front: see the note below
 import pytest
+
+# CPython 3.11's AST validator keeps its recursion depth per interpreter, not per thread: a
+# module compiled at session end (hypothesis' plugin imports lazily) while a media thread
+# compiles too fails with "AST constructor recursion depth mismatch". Import it now.
 
 # Every timeout in the suite is a multiple of UNIT; raise it on a slow machine.
 UNIT = float(os.environ.get("ZERO_NB_TEST_UNIT", "1.0"))

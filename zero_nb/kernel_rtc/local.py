@@ -299,6 +299,7 @@ class LocalMedia:
 
     def close(self) -> None:
         self._output.stop()
+        self._changed.set()  # wake the output track so its relay task sees the end
         if self._worker is not None:
             self._worker.stop()
         if self._filter_pump is not None:

@@ -108,6 +108,11 @@ class _SourceTrack(MediaStreamTrack):
                 await asyncio.sleep(due - now)
         try:
             frame = await self._source._next(self._index)
+        except RuntimeError:
+            if not self._source.ended:
+                raise
+            self.stop()  # the source was closed (its executor shut) while we waited
+            raise MediaStreamError from None
         except (StopIteration, StopAsyncIteration, EOFError):
             self._source.ended = True
             self.stop()
