@@ -1,0 +1,248 @@
+// @ts-check
+/**
+ * Local camera, microphone and screen: acquisition, the track each kind currently sends,
+ * mute / camera off / screen share / resolution, and human error messages.
+ *
+ * What is sent changes only by swapping or disabling tracks (the mesh applies them with
+ * replaceTrack), never by renegotiation. A disabled video track sends black frames and a
+ * disabled audio track silence, so the remote side keeps a live, cheap stream.
+ *
+ * Events (detail): change {audio, video} — the tracks to send now · ended {kind} — a device
+ * or the screen share stopped by itself.
+ */
+
+import { Emitter } from "./emitter.js";
+
+/** Capture sizes offered to users; `ideal` constraints, so a camera may give less. */
+export const RESOLUTIONS = /** @type {const} */ ({
+  VGA: { width: 640, height: 480 },
+  HD: { width: 1280, height: 720 },
+  FullHD: { width: 1920, height: 1080 },
+});
+
+/** @typedef {keyof typeof RESOLUTIONS} Resolution */
+
+/**
+ * @param {Resolution | string} resolution
+ * @returns {MediaTrackConstraints}
+ */
+export function videoConstraints(resolution) {
+  const size = RESOLUTIONS[/** @type {Resolution} */ (resolution)] ?? RESOLUTIONS.VGA;
+  return { width: { ideal: size.width }, height: { ideal: size.height },
+    frameRate: { ideal: 30 } };
+}
+
+/**
+ * @param {boolean} processing  echo cancellation, noise suppression, auto gain
+ * @returns {MediaTrackConstraints}
+ */
+export function audioConstraints(processing = true) {
+  return { echoCancellation: processing, noiseSuppression: processing,
+    autoGainControl: processing };
+}
+
+/**
+ * A getUserMedia/getDisplayMedia failure as {code, message} that says what to do next.
+ * @param {any} err
+ * @param {'camera'|'screen'} [what]
+ */
+export function describeMediaError(err, what = "camera") {
+  const name = err?.name ?? "";
+  const device = what === "screen" ? "screen sharing" : "camera/microphone";
+  switch (name) {
+    case "NotAllowedError":
+    case "PermissionDeniedError":
+      return { code: "permission-denied", message: what === "screen"
+        ? "Screen sharing was cancelled or blocked."
+        : "Camera/microphone permission denied: allow them for this site in the browser's " +
+          "site settings (the icon left of the address), then press Join again. You can " +
+          "still watch and listen without them." };
+    case "NotFoundError":
+    case "DevicesNotFoundError":
+      return { code: "no-device", message: `No ${device} found: plug one in, or join ` +
+        "without it to watch and listen." };
+    case "NotReadableError":
+    case "TrackStartError":
+      return { code: "device-busy", message: `The ${device} is in use by another ` +
+        "application or failed to start: close the other app and press Join again." };
+    case "OverconstrainedError":
+      return { code: "overconstrained", message: "The camera cannot deliver this " +
+        "resolution: choose a smaller one." };
+    case "SecurityError":
+    case "insecure":
+      return { code: "insecure", message: "Camera and microphone need a secure page: open " +
+        "it via https:// (signaling.tls in config.yaml) or http://localhost. You can still " +
+        "watch and listen." };
+    default:
+      return { code: "media-error", message: `Cannot start the ${device}: ` +
+        `${err?.message || name || err}` };
+  }
+}
+
+/** True where getUserMedia exists (secure contexts only: https or localhost). */
+export function mediaAvailable() {
+  return typeof navigator !== "undefined" && Boolean(navigator.mediaDevices?.getUserMedia);
+}
+
+export class LocalMedia extends Emitter {
+  constructor() {
+    super();
+    /** @type {MediaStreamTrack | null} */
+    this.camera = null;
+    /** @type {MediaStreamTrack | null} */
+    this.mic = null;
+    /** @type {MediaStreamTrack | null} */
+    this.screen = null;
+    this.muted = false;
+    this.cameraOff = false;
+    /** @type {Resolution | string} */
+    this.resolution = "VGA";
+    this.processing = true;
+    /** @type {{code: string, message: string} | null} the last acquisition problem */
+    this.error = null;
+  }
+
+  /** The track each kind sends now (screen share replaces the camera). */
+  get tracks() {
+    return { audio: this.mic, video: this.screen ?? this.camera };
+  }
+
+  /** A stream for the self view: what the others see. */
+  previewStream() {
+    const stream = new MediaStream();
+    const { audio, video } = this.tracks;
+    if (video) stream.addTrack(video);
+    if (audio) stream.addTrack(audio);
+    return stream;
+  }
+
+  /**
+   * Open camera and/or microphone. Never throws: on failure `error` says why and the
+   * participant joins without the missing device (receive-only).
+   * @param {{audio?: boolean, video?: boolean, resolution?: Resolution | string,
+   *          processing?: boolean}} [options]
+   */
+  async start(options = {}) {
+    const wantAudio = options.audio ?? true;
+    const wantVideo = options.video ?? true;
+    this.resolution = options.resolution ?? this.resolution;
+    this.processing = options.processing ?? this.processing;
+    this.error = null;
+    this.stop();
+    if (!wantAudio && !wantVideo) return this._changed();
+    if (!mediaAvailable()) {
+      this.error = describeMediaError({ name: "insecure" });
+      return this._changed();
+    }
+    const video = wantVideo ? videoConstraints(this.resolution) : false;
+    const audio = wantAudio ? audioConstraints(this.processing) : false;
+    try {
+      this._adopt(await navigator.mediaDevices.getUserMedia({ audio, video }));
+    } catch (err) {
+      this.error = describeMediaError(err);
+      // one missing or busy device must not cost the other one
+      if (wantAudio && wantVideo && this.error.code !== "permission-denied") {
+        for (const constraints of [{ video }, { audio }]) {
+          try {
+            this._adopt(await navigator.mediaDevices.getUserMedia(constraints));
+          } catch {
+            // keep the first error: it names the problem
+          }
+        }
+      }
+    }
+    this._changed();
+  }
+
+  /** @param {MediaStream} stream */
+  _adopt(stream) {
+    for (const track of stream.getTracks()) {
+      if (track.kind === "audio") {
+        this.mic = track;
+        track.enabled = !this.muted;
+      } else {
+        this.camera = track;
+        track.enabled = !this.cameraOff;
+      }
+      track.addEventListener("ended", () => this.emit("ended", { kind: track.kind }));
+    }
+  }
+
+  _changed() {
+    this.emit("change", this.tracks);
+  }
+
+  /** @param {boolean} muted */
+  setMuted(muted) {
+    this.muted = muted;
+    if (this.mic) this.mic.enabled = !muted;
+  }
+
+  /** @param {boolean} off  the camera sends black frames while off */
+  setCameraOff(off) {
+    this.cameraOff = off;
+    if (this.camera) this.camera.enabled = !off;
+  }
+
+  /**
+   * Change the capture size: constraints on the live track, else a new camera track.
+   * @param {Resolution | string} resolution
+   */
+  async setResolution(resolution) {
+    this.resolution = resolution;
+    const camera = this.camera;
+    if (!camera) return;
+    try {
+      await camera.applyConstraints(videoConstraints(resolution));
+    } catch {
+      try {
+        const stream = await navigator.mediaDevices.getUserMedia(
+          { video: videoConstraints(resolution) });
+        camera.stop();
+        this._adopt(stream);
+        this._changed();
+      } catch (err) {
+        this.error = describeMediaError(err);
+        throw err;
+      }
+    }
+  }
+
+  /** True where the browser can share a screen (not on most phones). */
+  static canShareScreen() {
+    return typeof navigator !== "undefined" && Boolean(navigator.mediaDevices?.getDisplayMedia);
+  }
+
+  /** Share a screen in place of the camera until {@link stopScreenShare} or the user stops. */
+  async shareScreen() {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    const track = stream.getVideoTracks()[0];
+    if (!track) throw new Error("the browser gave no screen track");
+    this.stopScreenShare(false);
+    this.screen = track;
+    track.addEventListener("ended", () => {
+      if (this.screen === track) this.stopScreenShare();
+    });
+    this._changed();
+  }
+
+  stopScreenShare(notify = true) {
+    const screen = this.screen;
+    this.screen = null;
+    if (screen) screen.stop();
+    if (notify && screen) this._changed();
+  }
+
+  /** Release every device. */
+  stop() {
+    for (const track of [this.camera, this.mic, this.screen]) track?.stop();
+    this.camera = this.mic = this.screen = null;
+  }
+
+  describe() {
+    const { audio, video } = this.tracks;
+    return { audio: Boolean(audio), video: Boolean(video), muted: this.muted,
+      cameraOff: this.cameraOff, sharing: Boolean(this.screen), resolution: this.resolution,
+      videoSettings: video ? video.getSettings() : null, error: this.error };
+  }
+}
