@@ -223,3 +223,33 @@ def test_wait_for_peers_times_out_clearly(bg_server, media_config):
             a.wait_for_peers(1, timeout=1)
     finally:
         a.leave()
+
+
+def test_signaling_restart_keeps_media_flowing(media_config):
+    """The server restarts mid-call: media never stops, both rooms re-join with their ids."""
+    first = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
+        "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
+    port = first.port
+    a = zero_nb.join("lab", first.url, name="a", video=sources.solid(RED),
+                     config=media_config["dict"])
+    b = zero_nb.join("lab", first.url, name="b", config=media_config["dict"])
+    second = None
+    try:
+        b.wait_for_peers(1, timeout=20 * UNIT)
+        feed = b.peer("a").video
+        ids = {a.peer_id, b.peer_id}
+        first.stop()
+        before = feed.frame_count
+        time.sleep(2)
+        assert feed.frame_count - before > 30  # media flows while signaling is down
+        second = zero_nb.serve("127.0.0.1", port)
+        assert wait_until(lambda: {p["peer_id"] for p in second.sessions().get("lab", [])}
+                          == ids, 15 * UNIT)
+        time.sleep(1)
+        assert b.peer("a").state == "connected" and b.peer("a").restarts == 0
+        assert close_to(feed.latest(), RED) and feed.fps > 15
+    finally:
+        a.leave()
+        b.leave()
+        if second is not None:
+            second.stop()

@@ -209,3 +209,23 @@ def test_hooks_and_joined_extra():
                                             joined_extra=lambda s: {"sfu": {"room": 7}}))
     _, _, out = join(core)
     assert created == ["s"] and sent(out)[0]["sfu"] == {"room": 7}
+
+
+def test_resume_keeps_peer_id_when_free():
+    """A reconnecting client gets its old peer_id back if nobody holds it, else a new one."""
+    core = SignalingCore()
+    _, held, _ = join(core)
+    c = core.open()
+    joined = sent(frames(core, c, {"type": "join", "session": "s", "resume": "abc123"}))[0]
+    assert joined["peer_id"] == "abc123"
+    d = core.open()
+    joined = sent(frames(core, d, {"type": "join", "session": "s", "resume": held}))[0]
+    assert joined["peer_id"] not in (held, "abc123")
+
+
+def test_resume_must_look_like_a_peer_id():
+    """A malformed resume id is a bad-message."""
+    core = SignalingCore()
+    c = core.open()
+    out = sent(frames(core, c, {"type": "join", "resume": "../../x"}))
+    assert out[0]["code"] == "bad-message"

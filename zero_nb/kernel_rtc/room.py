@@ -41,6 +41,7 @@ __all__ = ["EVENTS", "Room"]
 log = logging.getLogger("zero_nb.room")
 
 EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection")
+REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
 class _Local:
@@ -124,6 +125,7 @@ class Room:
         self._closed = False
         self._tasks: set[asyncio.Future[Any]] = set()
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
+        self._stale: dict[str, asyncio.TimerHandle] = {}
         self.joined_at: float | None = None
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
@@ -161,6 +163,9 @@ class Room:
         self._closed = True
         if self._client is not None:
             await self._client.leave()
+        for timer in self._stale.values():
+            timer.cancel()
+        self._stale.clear()
         peers = list(self._peers.values())
         self._peers.clear()
         await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
@@ -176,8 +181,12 @@ class Room:
     def _on_signal(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "peer-joined":
+            timer = self._stale.pop(message["peer_id"], None)
+            if timer is not None:
+                timer.cancel()
             peer = self._add_peer(message["peer_id"], message.get("name", ""))
-            self._spawn(peer.offer())
+            if peer.state != "connected":  # a peer back after a restart keeps a live link
+                self._spawn(peer.offer(reset=peer.pc is not None))
         elif kind == "peer-left":
             self._remove_peer(message["peer_id"])
         elif kind in ("offer", "answer", "candidate"):
@@ -191,13 +200,27 @@ class Room:
                      "to": message.get("to")}
             self.messages.append(entry)
             self._emit("message", entry)
-        elif kind == "joined":  # re-joined after the server came back: a fresh mesh
-            for peer_id in list(self._peers):
-                self._remove_peer(peer_id)
-            self._apply_joined(message)
+        elif kind == "joined":  # re-joined after the server came back
+            self._apply_rejoined(message)
         elif kind == "error":
             log.warning("signaling error: %s", message.get("message"))
             self._emit("error", None, message.get("message", ""))
+
+    def _apply_rejoined(self, joined: dict[str, Any]) -> None:
+        """Keep media running across a signaling restart: peers that come back with the
+        same id keep their connection; the others are dropped after a grace period."""
+        listed = {p["peer_id"] for p in joined["peers"]}
+        for peer_id in set(self._peers) - listed:
+            self._mark_stale(peer_id)
+        if joined["peer_id"] != self.peer_id:  # our id changed: every connection is void
+            for peer_id in list(self._peers):
+                self._remove_peer(peer_id)
+        self._apply_joined(joined)
+
+    def _mark_stale(self, peer_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        if peer_id not in self._stale:
+            self._stale[peer_id] = loop.call_later(REJOIN_GRACE_S, self._remove_peer, peer_id)
 
     def _add_peer(self, peer_id: str, name: str) -> RemotePeer:
         peer = self._peers.get(peer_id)
@@ -209,6 +232,9 @@ class Room:
         return peer
 
     def _remove_peer(self, peer_id: str) -> None:
+        timer = self._stale.pop(peer_id, None)
+        if timer is not None:
+            timer.cancel()
         peer = self._peers.pop(peer_id, None)
         if peer is not None:
             self._spawn(peer.close())

@@ -208,6 +208,8 @@ class SignalingClient:
             for key in ("session", "password", "token"):
                 if getattr(self, key) is not None:
                     join[key] = getattr(self, key)
+            if self.peer_id is not None:  # a reconnect: ask to keep our id
+                join["resume"] = self.peer_id
             await ws.send(json.dumps(join))
             while True:
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 10))

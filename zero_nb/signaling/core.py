@@ -214,7 +214,7 @@ class SignalingCore:
                                 "token in 'join.token'", request="join")]
         is_new = msg.session is None or msg.session not in self.registry.sessions
         try:
-            peer = self.registry.join(msg.session, msg.name, msg.password)
+            peer = self.registry.join(msg.session, msg.name, msg.password, msg.resume)
         except JoinRefused as exc:
             actions: list[Action] = [
                 self._error(conn, ErrorCode[exc.reason], exc.message, request="join")

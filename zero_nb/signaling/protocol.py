@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CLIENT_TYPES",
     "MAX_NAME_CHARS",
+    "PEER_ID_RE",
     "PROTOCOL_VERSION",
     "RELAY_TYPES",
     "SESSION_ID_RE",
@@ -32,6 +33,7 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+PEER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_NAME_CHARS = 64
 RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
 CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", *RELAY_TYPES})
@@ -70,6 +72,7 @@ class Join:
     name: str
     password: str | None
     token: str | None
+    resume: str | None = None  # the peer_id held before a reconnect, to keep it
 
 
 @dataclass(frozen=True)
@@ -153,11 +156,15 @@ def parse(raw: str | bytes) -> Message:
         name = _optional_str(obj, "name", kind) or ""
         if len(name) > MAX_NAME_CHARS:
             raise _bad(f"'join.name' is longer than {MAX_NAME_CHARS} characters: shorten it")
+        resume = _optional_str(obj, "resume", kind)
+        if resume is not None and not PEER_ID_RE.fullmatch(resume):
+            raise _bad("'join.resume' must be a previous peer_id (1-64 of A-Z a-z 0-9 _ -)")
         return Join(
             session=session,
             name=name,
             password=_optional_str(obj, "password", kind) or None,
             token=_optional_str(obj, "token", kind),
+            resume=resume,
         )
     if kind in RELAY_TYPES:
         to = _required_str(obj, "to", kind)

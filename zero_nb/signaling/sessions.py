@@ -60,14 +60,20 @@ class SessionRegistry:
         self.sessions: dict[str, Session] = {}
         self._peer_ids: set[str] = set()
 
-    def _new_peer_id(self) -> str:
+    def _new_peer_id(self, wanted: str | None = None) -> str:
+        if wanted is not None and wanted not in self._peer_ids:
+            # a client reconnecting after a server restart keeps its id, so the peers it
+            # still has media connections with recognise it
+            self._peer_ids.add(wanted)
+            return wanted
         while True:
             peer_id = secrets.token_hex(4)
             if peer_id not in self._peer_ids:
                 self._peer_ids.add(peer_id)
                 return peer_id
 
-    def join(self, session_id: str | None, name: str, password: str | None) -> Peer:
+    def join(self, session_id: str | None, name: str, password: str | None,
+             resume: str | None = None) -> Peer:
         """Add a peer, creating the session if needed. Raises :class:`JoinRefused`."""
         if session_id is None:
             session_id = str(uuid.uuid4())
@@ -101,7 +107,7 @@ class SessionRegistry:
                 f"session {session_id!r} is full ({self.max_peers_per_session} peers): "
                 "try later or use another session",
             )
-        peer_id = self._new_peer_id()
+        peer_id = self._new_peer_id(resume)
         peer = Peer(peer_id, name or f"peer-{peer_id[:4]}", session_id)
         session.peers[peer_id] = peer
         return peer
