@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import errors, sources
+from . import errors, plot, sources
 from ._join import join, join_async
 from ._version import __version__
 from .config import load_config
@@ -17,6 +17,23 @@ __all__ = [
     "join",
     "join_async",
     "load_config",
+    "load_ipython_extension",
+    "plot",
     "serve",
     "sources",
+    "unload_ipython_extension",
 ]
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%load_ext zero_nb``: register the ``%zero`` line magic (see :mod:`zero_nb.magics`)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%unload_ext zero_nb``: remove ``%zero``; the server and room keep running."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -1,0 +1,238 @@
+"""IPython magics: ``%load_ext zero_nb`` registers the line magic ``%zero``.
+
+The magics object keeps the current server and room; they are also pushed into the user
+namespace as ``zero_server`` and ``zero_room``. Errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from .errors import ZeroNBError
+
+__all__ = ["ZeroMagics", "format_stats", "load_ipython_extension", "unload_ipython_extension"]
+
+USAGE = """\
+%zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR]
+%zero join SESSION [--server URL] [--name NAME] [--password PW] [--config FILE_OR_VAR]
+           [--no-video] [--no-audio]
+%zero leave
+%zero status
+%zero stats
+%zero stop"""
+
+
+class _UsageError(Exception):
+    """Bad magic arguments (argparse would otherwise exit the kernel)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse calls sys.exit(); raise instead
+        raise _UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise _UsageError(message.strip() if message else USAGE)
+
+
+def _parser() -> _Parser:
+    root = _Parser(prog="%zero", add_help=False)
+    sub = root.add_subparsers(dest="command", parser_class=_Parser)
+    serve = sub.add_parser("serve", add_help=False)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--config", default=None)
+    join = sub.add_parser("join", add_help=False)
+    join.add_argument("session")
+    join.add_argument("--server", default=None)
+    join.add_argument("--name", default="")
+    join.add_argument("--password", default=None)
+    join.add_argument("--config", default=None)
+    join.add_argument("--no-video", action="store_true")
+    join.add_argument("--no-audio", action="store_true")
+    for name in ("leave", "status", "stats", "stop"):
+        sub.add_parser(name, add_help=False)
+    return root
+
+
+_COLUMNS = (  # (record key, header, format)
+    ("name", "peer", "{}"), ("direction", "dir", "{}"), ("kind", "kind", "{}"),
+    ("state", "state", "{}"), ("bitrate_kbps", "kbps", "{:.0f}"), ("fps", "fps", "{:.1f}"),
+    ("frames", "frames", "{}"), ("packets_lost", "lost", "{}"), ("jitter_ms", "jit_ms", "{:.1f}"),
+    ("rtt_ms", "rtt_ms", "{:.1f}"), ("level_db", "dB", "{:.1f}"),
+)
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def format_stats(records: list[dict[str, Any]]) -> str:
+    """A compact fixed-width table of ``room.stats(flat=True)`` records."""
+    if not records:
+        return "(no stats: no remote peers yet)"
+    rows = [[h for _, h, _ in _COLUMNS]]
+    rows += [[_cell(rec.get(k), f) for k, _, f in _COLUMNS] for rec in records]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+@magics_class
+class ZeroMagics(Magics):
+    """State holder for ``%zero``: ``.server`` (ServerHandle) and ``.room`` (Room)."""
+
+    def __init__(self, shell: Any, server: Any = None, room: Any = None) -> None:
+        super().__init__(shell)
+        self.server = server
+        self.room = room
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _config(self, value: str | None) -> Any:
+        """``--config``: a variable of the user namespace (a dict) or a config file path."""
+        if value is None:
+            return None
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if value.isidentifier() and isinstance(ns.get(value), dict):
+            return ns[value]
+        return value
+
+    def _push(self) -> None:
+        if self.shell is not None:
+            self.shell.push({"zero_server": self.server, "zero_room": self.room})
+
+    def _room(self) -> Any:
+        if self.room is None or self.room.closed:
+            raise ZeroNBError("not in a room: %zero join SESSION first")
+        return self.room
+
+    # -- the magic --------------------------------------------------------------------------
+    @line_magic
+    def zero(self, line: str) -> None:
+        """Live video calls from this kernel.
+
+        Usage::
+
+          %zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR]
+              start a signaling server in the background (port 0 picks a free one)
+          %zero join SESSION [--server URL] [--name NAME] [--password PW]
+                [--config FILE_OR_VAR] [--no-video] [--no-audio]
+              join SESSION (default server: the one from %zero serve, else config's);
+              the kernel sends a test pattern and a tone unless --no-video/--no-audio
+          %zero leave      leave the current room
+          %zero status     server URL and sessions, this kernel's room, peers and states
+          %zero stats      a compact table of room.stats(flat=True)
+          %zero stop       leave and stop the server started by %zero serve
+
+        ``--config`` takes a config file path or the name of a dict variable
+        (e.g. ``CONFIG``). The server and room are in ``zero_server`` / ``zero_room``.
+        """
+        try:
+            args = _parser().parse_args(shlex.split(line))
+            if args.command is None:
+                raise _UsageError(USAGE)
+            getattr(self, f"_cmd_{args.command}")(args)
+        except _UsageError as exc:
+            print(" ".join(str(exc).split()) if "\n" not in str(exc) else exc)
+        except (ZeroNBError, ValueError, KeyError, OSError, TimeoutError) as exc:
+            print(f"zero: {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+    def _cmd_serve(self, args: argparse.Namespace) -> None:
+        from .signaling.server import serve
+
+        if self.server is not None and self.server.running:
+            print(f"zero: already serving at {self.server.url} (%zero stop first)")
+            return
+        self.server = serve(args.host, args.port, config=self._config(args.config))
+        self._push()
+        print(f"serving at {self.server.url}")
+
+    def _cmd_join(self, args: argparse.Namespace) -> None:
+        from ._join import join
+
+        if self.room is not None and not self.room.closed:
+            print(f"zero: already in {self.room.session!r} (%zero leave first)")
+            return
+        server = args.server
+        if server is None and self.server is not None and self.server.running:
+            server = self.server.url
+        self.room = join(args.session, server, name=args.name, password=args.password,
+                         video=not args.no_video, audio=not args.no_audio,
+                         config=self._config(args.config))
+        self._push()
+        print(f"joined {self.room.session!r} as {self.room.name!r} ({self.room.peer_id})")
+
+    def _cmd_leave(self, args: argparse.Namespace) -> None:
+        room = self._room()
+        room.leave()
+        print(f"left {room.session!r}")
+
+    def _cmd_status(self, args: argparse.Namespace) -> None:
+        lines = []
+        if self.server is not None and self.server.running:
+            sessions = self.server.sessions()
+            lines.append(f"server: {self.server.url} ({len(sessions)} sessions)")
+            for sid, members in sessions.items():
+                names = ", ".join(m.get("name") or m.get("peer_id", "?") for m in members)
+                lines.append(f"  session {sid}: {names or '-'}")
+        else:
+            lines.append("server: none (%zero serve)")
+        if self.room is None or self.room.closed:
+            lines.append("room: none (%zero join SESSION)")
+        else:
+            room = self.room
+            lines.append(f"room: session {room.session!r} as {room.name!r} ({room.peer_id}) "
+                         f"via {room.server}")
+            peers = room.peers
+            if not peers:
+                lines.append("  no remote peers")
+            for pid, peer in peers.items():
+                lines.append(f"  {peer.name or '-'} ({pid}): {peer.state}, "
+                             f"video {peer.video.fps:.1f} fps, audio {peer.audio.level_db:.1f} dB")
+        print("\n".join(lines))
+
+    def _cmd_stats(self, args: argparse.Namespace) -> None:
+        print(format_stats(self._room().stats(flat=True)))
+
+    def _cmd_stop(self, args: argparse.Namespace) -> None:
+        if self.room is not None and not self.room.closed:
+            self.room.leave()
+            print(f"left {self.room.session!r}")
+        if self.server is not None and self.server.running:
+            self.server.stop()
+            print(f"stopped server {self.server.url}")
+        self.server = None
+        self._push()
+
+
+def _registered(ipython: Any) -> ZeroMagics | None:
+    for obj in ipython.magics_manager.registry.values():
+        if type(obj).__name__ == "ZeroMagics":
+            return obj  # type: ignore[no-any-return]
+    return None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%zero``; a reload keeps the current server and room."""
+    old = _registered(ipython)
+    ns = ipython.user_ns
+    server = old.server if old is not None else ns.get("zero_server")
+    room = old.room if old is not None else ns.get("zero_room")
+    magics = ZeroMagics(ipython, server=server, room=room)
+    ipython.register_magics(magics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove ``%zero``; the server and room keep running (``zero_server``/``zero_room``)."""
+    old = _registered(ipython)
+    if old is not None:
+        old._push()
+    ipython.magics_manager.magics["line"].pop("zero", None)
