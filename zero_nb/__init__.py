@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from . import errors, plot, sources
-from ._join import join, join_async
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import errors
 from ._version import __version__
 from .config import load_config
-from .kernel_rtc.room import Room
 from .signaling.server import ServerHandle, serve
+
+if TYPE_CHECKING:
+    from . import plot, sources
+    from ._join import join, join_async
+    from .kernel_rtc.room import Room
+
+# The media stack (aiortc, PyAV) loads on first use: `zero-nb serve` and `serve()` stay light.
+_LAZY = {"join": "._join", "join_async": "._join", "Room": ".kernel_rtc.room",
+         "sources": ".sources", "plot": ".plot"}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'zero_nb' has no attribute {name!r}")
+    module = importlib.import_module(target, __name__)
+    value = module if target == f".{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Room",
