@@ -127,6 +127,7 @@ class Room:
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
         self.joined_at: float | None = None
+        self._sfu: Any = None  # SFU hook: zero_nb.sfu.room.SfuMedia when joined.sfu is set
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
@@ -156,6 +157,15 @@ class Room:
         for info in joined["peers"]:
             # we are the newcomer: the peers already here send the offers
             self._add_peer(info["peer_id"], info["name"])
+        # -- SFU hook: media through Janus when the server says so (zero_nb/sfu/room.py) --
+        if joined.get("sfu") and not (self._sfu is not None and self._sfu.same(joined["sfu"])):
+            from ..sfu.room import SfuMedia
+
+            if self._sfu is not None:
+                self._spawn(self._sfu.close())
+            self._sfu = SfuMedia(self, joined["sfu"])
+            self._spawn(self._sfu.start())
+        # -- end SFU hook --
 
     async def _aleave(self) -> None:
         if self._closed:
@@ -163,6 +173,8 @@ class Room:
         self._closed = True
         if self._client is not None:
             await self._client.leave()
+        if self._sfu is not None:  # SFU hook
+            await self._sfu.close()
         for timer in self._stale.values():
             timer.cancel()
         self._stale.clear()
@@ -179,6 +191,8 @@ class Room:
         self._emit("connection", state.value)
 
     def _on_signal(self, message: dict[str, Any]) -> None:
+        if self._sfu is not None and self._sfu.on_signal(message):  # SFU hook
+            return
         kind = message.get("type")
         if kind == "peer-joined":
             timer = self._stale.pop(message["peer_id"], None)
@@ -328,6 +342,16 @@ class Room:
                     f"{len(ready)} of {n} peers sent media within {timeout:g} s "
                     f"({len(self._peers)} present): are they running and reachable?")
             time.sleep(0.05)
+
+    def subscribe(self, peer_ids: Any = None, timeout: float = 20.0) -> None:
+        """SFU sessions: receive only these peers' feeds (``None``: everyone's)."""
+        self._check_open()
+        if self._sfu is None:
+            raise ZeroNBError("room.subscribe() chooses feeds in SFU sessions; in a mesh "
+                              "(no sfu in the server's config) every peer sends to every other")
+        ids = None if peer_ids is None else [peer_ids] if isinstance(peer_ids, str) \
+            else list(peer_ids)
+        self.engine.run(self._sfu.subscribe(ids), timeout, "choosing SFU feeds")
 
     def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
         """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""

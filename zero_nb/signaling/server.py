@@ -90,6 +90,19 @@ class SignalingServer:
         self.host = host if host is not None else sig["host"]
         self.port = port if port is not None else sig["port"]
         self.limits = Limits(**sig["limits"])
+        # -- SFU hook: sessions backed by Janus rooms (zero_nb/sfu/bridge.py) --
+        self.sfu_bridge: Any = None
+        sfu = self.config["sfu"]
+        if hooks is None and sfu["enabled"]:
+            if not sfu["url"]:
+                raise ConfigError("sfu.enabled needs sfu.url, the Janus WebSocket address "
+                                  "(e.g. ws://127.0.0.1:8188)")
+            from ..sfu.bridge import JanusBridge
+
+            self.sfu_bridge = JanusBridge(sfu["url"],
+                                          max_publishers=self.limits.max_peers_per_session)
+            hooks = self.sfu_bridge.hooks()
+        # -- end SFU hook --
         self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=hooks)
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}
@@ -137,6 +150,8 @@ class SignalingServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.sfu_bridge is not None:  # SFU hook: destroy rooms, close the Janus session
+            await self.sfu_bridge.close()
 
     async def __aenter__(self) -> SignalingServer:
         return await self.start()

@@ -1,0 +1,242 @@
+"""SFU mode end to end: bots on a real signaling server whose sessions are Janus VideoRooms.
+
+Janus (Debian package ``janus``) runs in the foreground from a config directory written here,
+in the test's private network namespace. Janus leaves loopback out of its ICE candidates, so
+each test adds a veth pair holding 127.0.0.1/32 and tells Janus to use only it; the pair is
+removed at teardown, so the next test still sees a loopback-only namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zero_nb
+from tests.conftest import MEDIA_CONFIG, UNIT
+from zero_nb import sources
+
+pytestmark = pytest.mark.media
+
+JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
+VETH = "zsfu0"
+COLOURS = {"a": (255, 0, 0), "b": (0, 255, 0), "c": (0, 0, 255), "d": (255, 255, 0)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lib_dir(kind: str) -> Path:
+    found = sorted(Path("/usr/lib").glob(f"*/janus/{kind}"))
+    return found[0] if found else JANUS_LIB / kind
+
+
+def write_janus_config(root: Path, port: int, iface: str) -> Path:
+    """A config dir loading only the VideoRoom plugin and the WebSocket transport."""
+    for kind, keep in (("plugins", "libjanus_videoroom.so"),
+                       ("transports", "libjanus_websockets.so"), ("events", None),
+                       ("loggers", None)):
+        (root / kind).mkdir(parents=True)
+        if keep:
+            (root / kind / keep).symlink_to(_lib_dir(kind) / keep)
+    (root / "janus.jcfg").write_text(f"""
+general: {{
+  configs_folder = "{root}"
+  plugins_folder = "{root}/plugins"
+  transports_folder = "{root}/transports"
+  events_folder = "{root}/events"
+  loggers_folder = "{root}/loggers"
+  debug_level = 3
+  session_timeout = 60
+}}
+media: {{ ipv6 = false }}
+nat: {{
+  ice_enforce_list = "{iface}"
+  ignore_mdns = true
+}}
+events: {{ broadcast = false }}
+""")
+    (root / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n")
+    (root / "janus.transport.websockets.jcfg").write_text(f"""
+general: {{
+  json = "plain"
+  ws = true
+  ws_ip = "127.0.0.1"
+  ws_port = {port}
+  wss = false
+}}
+admin: {{ admin_ws = false admin_wss = false }}
+""")
+    return root
+
+
+def _sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def janus(tmp_path):
+    """Janus on a free loopback port, ICE on a veth holding 127.0.0.1/32; yields its URL."""
+    if shutil.which("janus") is None:
+        pytest.skip("Janus is not installed: apt-get install -y janus")
+    _sh("ip", "link", "add", VETH, "type", "veth", "peer", "name", VETH + "p")
+    try:
+        with open("/proc/sys/net/ipv6/conf/all/disable_ipv6", "w") as f:
+            f.write("1")
+        _sh("ip", "addr", "add", "127.0.0.1/32", "dev", VETH)
+        _sh("ip", "link", "set", VETH, "up")
+        _sh("ip", "link", "set", VETH + "p", "up")
+        port = _free_port()
+        conf = write_janus_config(tmp_path / "janus", port, VETH)
+        log = open(tmp_path / "janus.log", "w")  # noqa: SIM115 - closed at teardown
+        proc = subprocess.Popen(["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"),
+                                 "-o", "-N"], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10 * UNIT
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                        0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("Janus did not start:\n" +
+                                   (tmp_path / "janus.log").read_text()[-2000:])
+            time.sleep(0.05)
+        proc.url = f"ws://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        yield proc
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    finally:
+        subprocess.run(["ip", "link", "del", VETH], capture_output=True)
+
+
+@pytest.fixture
+def sfu_server(janus):
+    """A signaling server whose sessions are backed by that Janus."""
+    handle = zero_nb.serve("127.0.0.1", 0, config={
+        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
+        "sfu": {"enabled": True, "url": janus.url}})
+    yield handle
+    handle.stop()
+
+
+def close_to(img, rgb, tol=30):
+    return img is not None and bool(np.all(np.abs(img.reshape(-1, 3).mean(0) - rgb) < tol))
+
+
+def wait_until(cond, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def bot(server, name, session="sfu"):
+    return zero_nb.join(session, server.url, name=name, config=MEDIA_CONFIG,
+                        video=sources.solid(COLOURS[name], 160, 120, fps=15))
+
+
+def sees_all(room, names):
+    peers = {p.name: p for p in room.peers.values()}
+    return all(n in peers and close_to(peers[n].video.latest(), COLOURS[n]) for n in names)
+
+
+def test_four_bots_receive_each_other_through_janus(sfu_server):
+    """Four bots in an SFU session each receive the other three's colours via Janus."""
+    rooms = [bot(sfu_server, n) for n in "abcd"]
+    try:
+        for room in rooms:
+            others = [n for n in "abcd" if n != room.name]
+            assert wait_until(lambda r=room, o=others: sees_all(r, o), 30 * UNIT), (
+                room.name, {p.name: p.state for p in room.peers.values()})
+        a = rooms[0]
+        assert a._sfu is not None and a._sfu.error is None
+        assert all(p.pc is not None and p.state == "connected" for p in a.peers.values())
+        stats = a.stats()
+        assert all(s["in"]["video"]["packets"] for s in stats.values())
+        # the Janus room maps the session; publishers are keyed by peer_id
+        assert set(a._sfu.feeds) == {r.peer_id for r in rooms[1:]}
+    finally:
+        for room in rooms:
+            room.leave()
+    assert wait_until(lambda: not sfu_server.server.sfu_bridge.rooms, 5 * UNIT)
+
+
+def test_publisher_leaving_disappears_and_subscribe_limits(sfu_server):
+    """A leaving publisher vanishes from room.peers; room.subscribe limits what arrives."""
+    a, b, c = (bot(sfu_server, n, "sfu2") for n in "abc")
+    try:
+        assert wait_until(lambda: sees_all(a, "bc"), 20 * UNIT)
+        a.subscribe([b.peer_id])
+        pc_, pb = a.peers[c.peer_id], a.peers[b.peer_id]
+        assert pc_.pc is None
+        time.sleep(0.5 * UNIT)
+        before_c, before_b = pc_.video.frame_count, pb.video.frame_count
+        time.sleep(1.0 * UNIT)
+        assert pc_.video.frame_count == before_c  # c's feed is not received any more
+        assert pb.video.frame_count > before_b + 5
+        a.subscribe(None)
+        assert wait_until(lambda: pc_.video.frame_count > before_c + 5, 10 * UNIT)
+        c.leave()
+        assert wait_until(lambda: c.peer_id not in a.peers and c.peer_id not in b.peers,
+                          5 * UNIT)
+        assert c.peer_id not in a._sfu.feeds or wait_until(
+            lambda: c.peer_id not in a._sfu.feeds, 3 * UNIT)
+        assert close_to(b.peers[a.peer_id].video.latest(), COLOURS["a"])
+    finally:
+        for room in (a, b, c):
+            room.leave()
+
+
+def test_janus_killed_mid_call_is_an_error_event(sfu_server, janus):
+    """Killing Janus mid-call gives each room a clear error event; nothing hangs or raises."""
+    a, b = bot(sfu_server, "a", "sfu3"), bot(sfu_server, "b", "sfu3")
+    errors = []
+    a.on("error", lambda peer, text: errors.append(text))
+    try:
+        assert wait_until(lambda: sees_all(a, "b") and sees_all(b, "a"), 20 * UNIT)
+        janus.kill()
+        assert wait_until(lambda: errors, 5 * UNIT)
+        assert "SFU lost" in errors[0] and "join again" in errors[0]
+        assert b._sfu.error is not None and "SFU lost" in b._sfu.error
+        a.send("still here")  # chat still works through the signaling server
+        assert wait_until(lambda: any(m["data"] == "still here" for m in b.messages), 5 * UNIT)
+        assert a.peers[b.peer_id].state == "failed"
+        a.stats()
+    finally:
+        t0 = time.monotonic()
+        a.leave()
+        b.leave()
+        assert time.monotonic() - t0 < 5 * UNIT
+
+
+async def test_joined_carries_the_janus_room_even_without_janus():
+    """With sfu.enabled, 'joined' names the Janus room (kind, url, numeric room, pin)."""
+    from zero_nb.signaling.client import SignalingClient
+    from zero_nb.signaling.server import SignalingServer
+
+    url = f"ws://127.0.0.1:{_free_port()}"  # nobody there: room creation fails, logged
+    async with SignalingServer("127.0.0.1", 0, config={"sfu": {"enabled": True,
+                                                               "url": url}}) as srv:
+        client = SignalingClient(srv.url, session="s1", name="x")
+        joined = await client.connect(5 * UNIT)
+        try:
+            sfu = joined["sfu"]
+            assert sfu["kind"] == "janus" and sfu["url"] == url
+            assert isinstance(sfu["room"], int) and sfu["pin"]
+            assert srv.sfu_bridge.rooms == {"s1": sfu["room"]}
+        finally:
+            await client.close()

@@ -1,0 +1,326 @@
+"""Kernel side of SFU mode: publish once to Janus, subscribe to each other participant's feed.
+
+The signaling roster stays the truth for ``room.peers``: a :class:`RemotePeer` exists while
+the peer is in the session, and gets its media from the Janus feed whose publisher
+``display`` is its ``peer_id``. Each feed is its own recvonly connection (Janus offers, we
+answer): aiortc has no rollback and handles re-offers that add or remove m-lines poorly, so
+one connection per feed keeps a publisher coming or going, or ``room.subscribe``, from ever
+renegotiating the others; ``peer.pc`` is that connection, so stats read its RTP counters.
+
+Failures never raise into user code: they become ``error`` events on the room (and a log
+line); if the Janus connection drops, media stops, chat keeps working, and the error says to
+leave and join again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from ..kernel_rtc.feeds import pump
+from ..kernel_rtc.ice import host_addresses
+from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
+
+if TYPE_CHECKING:
+    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.room import Room
+
+__all__ = ["SfuMedia"]
+
+log = logging.getLogger("zero_nb.sfu")
+
+ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
+FEED_RETRIES = 6  # "No such feed": the publisher is not up yet
+RETRY_S = 0.5
+
+
+class _Subscription:
+    """One feed received: its Janus handle and recvonly connection."""
+
+    def __init__(self, feed_id: int) -> None:
+        self.feed_id = feed_id
+        self.handle: JanusHandle | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()
+        pc, self.pc = self.pc, None
+        if pc is not None:
+            with contextlib.suppress(Exception):
+                await pc.close()
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            await handle.detach()
+
+
+class SfuMedia:
+    """A room's media through a Janus VideoRoom (``joined.sfu``)."""
+
+    def __init__(self, room: Room, info: dict[str, Any]) -> None:
+        self.room = room
+        self.url: str = info["url"]
+        self.room_id: int = info["room"]
+        self.pin: str | None = info.get("pin")
+        self.error: str | None = None  # why media stopped, if it did
+        self.publisher_id: int | None = None
+        self.feeds: dict[str, int] = {}  # display (= peer_id) -> Janus feed id
+        self.selection: set[str] | None = None  # None: every feed
+        self._janus: JanusSession | None = None
+        self._pub: JanusHandle | None = None
+        self._pub_pc: RTCPeerConnection | None = None
+        self._subs: dict[str, _Subscription] = {}
+        self._closed = False
+        self._started = asyncio.Event()
+
+    def same(self, info: dict[str, Any]) -> bool:
+        return info.get("url") == self.url and info.get("room") == self.room_id
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, join as publisher (display = our peer_id), publish, then subscribe."""
+        try:
+            self._janus = await JanusSession.connect(self.url)
+            self._janus.on_close = self._lost
+            self._pub = await self._janus.attach()
+            self._pub.on_event = self._on_publisher_event
+            self._pub.on_janus = self._on_publisher_core
+            joined = await self._join_publisher()
+            self.publisher_id = joined.get("id")
+            self._on_publishers(joined.get("publishers", []))
+            await self._publish()
+        except JanusError as exc:
+            self._fail(f"SFU: cannot publish to Janus room {self.room_id} at {self.url}: {exc}")
+        except Exception as exc:  # never into user code
+            log.exception("SFU start failed")
+            self._fail(f"SFU: media setup failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._started.set()
+
+    async def _join_publisher(self) -> dict[str, Any]:
+        assert self._pub is not None
+        deadline = time.monotonic() + ROOM_WAIT_S
+        while True:
+            body = {"request": "join", "ptype": "publisher", "room": self.room_id,
+                    "display": self.room.peer_id}
+            if self.pin:
+                body["pin"] = self.pin
+            try:
+                data, _ = await self._pub.message(body)
+                return data
+            except JanusError as exc:
+                if exc.code != NO_SUCH_ROOM or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
+
+    async def _publish(self) -> None:
+        assert self._pub is not None
+        pc = self._pub_pc = RTCPeerConnection(self.room.rtc_configuration)
+        for kind in ("audio", "video"):
+            pc.addTransceiver(self.room.local_media(kind).subscribe(), direction="sendonly")
+        with host_addresses(self.room.host_addresses):
+            await pc.setLocalDescription(await pc.createOffer())
+        data, jsep = await self._pub.message(
+            {"request": "publish"},
+            {"type": "offer", "sdp": pc.localDescription.sdp, "trickle": False})
+        if jsep is None:
+            raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
+        await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+
+    async def close(self) -> None:
+        self._closed = True
+        subs, self._subs = list(self._subs.values()), {}
+        await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
+        if self._pub_pc is not None:
+            with contextlib.suppress(Exception):
+                await self._pub_pc.close()
+        if self._janus is not None:
+            self._janus.on_close = None
+            await self._janus.close()
+
+    def _fail(self, message: str) -> None:
+        if self._closed or self.room.closed or self.error is not None:
+            return
+        self.error = message
+        log.warning("%s", message)
+        self.room._emit("error", None, message)
+
+    def _lost(self, reason: str) -> None:
+        """The Janus connection dropped: stop media, keep the roster, say what to do."""
+        if self._closed or self.room.closed:
+            return
+        self._fail(f"SFU lost: {reason}. Media stopped (chat still works); leave() and join "
+                   "again once the SFU is back.")
+        subs, self._subs = list(self._subs.items()), {}
+        for peer_id, sub in subs:
+            peer = self.room._peers.get(peer_id)
+            if peer is not None and peer.pc is sub.pc:
+                peer.pc = None
+                self._set_state(peer, "failed")
+            self.room._spawn(sub.close())
+        if self._pub_pc is not None:
+            self.room._spawn(self._pub_pc.close())
+            self._pub_pc = None
+
+    # -- signaling roster ------------------------------------------------------------------------
+    def on_signal(self, message: dict[str, Any]) -> bool:
+        """Handle what differs from the mesh; True when the message was consumed."""
+        kind = message.get("type")
+        if kind == "peer-joined":
+            self.room._add_peer(message["peer_id"], message.get("name", ""))
+            self._sync(message["peer_id"])
+            return True
+        if kind == "peer-left":
+            self.room._remove_peer(message["peer_id"])
+            self._drop(message["peer_id"])
+            return True
+        return kind in ("offer", "answer", "candidate")  # nobody offers in SFU mode
+
+    # -- Janus events -----------------------------------------------------------------------------
+    def _on_publisher_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
+        if "publishers" in data:
+            self._on_publishers(data["publishers"])
+        for key in ("unpublished", "leaving"):
+            feed_id = data.get(key)
+            if isinstance(feed_id, int):
+                for display, fid in list(self.feeds.items()):
+                    if fid == feed_id:
+                        del self.feeds[display]
+                        self._drop(display)
+        if data.get("videoroom") == "destroyed":
+            self._fail(f"SFU: Janus room {self.room_id} was destroyed")
+
+    def _on_publisher_core(self, msg: dict[str, Any]) -> None:
+        if msg.get("janus") == "hangup":  # e.g. ICE or DTLS to Janus failed
+            self._fail(f"SFU: Janus hung up our published stream ({msg.get('reason', '?')}); "
+                       "the others no longer receive us: leave() and join again")
+
+    def _on_publishers(self, publishers: Iterable[dict[str, Any]]) -> None:
+        for pub in publishers:
+            display, feed_id = pub.get("display"), pub.get("id")
+            if not display or display == self.room.peer_id or not isinstance(feed_id, int):
+                continue
+            self.feeds[display] = feed_id
+            self._sync(display)
+
+    # -- subscriptions ----------------------------------------------------------------------------
+    def _wanted(self, peer_id: str) -> bool:
+        return (peer_id in self.room._peers and peer_id in self.feeds and
+                (self.selection is None or peer_id in self.selection))
+
+    def _sync(self, peer_id: str) -> None:
+        if self._closed or self.error is not None:
+            return
+        sub = self._subs.get(peer_id)
+        if self._wanted(peer_id):
+            if sub is not None and sub.feed_id == self.feeds[peer_id]:
+                return
+            if sub is not None:
+                self._drop(peer_id)
+            sub = self._subs[peer_id] = _Subscription(self.feeds[peer_id])
+            sub.task = asyncio.ensure_future(self._subscribe(peer_id, sub))
+        elif sub is not None:
+            self._drop(peer_id)
+
+    def _drop(self, peer_id: str) -> None:
+        sub = self._subs.pop(peer_id, None)
+        if sub is None:
+            return
+        peer = self.room._peers.get(peer_id)
+        if peer is not None and peer.pc is sub.pc and sub.pc is not None:
+            peer.pc = None
+            self._set_state(peer, "new")
+        self.room._spawn(sub.close())
+
+    async def subscribe(self, peer_ids: Iterable[str] | None) -> None:
+        """Receive only ``peer_ids`` (None: everyone); wait for new subscriptions to start."""
+        self.selection = None if peer_ids is None else set(peer_ids)
+        await self._started.wait()
+        for peer_id in set(self._subs) | set(self.room._peers):
+            self._sync(peer_id)
+        tasks = [s.task for s in self._subs.values() if s.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _subscribe(self, peer_id: str, sub: _Subscription) -> None:
+        try:
+            await self._subscribe_once(peer_id, sub)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self._subs.get(peer_id) is sub:
+                self._subs.pop(peer_id, None)
+                await sub.close()
+                if self.error is None:  # after a loss, one error says it all
+                    peer = self.room._peers.get(peer_id)
+                    message = (f"SFU: cannot receive {peer.name if peer else peer_id}: "
+                               f"{exc}")
+                    log.warning("%s", message)
+                    self.room._emit("error", peer, message)
+
+    async def _subscribe_once(self, peer_id: str, sub: _Subscription) -> None:
+        assert self._janus is not None
+        sub.handle = await self._janus.attach()
+        body: dict[str, Any] = {"request": "join", "ptype": "subscriber", "room": self.room_id,
+                                "streams": [{"feed": sub.feed_id}]}
+        if self.pin:
+            body["pin"] = self.pin
+        if self.publisher_id is not None:
+            body["private_id"] = self.publisher_id
+        for attempt in range(FEED_RETRIES):
+            try:
+                _, offer = await sub.handle.message(body)
+                break
+            except JanusError as exc:
+                if exc.code != NO_SUCH_FEED or attempt == FEED_RETRIES - 1:
+                    raise
+            await asyncio.sleep(RETRY_S)
+        if offer is None:
+            raise JanusError("Janus sent no offer for the subscription")
+        peer = self.room._peers.get(peer_id)
+        if peer is None or self._subs.get(peer_id) is not sub:
+            return
+        pc = sub.pc = RTCPeerConnection(self.room.rtc_configuration)
+        self._wire(peer, pc)
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
+        with host_addresses(self.room.host_addresses):
+            await pc.setLocalDescription(await pc.createAnswer())
+        await sub.handle.message({"request": "start"},
+                                 {"type": "answer", "sdp": pc.localDescription.sdp,
+                                  "trickle": False})
+
+    def _wire(self, peer: RemotePeer, pc: RTCPeerConnection) -> None:
+        old = peer.pc
+        peer.pc = pc
+        if old is not None and old is not pc:
+            self.room._spawn(old.close())
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if peer.pc is not pc:
+                return
+            if self.room.low_latency:
+                self.room.install_low_latency(pc, track)
+            feed = peer.video if track.kind == "video" else peer.audio
+            peer._spawn(pump(track, feed, end=False))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if peer.pc is pc:
+                self._set_state(peer, pc.connectionState)
+
+    def _set_state(self, peer: RemotePeer, state: str) -> None:
+        # not peer._set_state: its mesh restart logic would offer over signaling
+        if state == peer.state:
+            return
+        peer.state = state
+        if state == "connected":
+            peer.connected_at = time.time()
+        self.room._emit("state", peer, state)
