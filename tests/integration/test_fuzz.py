@@ -538,8 +538,6 @@ def test_sdp_garbage_relayed_verbatim(srv, bystander, sdp, extra, kind):
     alive(srv, bystander)
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: json accepts NaN/Infinity and relays them "
-                   "as invalid JSON (protocol.py _decode / server.py _dispatch)")
 def test_nan_is_not_relayed_as_invalid_json(srv):
     """NaN/Infinity (not JSON) are refused or at least never reach a peer as invalid JSON."""
     with Pair(srv.url) as p:

@@ -229,3 +229,31 @@ def test_resume_must_look_like_a_peer_id():
     c = core.open()
     out = sent(frames(core, c, {"type": "join", "resume": "../../x"}))
     assert out[0]["code"] == "bad-message"
+
+
+def test_relay_forwards_frame_verbatim_with_from():
+    """A relayed frame is forwarded as received with 'from' spliced in: same JSON, no forgery."""
+    core = SignalingCore()
+    a, a_id, _ = join(core)
+    _, b_id, _ = join(core)
+    raw = '{"type":"offer","to":"%s","sdp":"v=0\\r\\nx","extra":{"k":[1,2]}}  ' % b_id
+    out = core.receive(a, raw, 0.0)
+    assert json.loads(out[0].text) == {**json.loads(raw), "from": a_id} == out[0].message
+    forged = core.receive(a, raw.replace('"type"', '"from":"zz","type"', 1), 0.0)
+    assert forged[0].text is None and forged[0].message["from"] == a_id
+
+
+def test_size_limit_counts_bytes_not_characters():
+    """The message size limit counts UTF-8 bytes: 3-byte characters weigh three."""
+    core = SignalingCore(Limits(max_message_bytes=1000))
+    c = core.open()
+    out = sent(frames(core, c, {"type": "message", "data": "€" * 400}))
+    assert out[0]["code"] == "too-large"
+
+
+def test_closing_connection_gets_one_close():
+    """After a connection is closed for flooding, further frames produce nothing more."""
+    core = SignalingCore(Limits(rate=1, burst=1, abuse_close_after=2))
+    c = core.open()
+    actions = [a for _ in range(50) for a in frames(core, c, {"type": "ping"})]
+    assert sum(isinstance(a, Close) for a in actions) == 1

@@ -96,3 +96,9 @@ def test_simple_messages():
     assert parse('{"type":"leave"}') == Leave()
     assert parse('{"type":"ping"}') == Ping()
     assert parse('{"type":"message","data":{"a":[1]}}') == AppMessage(to=None, data={"a": [1]})
+
+
+def test_nan_and_infinity_are_not_json():
+    """NaN/Infinity (a Python extension) are refused as bad-message."""
+    for raw in ('{"type":"message","data":NaN}', '{"type":"message","data":[-Infinity]}'):
+        assert code_of(raw) is ErrorCode.BAD_MESSAGE

@@ -60,6 +60,14 @@ class Limits:
 class Send:
     conn: int
     message: dict[str, Any]
+    text: str | None = None  # ready-made frame, when the message need not be encoded
+
+
+def _utf8_size(raw: str | bytes, limit: int) -> int:
+    """Size of a frame in bytes; cheap when it is clearly under ``limit``."""
+    if isinstance(raw, bytes) or len(raw) * 4 <= limit:  # UTF-8: at most 4 bytes a char
+        return len(raw)
+    return len(raw.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class _Conn:
     peer: Peer | None = None
     violations: int = 0
     bad_passwords: int = 0
+    closing: bool = False
 
 
 @dataclass
@@ -137,14 +146,16 @@ class SignalingCore:
     def receive(self, conn_id: int, raw: str | bytes, now: float) -> list[Action]:
         """Apply one frame from a connection; return what to send to whom."""
         conn = self._conns.get(conn_id)
-        if conn is None:
+        if conn is None or conn.closing:
             return []
         limited = self._rate_limit(conn, now)
         if limited is not None:
+            conn.closing = any(isinstance(a, Close) for a in limited)
             return limited
-        if len(raw) > self.limits.max_message_bytes:
+        size = _utf8_size(raw, self.limits.max_message_bytes)
+        if size > self.limits.max_message_bytes:
             return [self._error(conn, ErrorCode.TOO_LARGE,
-                                f"message of {len(raw)} bytes is over the limit of "
+                                f"message of {size} bytes is over the limit of "
                                 f"{self.limits.max_message_bytes}: send less data per message")]
         try:
             msg = parse(raw)
@@ -162,7 +173,7 @@ class SignalingCore:
         if isinstance(msg, Leave):
             return self._leave(conn)
         if isinstance(msg, Relay):
-            return self._relay(conn, conn.peer, msg.to, msg.body, msg.type)
+            return self._relay(conn, conn.peer, msg.to, msg.body, msg.type, msg.raw)
         assert isinstance(msg, AppMessage)
         body = {"type": "message", "data": msg.data}
         if msg.to is not None:
@@ -222,6 +233,7 @@ class SignalingCore:
             if exc.reason == "BAD_PASSWORD":
                 conn.bad_passwords += 1
                 if conn.bad_passwords >= MAX_BAD_PASSWORDS:
+                    conn.closing = True
                     actions.append(Close(conn.conn_id, CLOSE_POLICY, "too many wrong passwords"))
             return actions
         conn.peer = peer
@@ -263,11 +275,18 @@ class SignalingCore:
         return [Send(self._by_peer[pid], gone) for pid in session.peers]
 
     def _relay(
-        self, conn: _Conn, sender: Peer, to: str, body: dict[str, Any], kind: str
+        self, conn: _Conn, sender: Peer, to: str, body: dict[str, Any], kind: str,
+        raw: str | bytes | None = None,
     ) -> list[Action]:
         session = self.registry.sessions[sender.session]
         if to not in session.peers or to == sender.peer_id:
             return [self._error(conn, ErrorCode.NO_SUCH_PEER,
                                 f"no peer {to[:40]!r} in session {sender.session!r}: use a "
                                 "peer_id from 'joined' or 'peer-joined'", request=kind)]
-        return [Send(self._by_peer[to], {**body, "from": sender.peer_id})]
+        text = None
+        if isinstance(raw, str):
+            # forward the frame as received with "from" spliced in: no JSON re-encoding
+            # (parse() only passes raw when the object has no "from" of its own)
+            head = raw.rstrip()
+            text = f'{head[:-1]},"from":"{sender.peer_id}"}}'
+        return [Send(self._by_peer[to], {**body, "from": sender.peer_id}, text)]

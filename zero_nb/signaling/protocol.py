@@ -82,6 +82,7 @@ class Relay:
     type: str
     to: str
     body: dict[str, Any]
+    raw: str | None = None  # the frame as received, when it can be forwarded verbatim
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,16 @@ def _required_str(obj: dict[str, Any], key: str, kind: str) -> str:
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _decode(raw: str | bytes) -> dict[str, Any]:
     if isinstance(raw, bytes):
         raise _bad("binary frames are not supported: send each message as a JSON text frame")
     try:
-        obj = json.loads(raw)
+        # NaN/Infinity are Python extensions, not JSON: relayed, they break browsers' parsers
+        obj = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad JSON and ints beyond Python's digit limit
         raise _bad(f"frame is not valid JSON ({str(exc)[:80]}): send one JSON object") from None
@@ -175,8 +181,10 @@ def parse(raw: str | bytes) -> Message:
                 raise _bad("'candidate.candidate' must be an object or null")
         else:
             _required_str(obj, "sdp", kind)
-        body = {k: v for k, v in obj.items() if k != "from"}
-        return Relay(type=kind, to=to, body=body)
+        if "from" in obj:  # a forged 'from' must go: re-encode without it
+            body = {k: v for k, v in obj.items() if k != "from"}
+            return Relay(type=kind, to=to, body=body)
+        return Relay(type=kind, to=to, body=obj, raw=raw)
     if kind == "message":
         if "data" not in obj:
             raise _bad("'message' needs a 'data' field (any JSON value)")

@@ -61,10 +61,11 @@ def _ssl_context(tls: Mapping[str, Any]) -> ssl.SSLContext | None:
 class _Link:
     """One WebSocket connection: an outgoing queue drained by a writer task."""
 
-    __slots__ = ("queue", "writer", "ws")
+    __slots__ = ("closing", "queue", "writer", "ws")
 
     def __init__(self, ws: ServerConnection, depth: int) -> None:
         self.ws = ws
+        self.closing = False
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(depth)
         self.writer = asyncio.create_task(self._write())
 
@@ -201,8 +202,9 @@ class SignalingServer:
             if link is None:
                 continue
             if isinstance(action, Send):
+                text = action.text or json.dumps(action.message, separators=(",", ":"))
                 try:
-                    link.queue.put_nowait(json.dumps(action.message, separators=(",", ":")))
+                    link.queue.put_nowait(text)
                 except asyncio.QueueFull:
                     # a reader that cannot keep up must not grow our memory
                     self._close(link, CLOSE_POLICY, "too slow: outgoing queue full")
@@ -210,6 +212,9 @@ class SignalingServer:
                 self._close(link, action.code, action.reason)
 
     def _close(self, link: _Link, code: int, reason: str) -> None:
+        if link.closing:  # once is enough: further frames must not spawn more closes
+            return
+        link.closing = True
         log.warning("closing connection from %s: %s", link.ws.remote_address, reason)
         asyncio.get_running_loop().create_task(link.ws.close(code, reason))
 
