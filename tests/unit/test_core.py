@@ -236,7 +236,8 @@ def test_relay_forwards_frame_verbatim_with_from():
     core = SignalingCore()
     a, a_id, _ = join(core)
     _, b_id, _ = join(core)
-    raw = '{"type":"offer","to":"%s","sdp":"v=0\\r\\nx","extra":{"k":[1,2]}}  ' % b_id
+    body = {"type": "offer", "to": b_id, "sdp": "v=0\r\nx", "extra": {"k": [1, 2]}}
+    raw = json.dumps(body) + "  "
     out = core.receive(a, raw, 0.0)
     assert json.loads(out[0].text) == {**json.loads(raw), "from": a_id} == out[0].message
     forged = core.receive(a, raw.replace('"type"', '"from":"zz","type"', 1), 0.0)
