@@ -258,3 +258,15 @@ def test_closing_connection_gets_one_close():
     c = core.open()
     actions = [a for _ in range(50) for a in frames(core, c, {"type": "ping"})]
     assert sum(isinstance(a, Close) for a in actions) == 1
+
+
+def test_host_created_sessions_with_allow_create_off():
+    """With allow_create off, a host-created session can be joined and outlives its peers."""
+    core = SignalingCore(Limits(allow_create=False))
+    core.registry.create("class", password="pw")
+    c, _, _ = join(core, session="class", password="pw")
+    frames(core, c, {"type": "leave"})
+    assert "class" in core.registry.sessions
+    d = core.open()
+    assert sent(frames(core, d, {"type": "join", "session": "other"}))[0]["code"] == \
+        "no-such-session"

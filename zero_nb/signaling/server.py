@@ -164,6 +164,14 @@ class SignalingServer:
         """Session id -> peers (``{peer_id, name}``). Call on the server's loop."""
         return self.core.registry.snapshot()
 
+    def create_session(self, session_id: str, password: str | None = None) -> None:
+        """Open a session that persists when empty (for ``allow_create: false`` servers)."""
+        from .protocol import SESSION_ID_RE
+
+        if not SESSION_ID_RE.fullmatch(session_id):
+            raise ConfigError("a session id is 1-128 characters of A-Z a-z 0-9 . _ -")
+        self.core.registry.create(session_id, password)
+
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
         await self._server.serve_forever()
@@ -248,6 +256,13 @@ class ServerHandle:
             return self._server.sessions()
 
         return self._thread.run(snap(), 5.0, "reading the server's sessions")
+
+    def create_session(self, session_id: str, password: str | None = None) -> None:
+        """Open a session that persists when empty (for ``allow_create: false`` servers)."""
+        async def create() -> None:
+            self._server.create_session(session_id, password)
+
+        self._thread.run(create(), 5.0, "creating a session")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the server and its thread; connected clients see the connection close."""

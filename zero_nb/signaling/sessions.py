@@ -33,6 +33,7 @@ class Session:
     password_digest: bytes | None
     peers: dict[str, Peer] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # e.g. the SFU room it maps to
+    persistent: bool = False  # created by the host: outlives its last peer
 
 
 class JoinRefused(Exception):
@@ -112,6 +113,15 @@ class SessionRegistry:
         session.peers[peer_id] = peer
         return peer
 
+    def create(self, session_id: str, password: str | None = None) -> Session:
+        """Reserve a session ahead of time (it persists when empty): with
+        ``allow_create: false`` this is how a host opens the sessions people may join."""
+        if session_id in self.sessions:
+            raise JoinRefused("ALREADY_JOINED", f"session {session_id!r} exists already")
+        session = Session(session_id, _digest(password) if password else None, persistent=True)
+        self.sessions[session_id] = session
+        return session
+
     def leave(self, peer: Peer) -> Session | None:
         """Remove a peer; returns its session, or None if the session ended with it."""
         self._peer_ids.discard(peer.peer_id)
@@ -119,7 +129,7 @@ class SessionRegistry:
         if session is None:
             return None
         session.peers.pop(peer.peer_id, None)
-        if not session.peers:
+        if not session.peers and not session.persistent:
             del self.sessions[peer.session]
             return None
         return session
