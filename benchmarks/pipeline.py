@@ -264,6 +264,183 @@ def bare_slow_reader(conn, out, seconds: float) -> None:
     asyncio.run(main())
 
 
+# -- filter round trip: sender -> middle (recv -> fn -> send) -> receiver ----------------------
+
+def mark(img):
+    """The filter under test: invert the picture below the stamp rows (the stamp survives)."""
+    out = img.copy()
+    out[24:] = 255 - out[24:]
+    return out
+
+
+def zn_middle(url: str, seconds: float) -> None:
+    import zero_nb
+    from zero_nb.kernel_rtc.sources import FeedSource
+
+    room = zero_nb.join("bench", url, name="middle", config=MEDIA)
+    src = None
+    deadline = time.monotonic() + 30
+    while src is None and time.monotonic() < deadline:
+        for peer in room.peers.values():
+            if peer.name == "sender" and peer.video.frame_count:
+                src = peer.video
+        time.sleep(0.05)
+
+    async def wire() -> None:
+        room.local.video.set_source(FeedSource(src))
+        room.local.video.add_filter(mark)
+
+    room.engine.run(wire(), 10, "wiring the middle")
+    time.sleep(seconds)
+    room.leave()
+
+
+def zn_filter_receiver(url: str, out, warmup: float, window: float) -> None:
+    import zero_nb
+
+    room = zero_nb.join("bench", url, name="receiver", config=MEDIA, video=None)
+    deadline = time.monotonic() + 30
+    peer = None
+    while peer is None and time.monotonic() < deadline:
+        peer = next((p for p in room.peers.values() if p.name == "middle"
+                     and p.video.frame_count), None)
+        time.sleep(0.05)
+    time.sleep(warmup)
+    feed = peer.video
+    start, t0, lat = feed.frame_count, time.monotonic(), []
+    for img in feed.frames(timeout=5):
+        ms = _latency_ms(img)
+        if ms is not None:
+            lat.append(ms)
+        if time.monotonic() - t0 >= window:
+            break
+    elapsed = time.monotonic() - t0
+    out.put({"fps": (feed.frame_count - start) / elapsed, "lat": lat,
+             "inverted": bool(img[60:].mean() > 127) if img is not None else None})
+    room.leave()
+
+
+def bare_middle(conn_in, conn_out, seconds: float) -> None:
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from av import VideoFrame
+
+    from zero_nb.kernel_rtc.ice import host_addresses
+
+    class Transform(MediaStreamTrack):  # aiortc's server example: recv -> fn -> send
+        kind = "video"
+
+        def __init__(self, track) -> None:
+            super().__init__()
+            self.track = track
+
+        async def recv(self):
+            frame = await self.track.recv()
+            img = mark(frame.to_ndarray(format="rgb24"))
+            new = VideoFrame.from_ndarray(img, format="rgb24")
+            new.pts, new.time_base = frame.pts, frame.time_base
+            return new
+
+    async def main() -> None:
+        pc_in = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        got: dict[str, object] = {}
+        pc_in.on("track", lambda track: got.setdefault("track", track))
+        offer = await asyncio.to_thread(conn_in.recv)
+        await pc_in.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        with host_addresses(["127.0.0.1"]):
+            await pc_in.setLocalDescription(await pc_in.createAnswer())
+        conn_in.send(pc_in.localDescription.sdp)
+        while "track" not in got:
+            await asyncio.sleep(0.01)
+        pc_out = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc_out.addTrack(Transform(got["track"]))
+        with host_addresses(["127.0.0.1"]):
+            await pc_out.setLocalDescription(await pc_out.createOffer())
+        conn_out.send(pc_out.localDescription.sdp)
+        answer = await asyncio.to_thread(conn_out.recv)
+        await pc_out.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await asyncio.sleep(seconds)
+        await pc_in.close()
+        await pc_out.close()
+
+    asyncio.run(main())
+
+
+def run_filter_case(kind: str, warmup=3.0, window=8.0) -> dict:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    total = warmup + window + 15
+    server = None
+    if kind == "bare":
+        a1, b1 = ctx.Pipe()
+        a2, b2 = ctx.Pipe()
+        procs = [ctx.Process(target=bare_sender, args=(a1, (640, 480), total)),
+                 ctx.Process(target=bare_middle, args=(b1, a2, total)),
+                 ctx.Process(target=bare_receiver, args=(b2, out, warmup, window, 0.0))]
+    else:
+        import zero_nb
+
+        server = zero_nb.serve("127.0.0.1", 0)
+        procs = [ctx.Process(target=zn_sender, args=(server.url, (640, 480), total, False)),
+                 ctx.Process(target=zn_middle, args=(server.url, total)),
+                 ctx.Process(target=zn_filter_receiver, args=(server.url, out, warmup, window))]
+    for p in procs:
+        p.start()
+    try:
+        return out.get(timeout=total + 40)
+    finally:
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+        if server is not None:
+            server.stop()
+
+
+def filter_main(rounds: int) -> None:
+    acc: dict[str, list[dict]] = {"bare": [], "zn": []}
+    for r in range(rounds):
+        for kind in (("bare", "zn") if r % 2 == 0 else ("zn", "bare")):
+            res = run_filter_case(kind)
+            s = summarize(res)
+            acc[kind].append(s)
+            print(f"filter round trip {kind:<5} fps {s['fps']:>5}  p50 {s['p50']:>6} ms  "
+                  f"p95 {s['p95']:>6} ms (n={s['n']})", flush=True)
+    med = {k: {m: round(statistics.median(x[m] for x in v), 1) for m in ("fps", "p50", "p95")}
+           for k, v in acc.items()}
+    b, z = med["bare"], med["zn"]
+    lines = [
+        "## Filter round trip",
+        "",
+        f"`python benchmarks/pipeline.py --filter` on {datetime.date.today()}: 640x480 VP8 "
+        "30 fps, three processes (sender -> middle applies an invert filter -> receiver), "
+        f"{rounds} rounds alternated, medians. Latency is sender stamp -> numpy at the "
+        "receiver (two hops, two encodes).",
+        "",
+        "| middle | fps | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+        f"| bare aiortc transform track (recv -> fn -> send, inline) | {b['fps']} | {b['p50']} "
+        f"| {b['p95']} |",
+        f"| zero_nb `add_filter` on a `FeedSource` (worker thread, newest wins) | {z['fps']} | "
+        f"{z['p50']} | {z['p95']} |",
+        "",
+        f"Ratio fps {z['fps'] / b['fps']:.2f}x; p50 {z['p50'] - b['p50']:+.1f} ms "
+        f"({(z['p50'] - b['p50']) / (1000 / 30):+.2f} frame intervals).",
+        "",
+    ]
+    replace_section("## Filter round trip", lines)
+
+
+def replace_section(title: str, lines: list[str]) -> None:
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    start = text.find(title)
+    if start >= 0:
+        end = text.find("\n## ", start + 5)
+        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
+    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
+    print(f"wrote {path} ({title})")
+
+
 # -- orchestration ----------------------------------------------------------------------------
 
 def run_case(kind: str, size=(640, 480), *, low_latency=True, read_fps=0.0, loss=0.0,
@@ -313,6 +490,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run; no RESULTS.md")
     parser.add_argument("--rounds", type=int, default=None, help="A/B rounds per size")
+    parser.add_argument("--filter", action="store_true",
+                        help="only the filter round trip (writes its section)")
     args = parser.parse_args()
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
@@ -320,6 +499,9 @@ def main() -> int:
                *sys.argv]
         return subprocess.call(cmd)
 
+    if args.filter:
+        filter_main(args.rounds or 2)
+        return 0
     quick = args.quick
     rounds = args.rounds or (1 if quick else 2)
     window = 4.0 if quick else 8.0

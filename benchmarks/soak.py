@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline import MEDIA, only_loopback, pct, rss_mb  # noqa: E402
 
-
 # -- 1. signaling churn ------------------------------------------------------------------------
 
 async def _churn(url: str, clients: int, seconds: float, stats: dict) -> None:
@@ -61,7 +60,7 @@ async def _churn(url: str, clients: int, seconds: float, stats: dict) -> None:
 
 
 def signaling_churn(clients: int, seconds: float) -> dict:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     proc = subprocess.Popen([sys.executable, "-m", "zero_nb", "serve", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

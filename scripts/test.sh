@@ -9,5 +9,6 @@ ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn chromium ja
   scripts/setup.sh
 VENV=${ZERO_NB_VENV:-.venv}
 "$VENV/bin/ruff" check .
+"$VENV/bin/mypy" zero_nb
 if [ "$(id -u)" = 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
 exec "${ns[@]}" sh -c 'ip link set lo up && exec "$0" -m pytest "$@"' "$VENV/bin/python" "$@"

@@ -244,7 +244,8 @@ class AudioFeed(Feed):
         channels = len(frame.layout.channels)
         data = data.T if frame.format.is_planar else data.reshape(-1, channels)
         if np.issubdtype(data.dtype, np.integer):
-            return data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+            scale = float(np.iinfo(data.dtype).max + 1)  # type: ignore[type-var]
+            return data.astype(np.float32) / scale
         return data.astype(np.float32, copy=False)
 
     @staticmethod
@@ -305,7 +306,7 @@ async def pump(track: MediaStreamTrack, feed: VideoFeed | AudioFeed, *, end: boo
     ``end=False`` leaves the feed open for the next track (a replaced connection)."""
     try:
         while True:
-            frame = await track.recv()
+            frame: Any = await track.recv()
             feed._push(frame)
     except MediaStreamError:
         pass

@@ -137,12 +137,12 @@ class _OutputTrack(MediaStreamTrack):
                 await media._changed.wait()
                 continue
             if media.kind == "video" and media.filters:
-                frame = await media._filtered_frame()
-                if frame is None:
+                filtered = await media._filtered_frame()
+                if filtered is None:
                     continue
-                return self._restamp(frame)
+                return self._restamp(filtered)
             try:
-                frame = await source.track().recv()
+                frame: Any = await source.track().recv()
             except MediaStreamError:
                 continue  # that source ended: wait for another
             if source is not media.source:
@@ -226,9 +226,10 @@ class LocalMedia:
         loop = asyncio.get_running_loop()
         if self._worker is None:
             slot = self._slot = _Slot()
-            self._worker = LatestWorker(
-                self._apply_video, lambda f: loop.call_soon_threadsafe(slot.put, f),
-                name="filter")
+            def deliver(frame: av.VideoFrame) -> None:
+                loop.call_soon_threadsafe(slot.put, frame)
+
+            self._worker = LatestWorker(self._apply_video, deliver, name="filter")
             self._filter_pump = loop.create_task(self._feed_filter())
         assert self._slot is not None
         try:  # wake up now and then to notice filters removed or the source changed
@@ -239,7 +240,7 @@ class LocalMedia:
     async def _feed_filter(self) -> None:
         while self.filters and self.source is not None:
             try:
-                frame = await self.source.track().recv()
+                frame: Any = await self.source.track().recv()
             except MediaStreamError:
                 self._changed.clear()
                 await self._changed.wait()

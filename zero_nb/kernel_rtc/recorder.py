@@ -55,7 +55,9 @@ class FeedRecorder:
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
         self._t0: float | None = None
         self._container = av.open(str(self.path), "w")
-        self._vstream = self._astream = None
+        # PyAV's stream types are a union that mypy cannot narrow from add_stream's codec name
+        self._vstream: Any = None
+        self._astream: Any = None
         if video is not None:
             shape = video.shape
             width, height = size or ((shape[1], shape[0]) if shape else (640, 480))
@@ -94,8 +96,8 @@ class FeedRecorder:
                 feed, frame, t = item
                 if self._t0 is None:
                     self._t0 = t
-                if feed is self.video:
-                    self._encode_video(feed, frame, t)
+                if feed is self.video and self.video is not None:
+                    self._encode_video(self.video, frame, t)
                 else:
                     self._encode_audio(frame)
                 self.frames += 1
@@ -187,8 +189,7 @@ class Recording:
             return self._base.parent / f"{self._base.name}-{_safe(name)}-{key}{self._suffix}"
         return self._base / f"{_safe(name)}-{key}.mp4"
 
-    def _start(self, key: str, name: str, video: VideoFeed | None, audio: AudioFeed | None
-               ) -> None:
+    def _start(self, key: str, name: str, video: Any, audio: Any) -> None:
         if video is None and audio is None:
             return
         with self._lock:

@@ -24,6 +24,7 @@ class _Rates:
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, ...], tuple[float, int]] = {}
+        self._rate: dict[tuple[str, ...], float] = {}
 
     def kbps(self, key: tuple[str, ...], now: float, total: int | None,
              since: float | None) -> float | None:
@@ -31,10 +32,14 @@ class _Rates:
         if total is None:
             return None
         prev = self._last.get(key) or ((since, 0) if since else None)
+        if prev is not None and total == prev[1] and key in self._rate:
+            # counters fed by RTCP sender reports move in steps: keep the last rate
+            return self._rate[key]
         self._last[key] = (now, total)
         if prev is None or now <= prev[0] or total < prev[1]:
             return None
-        return round((total - prev[1]) * 8 / (now - prev[0]) / 1000, 1)
+        rate = self._rate[key] = round((total - prev[1]) * 8 / (now - prev[0]) / 1000, 1)
+        return rate
 
 
 async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
@@ -44,7 +49,7 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
     if peer.pc is not None:
         report = await peer.pc.getStats()
         for s in report.values():
-            kind = getattr(s, "kind", None)
+            kind = str(getattr(s, "kind", ""))
             if s.type == "inbound-rtp":
                 d = by_kind.setdefault(("in", kind), {})
                 d["packets"] = s.packetsReceived

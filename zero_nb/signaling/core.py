@@ -253,9 +253,11 @@ class SignalingCore:
         if self.hooks.joined_extra:
             joined.update(self.hooks.joined_extra(session))
         announce = {"type": "peer-joined", **peer.describe()}
-        return [Send(conn.conn_id, joined)] + [
+        out: list[Action] = [Send(conn.conn_id, joined)]
+        out += [
             Send(self._by_peer[pid], announce) for pid in session.peers if pid != peer.peer_id
         ]
+        return out
 
     def _leave(self, conn: _Conn) -> list[Action]:
         peer = conn.peer

@@ -184,7 +184,7 @@ def parse(raw: str | bytes) -> Message:
         if "from" in obj:  # a forged 'from' must go: re-encode without it
             body = {k: v for k, v in obj.items() if k != "from"}
             return Relay(type=kind, to=to, body=body)
-        return Relay(type=kind, to=to, body=obj, raw=raw)
+        return Relay(type=kind, to=to, body=obj, raw=raw if isinstance(raw, str) else None)
     if kind == "message":
         if "data" not in obj:
             raise _bad("'message' needs a 'data' field (any JSON value)")
