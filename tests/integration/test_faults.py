@@ -100,9 +100,9 @@ def test_audio_latency_comes_back_down_after_loss(bg_server, media_config):
             assert net.dropped > 5
             net.loss = 0.0
             since = time.time() + 0.5
-            time.sleep(4)
+            time.sleep(5)
             delays = onset_delays_ms(feed, since)
-            assert len(delays) >= 5, delays
+            assert len(delays) >= 3, delays  # one onset per second
             assert np.median(delays) < 100, delays
         finally:
             a.leave()
