@@ -84,20 +84,27 @@ def zn_sender(url: str, size: tuple[int, int], seconds: float, audio_steps: bool
     room.leave()
 
 
-def bare_sender(conn, size: tuple[int, int], seconds: float) -> None:
+async def _bare_offer(conn, track):
+    """Send ``track`` to the peer at the other end of ``conn``; return the pc."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from zero_nb import sources
     from zero_nb.kernel_rtc.ice import host_addresses
 
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(track)
+    with host_addresses(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createOffer())
+    conn.send(pc.localDescription.sdp)
+    answer = await asyncio.to_thread(conn.recv)
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return pc
+
+
+def bare_sender(conn, size: tuple[int, int], seconds: float) -> None:
+    from zero_nb import sources
+
     async def main() -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTrack(sources.test_pattern(size[0], size[1], 30).track())
-        with host_addresses(["127.0.0.1"]):
-            await pc.setLocalDescription(await pc.createOffer())
-        conn.send(pc.localDescription.sdp)
-        answer = await asyncio.to_thread(conn.recv)
-        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        pc = await _bare_offer(conn, sources.test_pattern(size[0], size[1], 30).track())
         await asyncio.sleep(seconds)
         await pc.close()
 
@@ -115,27 +122,28 @@ def _latency_ms(img) -> float | None:
     return ((time.time() * 1000) - stamp[1]) % 2**32
 
 
-def bare_receiver(conn, out, warmup: float, window: float, read_fps: float) -> None:
+async def _bare_answer(conn):
+    """Answer the bare sender's offer from ``conn``; return the pc and its first track."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     from zero_nb.kernel_rtc.ice import host_addresses
 
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    got: dict[str, object] = {}
+    pc.on("track", lambda track: got.setdefault("track", track))
+    offer = await asyncio.to_thread(conn.recv)
+    await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+    with host_addresses(["127.0.0.1"]):
+        await pc.setLocalDescription(await pc.createAnswer())
+    conn.send(pc.localDescription.sdp)
+    while "track" not in got:
+        await asyncio.sleep(0.01)
+    return pc, got["track"]
+
+
+def bare_receiver(conn, out, warmup: float, window: float, read_fps: float) -> None:
     async def main() -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        got: dict[str, object] = {}
-
-        @pc.on("track")
-        def on_track(track) -> None:
-            got["track"] = track
-
-        offer = await asyncio.to_thread(conn.recv)
-        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-        with host_addresses(["127.0.0.1"]):
-            await pc.setLocalDescription(await pc.createAnswer())
-        conn.send(pc.localDescription.sdp)
-        while "track" not in got:
-            await asyncio.sleep(0.01)
-        track = got["track"]
+        pc, track = await _bare_answer(conn)
         start = time.monotonic()
         lat: list[float] = []
         frames = 0
@@ -231,22 +239,8 @@ def zn_slow_reader(url: str, out, seconds: float) -> None:
 
 
 def bare_slow_reader(conn, out, seconds: float) -> None:
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-
-    from zero_nb.kernel_rtc.ice import host_addresses
-
     async def main() -> None:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        got: dict[str, object] = {}
-        pc.on("track", lambda track: got.setdefault("track", track))
-        offer = await asyncio.to_thread(conn.recv)
-        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-        with host_addresses(["127.0.0.1"]):
-            await pc.setLocalDescription(await pc.createAnswer())
-        conn.send(pc.localDescription.sdp)
-        while "track" not in got:
-            await asyncio.sleep(0.01)
-        track = got["track"]
+        pc, track = await _bare_answer(conn)
         await asyncio.sleep(3)
         samples, lat = [], []
         t0 = time.monotonic()
@@ -321,10 +315,8 @@ def zn_filter_receiver(url: str, out, warmup: float, window: float) -> None:
 
 
 def bare_middle(conn_in, conn_out, seconds: float) -> None:
-    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+    from aiortc import MediaStreamTrack
     from av import VideoFrame
-
-    from zero_nb.kernel_rtc.ice import host_addresses
 
     class Transform(MediaStreamTrack):  # aiortc's server example: recv -> fn -> send
         kind = "video"
@@ -341,23 +333,8 @@ def bare_middle(conn_in, conn_out, seconds: float) -> None:
             return new
 
     async def main() -> None:
-        pc_in = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        got: dict[str, object] = {}
-        pc_in.on("track", lambda track: got.setdefault("track", track))
-        offer = await asyncio.to_thread(conn_in.recv)
-        await pc_in.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-        with host_addresses(["127.0.0.1"]):
-            await pc_in.setLocalDescription(await pc_in.createAnswer())
-        conn_in.send(pc_in.localDescription.sdp)
-        while "track" not in got:
-            await asyncio.sleep(0.01)
-        pc_out = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc_out.addTrack(Transform(got["track"]))
-        with host_addresses(["127.0.0.1"]):
-            await pc_out.setLocalDescription(await pc_out.createOffer())
-        conn_out.send(pc_out.localDescription.sdp)
-        answer = await asyncio.to_thread(conn_out.recv)
-        await pc_out.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        pc_in, track = await _bare_answer(conn_in)
+        pc_out = await _bare_offer(conn_out, Transform(track))
         await asyncio.sleep(seconds)
         await pc_in.close()
         await pc_out.close()
@@ -625,14 +602,7 @@ def write_results(results, loss, audio, slow, sizes, slow_s) -> None:
           for k, v in slow.items()),
         "",
     ]
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    start = text.find("## Media pipeline")
-    if start >= 0:
-        end = text.find("\n## ", start + 5)
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
-    print(f"wrote {path}")
+    replace_section("## Media pipeline", lines)
 
 
 if __name__ == "__main__":

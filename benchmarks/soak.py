@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import MEDIA, only_loopback, pct, rss_mb  # noqa: E402
+from pipeline import MEDIA, only_loopback, pct, replace_section, rss_mb  # noqa: E402
 
 # -- 1. signaling churn ------------------------------------------------------------------------
 
@@ -207,14 +207,7 @@ def write(churn: dict, call: dict) -> None:
         f"{call['latency_max']} ms; incoming {call['fps_in']} fps, {call['frames']} frames.",
         "",
     ]
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    start = text.find("## Soak")
-    if start >= 0:
-        end = text.find("\n## ", start + 5)
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
-    print(f"wrote {path}")
+    replace_section("## Soak", lines)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,26 @@ def bg_server():
     handle.stop()
 
 
+def close_to(img, rgb, tol=25) -> bool:
+    """The frame's mean colour is within ``tol`` of ``rgb`` on every channel."""
+    import numpy as np
+
+    return img is not None and bool(
+        np.all(np.abs(img.reshape(-1, 3).mean(axis=0) - np.array(rgb)) < tol))
+
+
+def wait_until(cond, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``cond`` until it is true or ``timeout`` seconds pass; return its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:

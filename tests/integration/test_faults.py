@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import UNIT
-from tests.integration.test_mesh import RED, close_to, join, wait_until
+from tests.conftest import UNIT, close_to, wait_until
+from tests.integration.test_mesh import RED, join
 from zero_nb import sources
 from zero_nb.kernel_rtc import lowlatency
 from zero_nb.kernel_rtc.netem import emulate

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import zero_nb
-from tests.conftest import UNIT
-from tests.integration.test_mesh import BLUE, RED, close_to, join, wait_until
+from tests.conftest import UNIT, close_to, wait_until
+from tests.integration.test_mesh import BLUE, RED, join
 from zero_nb import sources
 
 pytestmark = pytest.mark.media

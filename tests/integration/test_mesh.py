@@ -9,30 +9,13 @@ import numpy as np
 import pytest
 
 import zero_nb
-from tests.conftest import UNIT, rss_mb
+from tests.conftest import UNIT, close_to, rss_mb, wait_until
 from zero_nb import sources
 from zero_nb.errors import RoomClosed, Timeout
 
 pytestmark = pytest.mark.media
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
-
-
-def mean_rgb(img):
-    return img.reshape(-1, 3).mean(axis=0)
-
-
-def close_to(img, rgb, tol=25):
-    return img is not None and np.all(np.abs(mean_rgb(img) - np.array(rgb)) < tol)
-
-
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def join(server, name, media_config, **kw):

@@ -15,11 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import zero_nb
-from tests.conftest import MEDIA_CONFIG, UNIT
+from tests.conftest import MEDIA_CONFIG, UNIT, close_to, wait_until
 from zero_nb import sources
 
 pytestmark = pytest.mark.media
@@ -129,19 +128,6 @@ def sfu_server(janus):
         "sfu": {"enabled": True, "url": janus.url}})
     yield handle
     handle.stop()
-
-
-def close_to(img, rgb, tol=30):
-    return img is not None and bool(np.all(np.abs(img.reshape(-1, 3).mean(0) - rgb) < tol))
-
-
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def bot(server, name, session="sfu"):
