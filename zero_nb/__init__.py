@@ -11,13 +11,14 @@ from .config import load_config
 from .signaling.server import ServerHandle, serve
 
 if TYPE_CHECKING:
-    from . import plot, sources
+    from . import plot, sources, widgets
     from ._join import join, join_async
     from .kernel_rtc.room import Room
 
 # The media stack (aiortc, PyAV) loads on first use: `zero-nb serve` and `serve()` stay light.
 _LAZY = {"join": "._join", "join_async": "._join", "Room": ".kernel_rtc.room",
-         "sources": ".sources", "plot": ".plot"}
+         "sources": ".sources", "plot": ".plot",
+         "widgets": ".widgets"}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +43,7 @@ __all__ = [
     "serve",
     "sources",
     "unload_ipython_extension",
+    "widgets",
 ]
 
 

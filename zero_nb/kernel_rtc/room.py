@@ -23,6 +23,7 @@ from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient
 from . import stats as stats_mod
 from .engine import Engine, get_engine
+from .feeds import AudioFeed, VideoFeed
 from .ice import rtc_configuration
 from .local import LocalMedia
 from .peer import RemotePeer
@@ -30,6 +31,8 @@ from .recorder import Recording
 from .sources import (
     RESOLUTIONS,
     AudioSource,
+    FeedSource,
+    MediaSource,
     VideoSource,
     from_frames,
     test_pattern,
@@ -55,11 +58,23 @@ class _Local:
         return f"<local video={self.video.source!r} audio={self.audio.source!r}>"
 
 
-def _video_source(value: Any, config: dict[str, Any]) -> VideoSource | None:
+def _feed_source(value: Any, kind: str) -> MediaSource | None:
+    # widgets: a Camera (cam, as video= or audio=) or any feed (cam.video, peer.video.map(fn))
+    hook = getattr(value, "__zero_nb_source__", None)
+    if hook is not None and not isinstance(value, type):
+        return hook(kind)  # type: ignore[no-any-return]
+    if isinstance(value, (VideoFeed, AudioFeed)) and value.kind == kind:
+        return FeedSource(value)
+    return None
+
+
+def _video_source(value: Any, config: dict[str, Any]) -> MediaSource | None:
     if value is None or value is False:
         return None
     if isinstance(value, VideoSource):
         return value
+    if (fed := _feed_source(value, "video")) is not None:
+        return fed
     media = config["media"]["video"]
     if value is True:
         w, h = RESOLUTIONS[media["resolution"]]
@@ -74,11 +89,13 @@ def _video_source(value: Any, config: dict[str, Any]) -> VideoSource | None:
         f"a callable index -> array; got {type(value).__name__}")
 
 
-def _audio_source(value: Any) -> AudioSource | None:
+def _audio_source(value: Any) -> MediaSource | None:
     if value is None or value is False:
         return None
     if isinstance(value, AudioSource):
         return value
+    if (fed := _feed_source(value, "audio")) is not None:
+        return fed
     if value is True:
         return tone(440.0, -20.0)
     raise ZeroNBError(
@@ -127,6 +144,7 @@ class Room:
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
         self.joined_at: float | None = None
+        self._widget: Any = None  # the Conference shown for this room (zero_nb.widgets)
         self._sfu: Any = None  # SFU hook: zero_nb.sfu.room.SfuMedia when joined.sfu is set
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
@@ -204,9 +222,9 @@ class Room:
         elif kind == "peer-left":
             self._remove_peer(message["peer_id"])
         elif kind in ("offer", "answer", "candidate"):
-            peer = self._peers.get(message.get("from", ""))
-            if peer is not None:
-                self._spawn(peer.handle(message))
+            target = self._peers.get(message.get("from", ""))
+            if target is not None:
+                self._spawn(target.handle(message))
         elif kind == "message":
             sender = self._peers.get(message.get("from", ""))
             entry = {"from": message.get("from"), "name": sender.name if sender else None,
@@ -419,6 +437,30 @@ class Room:
 
     def __exit__(self, *exc: object) -> None:
         self.leave()
+
+    # -- notebook display (zero_nb.widgets) ------------------------------------------------
+    def widget(self) -> Any:
+        """This room's :class:`zero_nb.widgets.Conference` (one per room, made on first use)."""
+        if getattr(self, "_widget", None) is None or self._widget.comm is None:
+            from ..widgets import Conference
+
+            self._widget = Conference(self)
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """In a Jupyter front end a Room shows as the Conference widget; elsewhere its repr."""
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return None
+        shell = get_ipython()
+        if shell is None or getattr(shell, "kernel", None) is None or self._closed:
+            return None
+        try:
+            return self.widget()._repr_mimebundle_(include=include, exclude=exclude)
+        except ImportError:  # anywidget not installed: a bot with a plain repr
+            log.debug("zero_nb.widgets unavailable", exc_info=True)
+            return None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._peers)} peers"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import fractions
 import math
 import threading
@@ -27,6 +28,8 @@ from ..errors import SourceError
 __all__ = [
     "RESOLUTIONS",
     "AudioSource",
+    "FeedSource",
+    "FeedTrack",
     "MediaSource",
     "VideoSource",
     "black",
@@ -434,3 +437,119 @@ def from_file(path: str | Path, *, loop: bool = False) -> tuple[VideoSource | No
     if video is None and audio is None:
         raise SourceError(f"{str(path)!r} has neither video nor audio streams")
     return video, audio
+
+
+# -- feeds as tracks (widgets' local link) ------------------------------------------------
+# Added for zero_nb.widgets: a feed (a browser camera received over the local link, a remote
+# peer, a derived ``feed.map(fn)``) becomes an aiortc track again, newest frame wins.
+
+class FeedTrack(MediaStreamTrack):
+    """An aiortc track replaying a feed's new frames (newest wins, never a queue).
+
+    Frames are rebuilt, never passed through: a decoded PyAV frame must not be converted
+    or encoded from two threads at once, and derived feeds hold numpy arrays. Video is
+    re-stamped from the wall clock, audio by sample count (s16 stereo 48 kHz). The feed
+    can be swapped with :meth:`attach` (None: send nothing) without renegotiation.
+    """
+
+    def __init__(self, kind: str, feed: Any = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self._feed: Any = None
+        self._pending: Any = None
+        self._event = asyncio.Event()
+        self._feed_loop = asyncio.get_running_loop()
+        self._t0: float | None = None
+        self._samples = 0
+        self.sent = 0
+        self.attach(feed)
+
+    @property
+    def feed(self) -> Any:
+        return self._feed
+
+    def attach(self, feed: Any) -> None:
+        """Replay ``feed`` from its next frame on (call on the engine loop)."""
+        old, self._feed = self._feed, feed
+        if old is not None:
+            old._listeners = [f for f in old._listeners if f != self._on_frame]
+        self._pending = None
+        if feed is not None:
+            feed._listeners = [*feed._listeners, self._on_frame]
+        self._event.set()
+
+    def _on_frame(self, frame: Any) -> None:  # any thread: the feed's producer
+        with contextlib.suppress(RuntimeError):  # RuntimeError: the engine loop is closed
+            self._feed_loop.call_soon_threadsafe(self._put, frame)
+
+    def _put(self, frame: Any) -> None:
+        self._pending = frame
+        self._event.set()
+
+    async def recv(self) -> av.VideoFrame | av.AudioFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            await self._event.wait()
+            self._event.clear()
+            frame, self._pending = self._pending, None
+            if frame is None or self._feed is None:
+                continue
+            out = self._rebuild(frame)
+            if out is not None:
+                self.sent += 1
+                return out
+
+    def _rebuild(self, frame: Any) -> av.VideoFrame | av.AudioFrame | None:
+        if self.kind == "audio":
+            from .feeds import AudioFeed
+
+            block = AudioFeed.to_float(frame)
+            if block.shape[1] == 1:
+                block = np.repeat(block, 2, axis=1)
+            pcm = (np.clip(block[:, :2], -1, 1) * 32767).astype("<i2").reshape(1, -1)
+            out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+            out.sample_rate = frame.sample_rate
+            out.pts = self._samples
+            out.time_base = fractions.Fraction(1, out.sample_rate)
+            self._samples += out.samples
+            return out
+        feed = self._feed
+        rgb = feed._convert(frame) if hasattr(feed, "_convert") else _as_rgb(frame)
+        video = av.VideoFrame.from_ndarray(_as_rgb(rgb), format="rgb24")
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        video.pts = int((now - self._t0) * VIDEO_CLOCK)
+        video.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return video
+
+    def stop(self) -> None:
+        if self._feed is not None:
+            self.attach(None)
+        super().stop()
+        self._event.set()
+
+
+class FeedSource(MediaSource):
+    """A source sending whatever a feed receives: e.g. the browser camera of a
+    :class:`zero_nb.widgets.Camera`, or ``peer.video.map(fn)``. Paced by the feed."""
+
+    def __init__(self, feed: Any, label: str = "") -> None:
+        super().__init__()
+        self.feed = feed
+        self.kind = feed.kind
+        self.label = label or f"feed {feed.label}"
+
+    def track(self) -> MediaStreamTrack:
+        if self._track is None:
+            self._track = FeedTrack(self.kind, self.feed)  # type: ignore[assignment]
+        return self._track  # type: ignore[return-value]
+
+    def close(self) -> None:
+        super().close()
+        if self._track is not None:
+            self._track.stop()
+
+    def __repr__(self) -> str:
+        return f"<FeedSource {self.label}>"

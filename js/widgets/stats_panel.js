@@ -1,0 +1,31 @@
+// @ts-check
+/** StatsPanel(room): room.stats(flat=True) as a table, refreshed by the kernel. */
+
+import { h } from "./link.js";
+
+const COLUMNS = ["name", "direction", "kind", "state", "fps", "bitrate_kbps", "rtt_ms",
+  "packets_lost", "jitter_ms"];
+
+/** @param {any} v */
+const fmt = (v) => (v == null ? "–" : typeof v === "number" ? String(Math.round(v * 10) / 10) : String(v));
+
+/** @param {{model: import("./link.js").Model, el: HTMLElement}} ctx */
+function render({ model, el }) {
+  const table = h("table", { class: "znb-stats-table" });
+  const update = () => {
+    /** @type {Record<string, any>[]} */
+    const rows = model.get("stats") ?? [];
+    table.replaceChildren(
+      h("tr", {}, COLUMNS.map((c) => h("th", { textContent: c }))),
+      ...rows.map((r) => h("tr", {}, COLUMNS.map((c) => h("td", { textContent: fmt(r[c]) })))));
+  };
+  model.on("change:stats", update);
+  update();
+  el.append(table);
+  return () => {
+    model.off("change:stats", update);
+    table.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,152 @@
+"""``Conference(room)``: the call in a notebook — tiles, meters, controls, stats."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from ..kernel_rtc.feeds import AudioFeed
+from ..kernel_rtc.link import LocalLink
+from ..kernel_rtc.sources import FeedSource
+from ._base import LinkWidget
+
+if TYPE_CHECKING:
+    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.room import Room
+
+__all__ = ["Conference", "format_stats"]
+
+log = logging.getLogger("zero_nb.widgets")
+_LABEL = "conference browser "  # sources a Conference made from the page's camera and mic
+
+
+def _fmt(value: Any, unit: str, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}{unit}"
+
+
+def format_stats(nested: dict[str, Any]) -> str:
+    """One compact line from ``room.stats()``: per peer fps, kbit/s in and RTT."""
+    parts = []
+    for info in nested.values():
+        video = info.get("in", {}).get("video", {})
+        audio = info.get("in", {}).get("audio", {})
+        kbps = (video.get("bitrate_kbps") or 0) + (audio.get("bitrate_kbps") or 0)
+        parts.append(f"{info.get('name') or '?'}: {_fmt(video.get('fps'), ' fps')} · "
+                     f"{_fmt(kbps, ' kbit/s')} · RTT {_fmt(info.get('rtt_ms'), ' ms')}")
+    return " | ".join(parts) or "waiting for participants"
+
+
+class Conference(LinkWidget):
+    """The room's call: a tile per participant (you first) with name, audio meter and
+    connection state; camera, mic, screen share, resolution and leave controls; a stats line.
+
+    The page's camera and mic become the room's local sources (unless the room already
+    sends another source), so filters and recording apply to them like to any source.
+    """
+
+    _module = "conference.js"
+    _interval = 0.2  # levels at 5 Hz; participants and stats at 1 Hz
+
+    participants: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    stats_line = traitlets.Unicode("").tag(sync=True)
+    joined = traitlets.Bool(True).tag(sync=True)
+    media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
+
+    def __init__(self, room: Room, **kwargs: Any) -> None:
+        self.room = room
+        source = room.local.video.source  # capture unless the room sends something else
+        capture = source is None or (isinstance(source, FeedSource)
+                                     and source.label.startswith(_LABEL))
+        super().__init__(capture=capture, **kwargs)
+        self._ticks = 0
+        self._joined_cb = room.on("peer-joined", self._peer_joined)
+        self._left_cb = room.on("peer-left", self._peer_left)
+        self._update_participants()
+
+    def _link_config(self) -> dict[str, Any] | None:
+        return self._config if self._config is not None else self.room.config
+
+    # -- engine loop ----------------------------------------------------------------------
+    def _attach(self, link: LocalLink) -> None:
+        if not self.capture:  # the room sends a bot source: show what the others see
+            link.show("local", self.room.local.video.feed, None, {"name": self.room.name})
+        for peer in self.room.peers.values():
+            link.show(peer.peer_id, peer.video, peer.audio,
+                      {"name": peer.name, "peer_id": peer.peer_id})
+
+    def _on_page_track(self, kind: str) -> None:
+        if not self.capture or self.room.closed:
+            return
+        local = self.room.local.video if kind == "video" else self.room.local.audio
+        feed = self.video if kind == "video" else self.audio
+        source = local.source
+        if not (isinstance(source, FeedSource) and source.feed is feed):
+            local.set_source(FeedSource(feed, label=f"{_LABEL}{kind}"))
+
+    # -- room events (room worker thread) -------------------------------------------------
+    def _peer_joined(self, peer: RemotePeer) -> None:
+        async def show() -> None:
+            if self.link is not None:
+                self.link.show(peer.peer_id, peer.video, peer.audio,
+                               {"name": peer.name, "peer_id": peer.peer_id})
+        self.engine.submit(show())
+        self._update_participants()
+
+    def _peer_left(self, peer: RemotePeer) -> None:
+        async def hide() -> None:
+            if self.link is not None:
+                self.link.hide(peer.peer_id)
+        self.engine.submit(hide())
+        self._update_participants()
+
+    # -- page -> kernel -------------------------------------------------------------------
+    def _on_command(self, content: dict[str, Any]) -> None:
+        kind = content.get("type")
+        if kind == "leave":
+            self.room.leave()
+            self.joined = False
+            self._update_participants()
+        elif kind == "media":
+            self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
+
+    # -- kernel -> page (ticker thread) ---------------------------------------------------
+    def _update_participants(self) -> None:
+        room = self.room
+        link = self.link
+        name = f"{room.name} (you)" if room.name else "you"
+        local = {"key": "local", "name": name, "local": True,
+                 "state": "closed" if room.closed else "connected",
+                 "slot": link.slot_of("local") if link else None}
+        rows = [local]
+        for peer in ([] if room.closed else room.peers.values()):
+            rows.append({"key": peer.peer_id, "name": peer.name or peer.peer_id,
+                         "local": False, "state": peer.state,
+                         "slot": link.slot_of(peer.peer_id) if link else None})
+        if rows != self.participants:
+            self.participants = rows
+
+    def _tick(self) -> None:
+        super()._tick()
+        room = self.room
+        if room.closed:
+            return
+        local_audio: AudioFeed = room.local.audio.feed  # type: ignore[assignment]
+        levels = {"local": round(local_audio.level_db, 1) if local_audio.frame_count else None}
+        for peer in room.peers.values():
+            levels[peer.peer_id] = round(peer.audio.level_db, 1) \
+                if peer.audio.frame_count else None
+        self.send({"type": "levels", "levels": levels})
+        self._ticks += 1
+        if self._ticks % 5 == 0:
+            self._update_participants()
+            self.stats_line = format_stats(room.stats())
+
+    def close(self) -> None:
+        self.room.off("peer-joined", self._joined_cb)
+        self.room.off("peer-left", self._left_cb)
+        super().close()
