@@ -515,8 +515,15 @@ class FeedTrack(MediaStreamTrack):
             self._samples += out.samples
             return out
         feed = self._feed
-        rgb = feed._convert(frame) if hasattr(feed, "_convert") else _as_rgb(frame)
-        video = av.VideoFrame.from_ndarray(_as_rgb(rgb), format="rgb24")
+        if isinstance(frame, av.VideoFrame) and frame.format.name == "yuv420p" and \
+                hasattr(feed, "_convert_lock"):
+            # a plane copy, no colour conversion either way (the encoder wants yuv420p)
+            with feed._convert_lock:
+                planes = frame.to_ndarray(format="yuv420p")
+            video = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        else:
+            rgb = feed._convert(frame) if hasattr(feed, "_convert") else _as_rgb(frame)
+            video = av.VideoFrame.from_ndarray(_as_rgb(rgb), format="rgb24")
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
