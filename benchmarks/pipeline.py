@@ -119,7 +119,8 @@ def _latency_ms(img) -> float | None:
     stamp = read_stamp(img)
     if stamp is None:
         return None
-    return ((time.time() * 1000) - stamp[1]) % 2**32
+    ms = ((time.time() * 1000) - stamp[1]) % 2**32
+    return ms if ms < 60_000 else None  # a stamp damaged by the codec reads as nonsense
 
 
 async def _bare_answer(conn):

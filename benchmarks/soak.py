@@ -120,7 +120,9 @@ def _bot(url: str, name: str, seconds: float) -> None:
 
 def _reader(url: str, seconds: float, out) -> None:
     import zero_nb
-    from zero_nb.sources import read_stamp, test_pattern
+    from pipeline import _latency_ms
+
+    from zero_nb.sources import test_pattern
 
     room = zero_nb.join("soak", url, name="reader", video=test_pattern(320, 240, 30),
                         config=MEDIA)
@@ -129,9 +131,9 @@ def _reader(url: str, seconds: float, out) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
         img = peer.video.latest()
-        stamp = read_stamp(img) if img is not None else None
-        if stamp:
-            lat.append(((time.time() * 1000) - stamp[1]) % 2**32)
+        ms = _latency_ms(img) if img is not None else None
+        if ms is not None:
+            lat.append(ms)
         samples.append((time.monotonic() - t0, rss_mb()))
         time.sleep(1 / 3)  # 3 fps of a 30 fps stream
     stats = room.stats()[peer.peer_id]["in"]["video"]
