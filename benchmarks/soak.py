@@ -119,9 +119,9 @@ def _bot(url: str, name: str, seconds: float) -> None:
 
 
 def _reader(url: str, seconds: float, out) -> None:
-    import zero_nb
     from pipeline import _latency_ms
 
+    import zero_nb
     from zero_nb.sources import test_pattern
 
     room = zero_nb.join("soak", url, name="reader", video=test_pattern(320, 240, 30),
