@@ -182,13 +182,20 @@ class VideoFeed(Feed):
         while limit is None or given < limit:
             if not self.wait(seen + 1, timeout):
                 return
-            img, seq = self._array()
-            if img is None:
+            taken = self._take(seen)
+            if taken is None:
                 return
-            self.dropped += max(0, seq - seen - 1)
-            seen = seq
+            img, seen = taken
             given += 1
             yield img
+
+    def _take(self, seen: int) -> tuple[np.ndarray, int] | None:
+        """The newest frame after ``seen`` and its number; counts what was skipped."""
+        img, seq = self._array()
+        if img is None:
+            return None
+        self.dropped += max(0, seq - seen - 1)
+        return img, seq
 
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:
         """``async for img in feed``: new frames on your own event loop, newest wins."""
@@ -206,11 +213,10 @@ class VideoFeed(Feed):
                     await event.wait()
                 if self.frame_count <= seen:
                     return
-                img, seq = self._array()
-                if img is None:
+                taken = self._take(seen)
+                if taken is None:
                     return
-                self.dropped += max(0, seq - seen - 1)
-                seen = seq
+                img, seen = taken
                 yield img
         finally:
             self._waiters.discard(key)

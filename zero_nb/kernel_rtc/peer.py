@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -63,14 +63,13 @@ class RemotePeer:
         return self.video.frame_count > 0 or self.audio.frame_count > 0
 
     # -- connection -----------------------------------------------------------------------------
-    def _new_pc(self) -> RTCPeerConnection:
-        old, self.pc = self.pc, None
-        if old is not None:
+    def adopt(self, pc: RTCPeerConnection, on_state: Callable[[str], None]) -> None:
+        """Make ``pc`` this peer's connection (closing the previous one): its received
+        tracks feed ``.video``/``.audio``; its state changes go to ``on_state``. Used by the
+        mesh and by the SFU (where ``pc`` is this peer's subscription)."""
+        old, self.pc = self.pc, pc
+        if old is not None and old is not pc:
             self._spawn(old.close())
-        pc = RTCPeerConnection(self.room.rtc_configuration)
-        for kind in ("audio", "video"):
-            transceiver = pc.addTransceiver(kind, direction="sendrecv")
-            transceiver.sender.replaceTrack(self.room.local_media(kind).subscribe())
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -82,12 +81,16 @@ class RemotePeer:
             self._spawn(pump(track, feed, end=False))
 
         @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc is not self.pc:
-                return
-            self._set_state(pc.connectionState)
+        async def on_state_change() -> None:
+            if pc is self.pc:
+                on_state(pc.connectionState)
 
-        self.pc = pc
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(self.room.rtc_configuration)
+        for kind in ("audio", "video"):
+            transceiver = pc.addTransceiver(kind, direction="sendrecv")
+            transceiver.sender.replaceTrack(self.room.local_media(kind).subscribe())
+        self.adopt(pc, self._set_state)
         return pc
 
     def _set_state(self, state: str) -> None:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ..kernel_rtc.feeds import pump
 from ..kernel_rtc.ice import host_addresses
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
 
@@ -297,24 +296,7 @@ class SfuMedia:
                                   "trickle": False})
 
     def _wire(self, peer: RemotePeer, pc: RTCPeerConnection) -> None:
-        old = peer.pc
-        peer.pc = pc
-        if old is not None and old is not pc:
-            self.room._spawn(old.close())
-
-        @pc.on("track")
-        def on_track(track: Any) -> None:
-            if peer.pc is not pc:
-                return
-            if self.room.low_latency:
-                self.room.install_low_latency(pc, track)
-            feed = peer.video if track.kind == "video" else peer.audio
-            peer._spawn(pump(track, feed, end=False))
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if peer.pc is pc:
-                self._set_state(peer, pc.connectionState)
+        peer.adopt(pc, lambda state: self._set_state(peer, state))
 
     def _set_state(self, peer: RemotePeer, state: str) -> None:
         # not peer._set_state: its mesh restart logic would offer over signaling
