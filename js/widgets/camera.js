@@ -26,7 +26,9 @@ function render({ model, el }) {
     h("div", { class: "znb-controls" }, [cam, mic]), status]);
   el.append(root);
   const showState = () => {
-    status.textContent = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    // a camera/mic problem stays on show: the link's state must not overwrite it
+    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    status.textContent = [media.error?.message, linkText].filter(Boolean).join(" · ");
   };
   link.addEventListener("state", showState);
   link.addEventListener("error", showState);
@@ -36,7 +38,7 @@ function render({ model, el }) {
   });
   (async () => {
     await media.start({ audio: true, video: true, resolution: model.get("resolution") });
-    if (media.error) status.textContent = media.error.message;
+    showState();
     await link.start(media.tracks);
   })();
   return () => {

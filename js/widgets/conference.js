@@ -105,8 +105,10 @@ function render({ model, el }) {
       }
     }
     rows.forEach((row) => grid.append(tileFor(row)));
-    status.textContent = model.get("joined") ? (link.error || (link.state === "connected"
-      ? "" : `kernel link: ${link.state}`)) : "left the session";
+    // a camera/mic problem stays on show: the link's state must not overwrite it
+    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    status.textContent = model.get("joined")
+      ? [media.error?.message, linkText].filter(Boolean).join(" · ") : "left the session";
   }
 
   const onStats = () => { statsLine.textContent = model.get("stats_line") ?? ""; };
@@ -133,7 +135,6 @@ function render({ model, el }) {
   (async () => {
     if (capture) {
       await media.start({ audio: true, video: true, resolution: resSelect.value });
-      if (media.error) status.textContent = media.error.message;
       reportMedia();
       layout();
     }
