@@ -268,6 +268,9 @@ session.on("error", (detail) => {
     if (detail.code === "rate-limited" || detail.code === "too-large") {
       showStatus(detail.message, { level: "warn", code: detail.code, ttl: 5000 });
     }
+    if (typeof detail.code === "string" && detail.code.startsWith("sfu-")) {
+      showStatus(detail.message, { level: "warn", code: detail.code }); // SFU media problem
+    }
     return;
   }
   const lead = REFUSALS[detail.code];

@@ -19,6 +19,8 @@ export {
   RESOLUTIONS,
   videoConstraints,
 } from "./media.js";
+export { JANUS_CODES, JanusError, JanusHandle, JanusSession } from "./janus.js";
 export { KINDS, Mesh, Peer, TIMING } from "./mesh.js";
 export { Session, SESSION_ERRORS } from "./session.js";
+export { Sfu, SFU_TIMING, SfuPeer } from "./sfu.js";
 export { FATAL_JOIN_ERRORS, SignalingClient } from "./signaling.js";

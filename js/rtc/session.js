@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * A participant in one session: signaling + full mesh + local media + chat, with events and
+ * A participant in one session: signaling + full mesh (or, when `joined.sfu` names a Janus
+ * VideoRoom, media through that SFU: sfu.js) + local media + chat, with events and
  * plain-data snapshots. UI-free: the web page (js/app.js) and the notebook widgets are shells
  * around this one implementation.
  *
@@ -16,6 +17,7 @@
 import { Emitter } from "./emitter.js";
 import { LocalMedia } from "./media.js";
 import { Mesh } from "./mesh.js";
+import { Sfu } from "./sfu.js";
 import { SignalingClient } from "./signaling.js";
 
 /**
@@ -43,6 +45,8 @@ export class Session extends Emitter {
     this.signaling = new SignalingClient(options.server, options.signaling);
     this.mesh = new Mesh({ send: (signal) => this.signaling.send(signal),
       rtcConfig: options.rtcConfig });
+    /** media through a Janus VideoRoom when `joined.sfu` says so (see sfu.js) */
+    this.sfu = new Sfu({ rtcConfig: options.rtcConfig });
     this.media = new LocalMedia();
     /** @type {SessionState} */
     this.state = "idle";
@@ -66,7 +70,7 @@ export class Session extends Emitter {
 
   /** @type {Map<string, import("./mesh.js").Peer>} */
   get peers() {
-    return this.mesh.peers;
+    return this.sfu.active ? this.sfu.peers : this.mesh.peers;
   }
 
   _wire() {
@@ -89,16 +93,20 @@ export class Session extends Emitter {
     });
     sig.on("message", ({ message }) => this._signal(message));
     for (const type of ["peer-added", "peer-removed", "peer-state", "stream", "error"]) {
-      if (type === "error") {
-        this.mesh.on(type, (detail) => this.emit("error", { code: "webrtc",
-          message: detail.message, fatal: false, peer: detail.peer }));
-      } else {
-        this.mesh.on(type, (detail) => this.emit(type, detail));
+      for (const source of [this.mesh, this.sfu]) {
+        if (type === "error") {
+          source.on(type, (detail) => this.emit("error", { code: detail.code ?? "webrtc",
+            message: detail.message, fatal: false, peer: detail.peer }));
+        } else {
+          source.on(type, (detail) => this.emit(type, detail));
+        }
       }
     }
     this.media.on("change", (tracks) => {
       this.mesh.setTrack("audio", tracks.audio);
       this.mesh.setTrack("video", tracks.video);
+      this.sfu.setTrack("audio", tracks.audio);
+      this.sfu.setTrack("video", tracks.video);
       this.emit("local", tracks);
     });
   }
@@ -120,11 +128,27 @@ export class Session extends Emitter {
    * @param {boolean} rejoin
    */
   _joined(message, rejoin) {
-    if (message.sfu !== undefined && message.sfu !== null && message.sfu !== false) {
-      // SFU-backed sessions publish to Janus, not to a mesh: refuse clearly, do not break
+    const sfu = message.sfu;
+    if (sfu && sfu.kind === "janus" && typeof sfu.url === "string") {
+      // SFU-backed session: publish to and subscribe from its Janus room, no mesh
+      this.error = null;
+      this.mesh.reset(null);
+      this.sfu.online = true;
+      if (Array.isArray(message.ice_servers)) {
+        this.sfu.rtcConfig = { ...this.sfu.rtcConfig, iceServers: message.ice_servers };
+      }
+      this.sfu.start(message.peer_id, sfu); // resets the previous Janus session, never throws
+      for (const info of message.peers ?? []) this.sfu.add(info.peer_id, info.name ?? "");
+      this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin });
+      return;
+    }
+    if (sfu !== undefined && sfu !== null && sfu !== false) {
+      // an SFU kind this page does not know: refuse clearly, do not break
+      const kind = JSON.stringify(sfu.kind ?? null);
       this.error = { code: SESSION_ERRORS.SFU_UNSUPPORTED, message: `Session ` +
-        `'${message.session}' is served through an SFU, which this page does not support ` +
-        "yet: join it from a notebook (zero_nb.join) or ask its host for a mesh session." };
+        `'${message.session}' is served through an SFU of a kind (${kind}) this page does ` +
+        "not support: join it from a notebook (zero_nb.join) or ask its host for a mesh " +
+        "session." };
       this._setState("failed", { reason: this.error.message });
       this.signaling.leave();
       this.mesh.reset(null);
@@ -132,6 +156,7 @@ export class Session extends Emitter {
       return;
     }
     this.error = null;
+    this.sfu.reset(null);
     // a fresh mesh every time: after a re-join every peer_id (ours too) is new
     this.mesh.reset(message.peer_id);
     if (Array.isArray(message.ice_servers)) {
@@ -147,6 +172,17 @@ export class Session extends Emitter {
 
   /** @param {Record<string, any>} message */
   _signal(message) {
+    if (this.sfu.active) {
+      if (message.type === "peer-joined") {
+        this.sfu.add(message.peer_id, message.name ?? "");
+        return;
+      }
+      if (message.type === "peer-left") {
+        this.sfu.remove(message.peer_id);
+        return;
+      }
+      if (["offer", "answer", "candidate"].includes(message.type)) return; // no mesh here
+    }
     switch (message.type) {
       case "peer-joined":
         this.mesh.add(message.peer_id, message.name ?? "", { offer: true });
@@ -161,7 +197,7 @@ export class Session extends Emitter {
         break;
       case "message": {
         const from = message.from ?? null;
-        this._record({ from, name: (from && this.mesh.peers.get(from)?.name) || null,
+        this._record({ from, name: (from && this.peers.get(from)?.name) || null,
           data: message.data, time: Date.now() / 1000, to: message.to ?? null, self: false });
         break;
       }
@@ -187,6 +223,7 @@ export class Session extends Emitter {
   join(options) {
     this.error = null;
     this.mesh.reset(null);
+    this.sfu.reset(null);
     this.signaling.join(options);
   }
 
@@ -194,6 +231,7 @@ export class Session extends Emitter {
   leave() {
     this.signaling.leave();
     this.mesh.reset(null);
+    this.sfu.reset(null); // destroys the Janus session
     this.media.stop();
     this._setState("left");
   }
@@ -236,7 +274,8 @@ export class Session extends Emitter {
       session: this.sessionId,
       peerId: this.peerId,
       rejoins: this.signaling.rejoins,
-      peers: [...this.mesh.peers.values()].map((peer) => peer.describe()),
+      peers: [...this.peers.values()].map((peer) => peer.describe()),
+      sfu: this.sfu.active ? this.sfu.describe() : null,
       local: this.media.describe(),
       messages: this.messages.map((entry) => ({ ...entry })),
     };
@@ -244,6 +283,6 @@ export class Session extends Emitter {
 
   /** getStats per peer_id: `video.framesDecoded` advancing proves the video plays. */
   stats() {
-    return this.mesh.stats();
+    return this.sfu.active ? this.sfu.stats() : this.mesh.stats();
   }
 }

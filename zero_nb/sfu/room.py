@@ -70,6 +70,7 @@ class SfuMedia:
         self.pin: str | None = info.get("pin")
         self.error: str | None = None  # why media stopped, if it did
         self.publisher_id: int | None = None
+        self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
         self.feeds: dict[str, int] = {}  # display (= peer_id) -> Janus feed id
         self.selection: set[str] | None = None  # None: every feed
         self._janus: JanusSession | None = None
@@ -93,6 +94,7 @@ class SfuMedia:
             self._pub.on_janus = self._on_publisher_core
             joined = await self._join_publisher()
             self.publisher_id = joined.get("id")
+            self.private_id = joined.get("private_id")
             self._on_publishers(joined.get("publishers", []))
             await self._publish()
         except JanusError as exc:
@@ -271,8 +273,8 @@ class SfuMedia:
                                 "streams": [{"feed": sub.feed_id}]}
         if self.pin:
             body["pin"] = self.pin
-        if self.publisher_id is not None:
-            body["private_id"] = self.publisher_id
+        if self.private_id is not None:
+            body["private_id"] = self.private_id
         for attempt in range(FEED_RETRIES):
             try:
                 _, offer = await sub.handle.message(body)

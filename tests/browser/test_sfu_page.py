@@ -1,0 +1,92 @@
+"""The web page in an SFU session: it talks to real Janus itself, alongside kernel bots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zero_nb
+from tests import sfu_support
+from tests.browser.helpers import wait_until
+from tests.conftest import MEDIA_CONFIG, UNIT
+from zero_nb import sources
+
+pytestmark = pytest.mark.media
+
+janus = sfu_support.janus  # the fixture: real Janus with ICE on a veth holding 127.0.0.1/32
+COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255)}
+QUERY = {"autojoin": "1", "processing": "0"}
+
+
+@pytest.fixture
+def sfu_server(janus):
+    """A signaling server whose sessions are Janus VideoRooms; serves the page too."""
+    handle = zero_nb.serve("127.0.0.1", 0, config={
+        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
+        "sfu": {"enabled": True, "url": janus.url}})
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def sfu_bots(sfu_server):
+    """Factory: ``sfu_bots(session, name)`` -> a solid-colour bot, left at teardown."""
+    rooms = []
+
+    def join(session, name):
+        room = zero_nb.join(session, sfu_server.url, name=name, config=MEDIA_CONFIG,
+                            video=sources.solid(COLOURS[name], 160, 120, fps=15),
+                            audio=sources.tone(440, -12))
+        rooms.append(room)
+        return room
+
+    yield join
+    for room in rooms:
+        room.leave()
+
+
+def is_red(img: np.ndarray | None) -> bool:
+    rgb = None if img is None else img.reshape(-1, 3).mean(axis=0)
+    return rgb is not None and rgb[0] > 200 and rgb[1] < 50 and rgb[2] < 50
+
+
+def test_page_and_two_bots_exchange_media_through_janus(call_page, sfu_server, sfu_bots):
+    """The page decodes both bots via Janus, both bots get its red clip, leaving unpublishes."""
+    bots = [sfu_bots("sp", "green"), sfu_bots("sp", "blue")]
+    page = call_page(sfu_server).open(session="sp", name="alice", **QUERY)
+    page.wait_state("joined")
+    stats = page.wait_decoding(["green", "blue"], 30 * UNIT)
+    assert all(stats[n]["samples"] > 0 for n in ("green", "blue"))  # audio arrives too
+    snap = page.snapshot()
+    assert snap["sfu"]["kind"] == "janus" and snap["sfu"]["error"] is None
+    assert snap["sfu"]["state"] == "publishing"
+    assert set(snap["sfu"]["feeds"]) == {b.peer_id for b in bots}
+    for bot in bots:
+        wait_until(lambda b=bot: b.peer("alice") and is_red(b.peer("alice").video.latest()),
+                   20 * UNIT, f"{bot.name} to receive the page's red clip through Janus")
+        img = bot.peer("alice").video.latest()
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    page_id = snap["peerId"]
+    assert all(b._sfu.feeds.get(page_id) for b in bots)  # the page published as its peer_id
+    page.page.evaluate("() => window.zeroNb.leave()")
+    wait_until(lambda: all(page_id not in b._sfu.feeds and page_id not in b.peers for b in bots),
+               10 * UNIT, "the page's feed to disappear from the bots after leave()")
+    assert not page.console_errors
+
+
+def test_janus_killed_mid_call_shows_sfu_lost_and_chat_continues(call_page, sfu_server,
+                                                                 sfu_bots, janus):
+    """Killing Janus mid-call: the page says 'SFU lost' (sfu-lost), chat still reaches the bot."""
+    bot = sfu_bots("sk", "green")
+    page = call_page(sfu_server).open(session="sk", name="alice", **QUERY)
+    page.wait_decoding(["green"], 30 * UNIT)
+    janus.kill()
+    status = page.page.locator("#status[data-code='sfu-lost']")
+    status.wait_for(timeout=10_000 * UNIT)
+    assert "SFU lost" in status.inner_text()
+    snap = page.snapshot()
+    assert snap["state"] == "joined" and snap["sfu"]["state"] == "failed"
+    assert [p["state"] for p in snap["peers"]] == ["failed"]
+    page.page.evaluate("() => window.zeroNb.send('still here')")
+    wait_until(lambda: any(m["data"] == "still here" for m in bot.messages), 5 * UNIT,
+               "chat to reach the bot after Janus died")
