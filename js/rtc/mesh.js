@@ -42,6 +42,20 @@ export const TIMING = {
   disconnected: 6000, // 'disconnected' this long: treat as failed
 };
 
+/**
+ * Send `track` on every live sender of `kind` in `pc` (replaceTrack: no renegotiation).
+ * @param {RTCPeerConnection} pc
+ * @param {'audio'|'video'} kind
+ * @param {MediaStreamTrack | null} track
+ */
+export async function replaceKindTrack(pc, kind, track) {
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.receiver.track.kind === kind && transceiver.currentDirection !== "stopped") {
+      await transceiver.sender.replaceTrack(track);
+    }
+  }
+}
+
 export class Peer extends Emitter {
   /**
    * @param {Mesh} mesh
@@ -295,13 +309,7 @@ export class Peer extends Emitter {
    * @param {MediaStreamTrack | null} track
    */
   async setTrack(kind, track) {
-    const pc = this.pc;
-    if (!pc) return;
-    for (const transceiver of pc.getTransceivers()) {
-      if (transceiver.receiver.track.kind === kind && transceiver.currentDirection !== "stopped") {
-        await transceiver.sender.replaceTrack(track);
-      }
-    }
+    if (this.pc) await replaceKindTrack(this.pc, kind, track);
   }
 
   /**

@@ -18,7 +18,7 @@
 
 import { Emitter } from "./emitter.js";
 import { JANUS_CODES, JanusError, JanusSession } from "./janus.js";
-import { KINDS, Peer } from "./mesh.js";
+import { KINDS, Peer, replaceKindTrack } from "./mesh.js";
 
 export const SFU_TIMING = {
   roomWait: 10000, // the server creates the Janus room in the background: wait that long
@@ -425,13 +425,7 @@ export class Sfu extends Emitter {
    */
   async setTrack(kind, track) {
     this.tracks[kind] = track;
-    const pc = this.pubPc;
-    if (!pc) return;
-    for (const transceiver of pc.getTransceivers()) {
-      if (transceiver.receiver.track.kind === kind && transceiver.currentDirection !== "stopped") {
-        await transceiver.sender.replaceTrack(track);
-      }
-    }
+    if (this.pubPc) await replaceKindTrack(this.pubPc, kind, track);
   }
 
   /** Stats for every peer: {peer_id: {...}} (see Peer.stats), plus what we publish. */
