@@ -142,6 +142,19 @@ async def _bare_answer(conn):
     return pc, got["track"]
 
 
+def _frame_latencies(feed, t0: float, window: float) -> tuple[list[float], object]:
+    """Latency of every new frame of ``feed`` until ``window`` s after ``t0``; and the last."""
+    lat: list[float] = []
+    img = None
+    for img in feed.frames(timeout=5):
+        ms = _latency_ms(img)
+        if ms is not None:
+            lat.append(ms)
+        if time.monotonic() - t0 >= window:
+            break
+    return lat, img
+
+
 def bare_receiver(conn, out, warmup: float, window: float, read_fps: float) -> None:
     async def main() -> None:
         pc, track = await _bare_answer(conn)
@@ -206,12 +219,7 @@ def zn_receiver(url: str, out, warmup: float, window: float, read_fps: float,
                     lat.append(ms)
                 time.sleep(1 / read_fps)
         else:
-            for img in feed.frames(timeout=5):
-                ms = _latency_ms(img)
-                if ms is not None:
-                    lat.append(ms)
-                if time.monotonic() - t0 >= window:
-                    break
+            lat, _ = _frame_latencies(feed, t0, window)
         elapsed = time.monotonic() - t0
         out.put({"fps": (feed.frame_count - start_frames) / elapsed, "lat": lat,
                  "cpu": (cpu_s() - c0) / elapsed * 100, "dropped": feed.dropped})
@@ -302,13 +310,8 @@ def zn_filter_receiver(url: str, out, warmup: float, window: float) -> None:
         time.sleep(0.05)
     time.sleep(warmup)
     feed = peer.video
-    start, t0, lat = feed.frame_count, time.monotonic(), []
-    for img in feed.frames(timeout=5):
-        ms = _latency_ms(img)
-        if ms is not None:
-            lat.append(ms)
-        if time.monotonic() - t0 >= window:
-            break
+    start, t0 = feed.frame_count, time.monotonic()
+    lat, img = _frame_latencies(feed, t0, window)
     elapsed = time.monotonic() - t0
     out.put({"fps": (feed.frame_count - start) / elapsed, "lat": lat,
              "inverted": bool(img[60:].mean() > 127) if img is not None else None})

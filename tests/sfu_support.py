@@ -126,3 +126,15 @@ def janus(tmp_path):
         pytest.skip("Janus is not installed: apt-get install -y janus")
     with running_janus(tmp_path, 10 * UNIT) as proc:
         yield proc
+
+
+@pytest.fixture
+def sfu_server(janus):
+    """A signaling server whose sessions are backed by that Janus; serves the page too."""
+    import zero_nb
+
+    handle = zero_nb.serve("127.0.0.1", 0, config={
+        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
+        "sfu": {"enabled": True, "url": janus.url}})
+    yield handle
+    handle.stop()

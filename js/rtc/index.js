@@ -20,7 +20,7 @@ export {
   videoConstraints,
 } from "./media.js";
 export { JANUS_CODES, JanusError, JanusHandle, JanusSession } from "./janus.js";
-export { KINDS, Mesh, Peer, replaceKindTrack, TIMING } from "./mesh.js";
+export { KINDS, Mesh, Peer, peersStats, replaceKindTrack, TIMING } from "./mesh.js";
 export { Session, SESSION_ERRORS } from "./session.js";
 export { Sfu, SFU_TIMING, SfuPeer } from "./sfu.js";
 export { FATAL_JOIN_ERRORS, SignalingClient } from "./signaling.js";

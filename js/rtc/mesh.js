@@ -56,6 +56,23 @@ export async function replaceKindTrack(pc, kind, track) {
   }
 }
 
+/**
+ * Stats of every peer as {peer_id: stats | null} (null where getStats failed).
+ * @param {Iterable<Peer>} peers
+ */
+export async function peersStats(peers) {
+  /** @type {Record<string, any>} */
+  const out = {};
+  await Promise.all([...peers].map(async (peer) => {
+    try {
+      out[peer.id] = await peer.stats();
+    } catch {
+      out[peer.id] = null;
+    }
+  }));
+  return out;
+}
+
 export class Peer extends Emitter {
   /**
    * @param {Mesh} mesh
@@ -449,15 +466,6 @@ export class Mesh extends Emitter {
 
   /** Stats for every peer: {peer_id: {...}} (see Peer.stats). */
   async stats() {
-    /** @type {Record<string, any>} */
-    const out = {};
-    await Promise.all([...this.peers.values()].map(async (peer) => {
-      try {
-        out[peer.id] = await peer.stats();
-      } catch {
-        out[peer.id] = null;
-      }
-    }));
-    return out;
+    return peersStats(this.peers.values());
   }
 }

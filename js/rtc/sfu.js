@@ -18,7 +18,7 @@
 
 import { Emitter } from "./emitter.js";
 import { JANUS_CODES, JanusError, JanusSession } from "./janus.js";
-import { KINDS, Peer, replaceKindTrack } from "./mesh.js";
+import { KINDS, Peer, peersStats, replaceKindTrack } from "./mesh.js";
 
 export const SFU_TIMING = {
   roomWait: 10000, // the server creates the Janus room in the background: wait that long
@@ -430,16 +430,7 @@ export class Sfu extends Emitter {
 
   /** Stats for every peer: {peer_id: {...}} (see Peer.stats), plus what we publish. */
   async stats() {
-    /** @type {Record<string, any>} */
-    const out = {};
-    await Promise.all([...this.peers.values()].map(async (peer) => {
-      try {
-        out[peer.id] = await peer.stats();
-      } catch {
-        out[peer.id] = null;
-      }
-    }));
-    return out;
+    return peersStats(this.peers.values());
   }
 
   /** What we publish to Janus: {state, sent: {audio, video}} (bytes, packets, frames). */

@@ -18,14 +18,7 @@ COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255)}
 QUERY = {"autojoin": "1", "processing": "0"}
 
 
-@pytest.fixture
-def sfu_server(janus):
-    """A signaling server whose sessions are Janus VideoRooms; serves the page too."""
-    handle = zero_nb.serve("127.0.0.1", 0, config={
-        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
-        "sfu": {"enabled": True, "url": janus.url}})
-    yield handle
-    handle.stop()
+sfu_server = sfu_support.sfu_server
 
 
 @pytest.fixture

@@ -25,14 +25,7 @@ _free_port = sfu_support.free_port
 COLOURS = {"a": (255, 0, 0), "b": (0, 255, 0), "c": (0, 0, 255), "d": (255, 255, 0)}
 
 
-@pytest.fixture
-def sfu_server(janus):
-    """A signaling server whose sessions are backed by that Janus."""
-    handle = zero_nb.serve("127.0.0.1", 0, config={
-        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
-        "sfu": {"enabled": True, "url": janus.url}})
-    yield handle
-    handle.stop()
+sfu_server = sfu_support.sfu_server
 
 
 def bot(server, name, session="sfu"):

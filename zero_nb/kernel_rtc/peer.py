@@ -93,14 +93,18 @@ class RemotePeer:
         self.adopt(pc, self._set_state)
         return pc
 
-    def _set_state(self, state: str) -> None:
+    def record_state(self, state: str) -> bool:
+        """Note a connection state change and tell the room; False if nothing changed."""
         if state == self.state:
-            return
+            return False
         self.state = state
         if state == "connected":
             self.connected_at = time.time()
         self.room._emit("state", self, state)
-        if state == "failed" and not self._closed:
+        return True
+
+    def _set_state(self, state: str) -> None:
+        if self.record_state(state) and state == "failed" and not self._closed:
             delay = POLITE_RESTART_DELAY if self.polite else RESTART_DELAY
             self._schedule_restart(delay)
 

@@ -302,9 +302,5 @@ class SfuMedia:
 
     def _set_state(self, peer: RemotePeer, state: str) -> None:
         # not peer._set_state: its mesh restart logic would offer over signaling
-        if state == peer.state:
-            return
-        peer.state = state
-        if state == "connected":
-            peer.connected_at = time.time()
-        self.room._emit("state", peer, state)
+        peer.record_state(state)
+
