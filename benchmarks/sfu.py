@@ -57,10 +57,7 @@ def cpu_ticks(pid: int) -> int:
 
 async def _sent_bytes(room: Any) -> int:
     """Outbound RTP bytes of every connection (mesh: one per peer; SFU: the publisher)."""
-    pcs = [p.pc for p in list(room._peers.values()) if p.pc is not None]
-    sfu = getattr(room, "_sfu", None)
-    if sfu is not None and sfu._pub_pc is not None:
-        pcs.append(sfu._pub_pc)
+    pcs = room.topology.sending() if room.topology is not None else []
     total = 0
     for pc in pcs:
         try:

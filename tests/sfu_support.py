@@ -131,10 +131,12 @@ def janus(tmp_path):
 @pytest.fixture
 def sfu_server(janus):
     """A signaling server whose sessions are backed by that Janus; serves the page too."""
-    import zero_nb
+    from zero_nb.sfu.bridge import JanusBridge
+    from zero_nb.signaling.server import serve
 
-    handle = zero_nb.serve("127.0.0.1", 0, config={
-        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
-        "sfu": {"enabled": True, "url": janus.url}})
+    bridge = JanusBridge(janus.url)  # what zero_nb.serve() builds for sfu.enabled
+    handle = serve("127.0.0.1", 0, hooks=bridge.hooks(), config={
+        "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}}})
+    handle.bridge = bridge  # type: ignore[attr-defined]  # for the tests' asserts
     yield handle
     handle.stop()

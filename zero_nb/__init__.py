@@ -6,9 +6,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._serve import serve
 from ._version import __version__
 from .config import load_config
-from .signaling.server import ServerHandle, serve
+from .signaling.server import ServerHandle
 
 if TYPE_CHECKING:
     from . import plot, sources, widgets

@@ -16,9 +16,9 @@ __all__ = ["main"]
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from .signaling.server import SignalingServer
+    from ._serve import create_server
 
-    server = SignalingServer(args.host, args.port, config=args.config)
+    server = create_server(args.host, args.port, config=args.config)
     await server.start()
     print(f"zero_nb signaling server on {server.url}  (web client: "
           f"{server.url.replace('ws', 'http', 1).removesuffix('/ws')}/)  Ctrl-C stops",

@@ -10,11 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._serve import serve
 from .config import load_config
 from .errors import ServerUnreachable
 from .kernel_rtc.engine import get_engine
+from .kernel_rtc.mesh import mesh_only
 from .kernel_rtc.room import Room
-from .signaling.server import ServerHandle, serve
+from .kernel_rtc.topology import RoomHost, Topology
+from .signaling.server import ServerHandle
 
 __all__ = ["embedded_server", "join", "join_async"]
 
@@ -26,6 +29,32 @@ _embedded_lock = threading.Lock()
 def embedded_server() -> ServerHandle | None:
     """The server this process started for itself, if any."""
     return _embedded
+
+
+def choose_topology(host: RoomHost, joined: dict[str, Any]) -> Topology:
+    """The topology the server's ``joined`` asks for: Janus when it names an SFU, else a mesh."""
+    if joined.get("sfu"):
+        from .sfu.kernel import Sfu
+
+        return Sfu(host, joined["sfu"])
+    return mesh_only(host, joined)
+
+
+def _show_as_widget() -> None:
+    """In a Jupyter kernel a Room displays as the Conference: load the widgets once."""
+    shell = None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        pass
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    try:
+        from . import widgets  # noqa: F401  # registers Room.display_factory
+    except ImportError:  # anywidget missing: the room stays a bot with a plain repr
+        log.debug("zero_nb.widgets unavailable", exc_info=True)
 
 
 def _local_address(url: str) -> tuple[str, int] | None:
@@ -44,7 +73,7 @@ async def _ajoin(session: str | None, server: Any, kwargs: dict[str, Any],
     url = server.url if isinstance(server, ServerHandle) else server
     explicit = url is not None
     url = url or cfg["signaling"]["server_address"]
-    room = Room(session, url, config=cfg, **kwargs)
+    room = Room(session, url, config=cfg, topologies=choose_topology, **kwargs)
     try:
         return await room._ajoin(timeout)
     except ServerUnreachable:
@@ -56,7 +85,7 @@ async def _ajoin(session: str | None, server: Any, kwargs: dict[str, Any],
         if _embedded is None or not _embedded.running:
             log.info("no signaling server at %s: starting one in this process", url)
             _embedded = await asyncio.to_thread(serve, local[0], local[1], config=cfg)
-    room = Room(session, url, config=cfg, **kwargs)
+    room = Room(session, url, config=cfg, topologies=choose_topology, **kwargs)
     return await room._ajoin(timeout)
 
 
@@ -79,6 +108,7 @@ def join(
     in this process. ``video``/``audio``: sources from :mod:`zero_nb.sources`, True for a
     test pattern / tone, or None to send nothing. ``config``: config.yaml's keys as a dict.
     """
+    _show_as_widget()
     cfg = load_config(config)
     kwargs = dict(name=name, password=password, token=token, video=video, audio=audio)
     engine = get_engine()
@@ -92,6 +122,7 @@ async def join_async(
     **kwargs: Any,
 ) -> Room:
     """Async :func:`join`, awaitable from any event loop (the room lives on the engine's)."""
+    _show_as_widget()
     cfg = load_config(kwargs.pop("config", None))
     timeout = kwargs.pop("timeout", 20.0)
     engine = get_engine()

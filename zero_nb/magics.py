@@ -146,7 +146,7 @@ class ZeroMagics(Magics):
             print(f"zero: {type(exc).__name__}: {' '.join(str(exc).split())}")
 
     def _cmd_serve(self, args: argparse.Namespace) -> None:
-        from .signaling.server import serve
+        from ._serve import serve
 
         if self.server is not None and self.server.running:
             print(f"zero: already serving at {self.server.url} (%zero stop first)")

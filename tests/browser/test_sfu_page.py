@@ -60,9 +60,10 @@ def test_page_and_two_bots_exchange_media_through_janus(call_page, sfu_server, s
         img = bot.peer("alice").video.latest()
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     page_id = snap["peerId"]
-    assert all(b._sfu.feeds.get(page_id) for b in bots)  # the page published as its peer_id
+    assert all(b.topology.feeds.get(page_id) for b in bots)  # the page published as its peer_id
     page.page.evaluate("() => window.zeroNb.leave()")
-    wait_until(lambda: all(page_id not in b._sfu.feeds and page_id not in b.peers for b in bots),
+    wait_until(lambda: all(page_id not in b.topology.feeds and page_id not in b.peers
+                           for b in bots),
                10 * UNIT, "the page's feed to disappear from the bots after leave()")
     assert not page.console_errors
 

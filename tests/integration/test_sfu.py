@@ -47,16 +47,16 @@ def test_four_bots_receive_each_other_through_janus(sfu_server):
             assert wait_until(lambda r=room, o=others: sees_all(r, o), 30 * UNIT), (
                 room.name, {p.name: p.state for p in room.peers.values()})
         a = rooms[0]
-        assert a._sfu is not None and a._sfu.error is None
+        assert a.topology is not None and a.topology.error is None
         assert all(p.pc is not None and p.state == "connected" for p in a.peers.values())
         stats = a.stats()
         assert all(s["in"]["video"]["packets"] for s in stats.values())
         # the Janus room maps the session; publishers are keyed by peer_id
-        assert set(a._sfu.feeds) == {r.peer_id for r in rooms[1:]}
+        assert set(a.topology.feeds) == {r.peer_id for r in rooms[1:]}
     finally:
         for room in rooms:
             room.leave()
-    assert wait_until(lambda: not sfu_server.server.sfu_bridge.rooms, 5 * UNIT)
+    assert wait_until(lambda: not sfu_server.bridge.rooms, 5 * UNIT)
 
 
 def test_publisher_leaving_disappears_and_subscribe_limits(sfu_server):
@@ -77,8 +77,8 @@ def test_publisher_leaving_disappears_and_subscribe_limits(sfu_server):
         c.leave()
         assert wait_until(lambda: c.peer_id not in a.peers and c.peer_id not in b.peers,
                           5 * UNIT)
-        assert c.peer_id not in a._sfu.feeds or wait_until(
-            lambda: c.peer_id not in a._sfu.feeds, 3 * UNIT)
+        assert c.peer_id not in a.topology.feeds or wait_until(
+            lambda: c.peer_id not in a.topology.feeds, 3 * UNIT)
         assert close_to(b.peers[a.peer_id].video.latest(), COLOURS["a"])
     finally:
         for room in (a, b, c):
@@ -95,7 +95,7 @@ def test_janus_killed_mid_call_is_an_error_event(sfu_server, janus):
         janus.kill()
         assert wait_until(lambda: errors, 5 * UNIT)
         assert "SFU lost" in errors[0] and "join again" in errors[0]
-        assert b._sfu.error is not None and "SFU lost" in b._sfu.error
+        assert b.topology.error is not None and "SFU lost" in b.topology.error
         a.send("still here")  # chat still works through the signaling server
         assert wait_until(lambda: any(m["data"] == "still here" for m in b.messages), 5 * UNIT)
         assert a.peers[b.peer_id].state == "failed"
@@ -109,18 +109,18 @@ def test_janus_killed_mid_call_is_an_error_event(sfu_server, janus):
 
 async def test_joined_carries_the_janus_room_even_without_janus():
     """With sfu.enabled, 'joined' names the Janus room (kind, url, numeric room, pin)."""
+    from zero_nb._serve import create_server
     from zero_nb.signaling.client import SignalingClient
-    from zero_nb.signaling.server import SignalingServer
 
     url = f"ws://127.0.0.1:{_free_port()}"  # nobody there: room creation fails, logged
-    async with SignalingServer("127.0.0.1", 0, config={"sfu": {"enabled": True,
-                                                               "url": url}}) as srv:
+    async with create_server("127.0.0.1", 0, config={"sfu": {"enabled": True,
+                                                             "url": url}}) as srv:
         client = SignalingClient(srv.url, session="s1", name="x")
         joined = await client.connect(5 * UNIT)
         try:
             sfu = joined["sfu"]
             assert sfu["kind"] == "janus" and sfu["url"] == url
             assert isinstance(sfu["room"], int) and sfu["pin"]
-            assert srv.sfu_bridge.rooms == {"s1": sfu["room"]}
+            assert srv.hooks.joined_extra is not None  # the bridge's, wired by create_server
         finally:
             await client.close()

@@ -175,7 +175,7 @@ class Recording:
                         local.audio.feed if local.audio.source else None)
         for peer in room.peers.values():
             self._add(peer)
-        room._peer_hooks.append(self._add)
+        self._unhook = room.add_peer_hook(self._add)
 
     @classmethod
     def for_room(cls, room: Room, path: str | Path, include_local: bool = True) -> Recording:
@@ -208,8 +208,7 @@ class Recording:
         """Finish every file; returns their paths."""
         with self._lock:
             self.stopped = True
-        if self._add in self.room._peer_hooks:
-            self.room._peer_hooks.remove(self._add)
+        self._unhook()
         return [r.stop() for r in self.recorders.values()]
 
     def __enter__(self) -> Recording:

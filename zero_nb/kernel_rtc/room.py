@@ -1,8 +1,10 @@
-"""A room: this process's membership of one session, as a full mesh of aiortc peers.
+"""A room: this process's membership of one session.
 
-All state lives on the engine loop; the sync methods people call from cells marshal onto it
-with timeouts. User callbacks run on a per-room worker thread, so a slow callback never
-stalls media.
+The room keeps the roster (signaling says who is in the session), events, chat and local
+media; its :class:`~.topology.Topology` (a mesh, or an SFU chosen by ``zero_nb.join``) moves
+the media. All state lives on the engine loop; the sync methods people call from cells
+marshal onto it with timeouts. User callbacks run on a per-room worker thread, so a slow
+callback never stalls media.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import collections
 import concurrent.futures
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack
 
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
@@ -26,6 +28,7 @@ from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
 from .ice import rtc_configuration
 from .local import LocalMedia
+from .mesh import mesh_only
 from .peer import RemotePeer
 from .recorder import Recording
 from .sources import (
@@ -38,6 +41,7 @@ from .sources import (
     test_pattern,
     tone,
 )
+from .topology import Topology, TopologyFactory
 
 __all__ = ["EVENTS", "Room"]
 
@@ -118,6 +122,7 @@ class Room:
         audio: Any = None,
         config: dict[str, Any] | None = None,
         engine: Engine | None = None,
+        topologies: TopologyFactory = mesh_only,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.engine = engine or get_engine()
@@ -144,8 +149,8 @@ class Room:
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
         self.joined_at: float | None = None
-        self._widget: Any = None  # the Conference shown for this room (zero_nb.widgets)
-        self._sfu: Any = None  # SFU hook: zero_nb.sfu.room.SfuMedia when joined.sfu is set
+        self._topologies = topologies
+        self.topology: Topology | None = None  # how media travels: chosen from `joined`
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
@@ -166,24 +171,24 @@ class Room:
             raise
         self.engine.rooms.add(self)
         self.joined_at = time.time()
-        self._apply_joined(joined)
+        try:
+            self._apply_joined(joined)
+        except BaseException:
+            await self._aleave()
+            raise
         return self
 
     def _apply_joined(self, joined: dict[str, Any]) -> None:
         self.session = joined["session"]
         self.peer_id = joined["peer_id"]
+        if self.topology is None or not self.topology.serves(joined):
+            if self.topology is not None:
+                self.spawn(self.topology.close())
+            self.topology = self._topologies(self, joined)
+            self.spawn(self.topology.start())
         for info in joined["peers"]:
-            # we are the newcomer: the peers already here send the offers
-            self._add_peer(info["peer_id"], info["name"])
-        # -- SFU hook: media through Janus when the server says so (zero_nb/sfu/room.py) --
-        if joined.get("sfu") and not (self._sfu is not None and self._sfu.same(joined["sfu"])):
-            from ..sfu.room import SfuMedia
-
-            if self._sfu is not None:
-                self._spawn(self._sfu.close())
-            self._sfu = SfuMedia(self, joined["sfu"])
-            self._spawn(self._sfu.start())
-        # -- end SFU hook --
+            # we are the newcomer: the peers already here make contact
+            self._add_peer(info["peer_id"], info["name"], newcomer=False)
 
     async def _aleave(self) -> None:
         if self._closed:
@@ -191,8 +196,8 @@ class Room:
         self._closed = True
         if self._client is not None:
             await self._client.leave()
-        if self._sfu is not None:  # SFU hook
-            await self._sfu.close()
+        if self.topology is not None:
+            await self.topology.close()
         for timer in self._stale.values():
             timer.cancel()
         self._stale.clear()
@@ -209,22 +214,17 @@ class Room:
         self._emit("connection", state.value)
 
     def _on_signal(self, message: dict[str, Any]) -> None:
-        if self._sfu is not None and self._sfu.on_signal(message):  # SFU hook
-            return
         kind = message.get("type")
         if kind == "peer-joined":
             timer = self._stale.pop(message["peer_id"], None)
             if timer is not None:
                 timer.cancel()
-            peer = self._add_peer(message["peer_id"], message.get("name", ""))
-            if peer.state != "connected":  # a peer back after a restart keeps a live link
-                self._spawn(peer.offer(reset=peer.pc is not None))
+            self._add_peer(message["peer_id"], message.get("name", ""), newcomer=True)
         elif kind == "peer-left":
             self._remove_peer(message["peer_id"])
         elif kind in ("offer", "answer", "candidate"):
-            target = self._peers.get(message.get("from", ""))
-            if target is not None:
-                self._spawn(target.handle(message))
+            if self.topology is not None:
+                self.topology.signal(message)
         elif kind == "message":
             sender = self._peers.get(message.get("from", ""))
             entry = {"from": message.get("from"), "name": sender.name if sender else None,
@@ -236,7 +236,7 @@ class Room:
             self._apply_rejoined(message)
         elif kind == "error":
             log.warning("signaling error: %s", message.get("message"))
-            self._emit("error", None, message.get("message", ""))
+            self.report_error(message.get("message", ""))
 
     def _apply_rejoined(self, joined: dict[str, Any]) -> None:
         """Keep media running across a signaling restart: peers that come back with the
@@ -254,13 +254,15 @@ class Room:
         if peer_id not in self._stale:
             self._stale[peer_id] = loop.call_later(REJOIN_GRACE_S, self._remove_peer, peer_id)
 
-    def _add_peer(self, peer_id: str, name: str) -> RemotePeer:
+    def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
         peer = self._peers.get(peer_id)
         if peer is None:
             peer = self._peers[peer_id] = RemotePeer(self, peer_id, name)
             for hook in list(self._peer_hooks):
                 hook(peer)
             self._emit("peer-joined", peer)
+        if self.topology is not None:
+            self.topology.peer_joined(peer, newcomer=newcomer)
         return peer
 
     def _remove_peer(self, peer_id: str) -> None:
@@ -269,30 +271,49 @@ class Room:
             timer.cancel()
         peer = self._peers.pop(peer_id, None)
         if peer is not None:
-            self._spawn(peer.close())
+            if self.topology is not None:
+                self.topology.peer_left(peer)
+            self.spawn(peer.close())
             self._emit("peer-left", peer)
 
-    async def _signal(self, message: dict[str, Any]) -> None:
+    # -- what a topology may use (RoomHost) ---------------------------------------------------
+    async def signal(self, message: dict[str, Any]) -> None:
+        """Send a signaling message to a peer (``offer``/``answer``/``candidate``)."""
         if self._client is not None:
             await self._client.send(message)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` on the engine loop, keeping a reference until it ends."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)  # a reference, or the loop may collect it mid-flight
         task.add_done_callback(self._tasks.discard)
 
     def local_media(self, kind: str) -> LocalMedia:
-        assert self._local is not None
-        return self._local.video if kind == "video" else self._local.audio
+        """What this participant sends of ``kind`` (``"video"`` or ``"audio"``)."""
+        return self.local.video if kind == "video" else self.local.audio
 
-    def install_low_latency(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        try:
-            from . import lowlatency
-        except ImportError:  # pragma: no cover - module missing in a partial install
-            return
-        for transceiver in pc.getTransceivers():
-            if transceiver.receiver.track is track:
-                lowlatency.install(transceiver.receiver)
+    def local_track(self, kind: str) -> MediaStreamTrack:
+        """A new relay of this participant's ``kind`` output, for one connection."""
+        return self.local_media(kind).subscribe()
+
+    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
+        """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""
+        self._emit("error", peer, text)
+
+    def peer_state(self, peer: RemotePeer, state: str) -> None:
+        """A peer's media connection changed state: fire ``state``."""
+        self._emit("state", peer, state)
+
+    def add_peer_hook(self, hook: Callable[[RemotePeer], None]) -> Callable[[], None]:
+        """Call ``hook(peer)`` on the engine loop for every peer that joins from now on
+        (before its first frame; e.g. a recording). Returns the function that removes it."""
+        self._peer_hooks.append(hook)
+
+        def remove() -> None:
+            if hook in self._peer_hooks:
+                self._peer_hooks.remove(hook)
+
+        return remove
 
     # -- events -------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -364,12 +385,10 @@ class Room:
     def subscribe(self, peer_ids: Any = None, timeout: float = 20.0) -> None:
         """SFU sessions: receive only these peers' feeds (``None``: everyone's)."""
         self._check_open()
-        if self._sfu is None:
-            raise ZeroNBError("room.subscribe() chooses feeds in SFU sessions; in a mesh "
-                              "(no sfu in the server's config) every peer sends to every other")
+        assert self.topology is not None
         ids = None if peer_ids is None else [peer_ids] if isinstance(peer_ids, str) \
             else list(peer_ids)
-        self.engine.run(self._sfu.subscribe(ids), timeout, "choosing SFU feeds")
+        self.engine.run(self.topology.subscribe(ids), timeout, "choosing SFU feeds")
 
     def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
         """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""
@@ -377,7 +396,7 @@ class Room:
         message: dict[str, Any] = {"type": "message", "data": data}
         if to is not None:
             message["to"] = to
-        self.engine.run(self._signal(message), timeout, "sending a message")
+        self.engine.run(self.signal(message), timeout, "sending a message")
 
     def leave(self, timeout: float = 10.0) -> None:
         """Leave the session, close every connection and stop the sources."""
@@ -438,29 +457,31 @@ class Room:
     def __exit__(self, *exc: object) -> None:
         self.leave()
 
-    # -- notebook display (zero_nb.widgets) ------------------------------------------------
-    def widget(self) -> Any:
-        """This room's :class:`zero_nb.widgets.Conference` (one per room, made on first use)."""
-        if getattr(self, "_widget", None) is None or self._widget.comm is None:
-            from ..widgets import Conference
+    # -- notebook display -----------------------------------------------------------------------
+    # The widgets package registers the Conference here when imported (zero_nb.widgets); the
+    # engine itself never imports it.
+    display_factory: ClassVar[Callable[[Room], Any] | None] = None
 
-            self._widget = Conference(self)
-        return self._widget
+    def widget(self) -> Any:
+        """This room's notebook widget (:class:`zero_nb.widgets.Conference`)."""
+        if Room.display_factory is None:
+            raise ZeroNBError("no notebook widgets loaded: `import zero_nb.widgets` first "
+                              "(pip install 'zero_nb[notebook]')")
+        return Room.display_factory(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """In a Jupyter front end a Room shows as the Conference widget; elsewhere its repr."""
+        factory = Room.display_factory
+        if factory is None or self._closed:
+            return None
         try:
             from IPython import get_ipython
         except ImportError:
             return None
         shell = get_ipython()
-        if shell is None or getattr(shell, "kernel", None) is None or self._closed:
+        if shell is None or getattr(shell, "kernel", None) is None:
             return None
-        try:
-            return self.widget()._repr_mimebundle_(include=include, exclude=exclude)
-        except ImportError:  # anywidget not installed: a bot with a plain repr
-            log.debug("zero_nb.widgets unavailable", exc_info=True)
-            return None
+        return factory(self)._repr_mimebundle_(include=include, exclude=exclude)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._peers)} peers"

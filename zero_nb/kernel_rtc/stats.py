@@ -120,7 +120,7 @@ async def collect(room: Room) -> list[dict[str, Any]]:
         rates = room._rates = _Rates()  # type: ignore[attr-defined]
     now = time.time()
     records: list[dict[str, Any]] = []
-    for peer in list(room._peers.values()):
+    for peer in list(room.peers.values()):
         records += await _peer_records(room, peer, now, rates)
     return records
 

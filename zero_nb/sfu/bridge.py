@@ -38,7 +38,7 @@ class JanusBridge:
 
     def hooks(self) -> SessionHooks:
         return SessionHooks(created=self._created, ended=self._ended,
-                            joined_extra=self._joined_extra)
+                            joined_extra=self._joined_extra, close=self.close)
 
     # -- hooks (server loop, synchronous) ---------------------------------------------------
     def _created(self, session: Session) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,7 @@ class SessionHooks:
     created: Callable[[Session], None] | None = None
     ended: Callable[[Session], None] | None = None
     joined_extra: Callable[[Session], dict[str, Any]] | None = field(default=None)
+    close: Callable[[], Awaitable[None]] | None = None  # awaited when the server stops
 
 
 class SignalingCore:

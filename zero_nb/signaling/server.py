@@ -91,20 +91,11 @@ class SignalingServer:
         self.host = host if host is not None else sig["host"]
         self.port = port if port is not None else sig["port"]
         self.limits = Limits(**sig["limits"])
-        # -- SFU hook: sessions backed by Janus rooms (zero_nb/sfu/bridge.py) --
-        self.sfu_bridge: Any = None
-        sfu = self.config["sfu"]
-        if hooks is None and sfu["enabled"]:
-            if not sfu["url"]:
-                raise ConfigError("sfu.enabled needs sfu.url, the Janus WebSocket address "
-                                  "(e.g. ws://127.0.0.1:8188)")
-            from ..sfu.bridge import JanusBridge
-
-            self.sfu_bridge = JanusBridge(sfu["url"],
-                                          max_publishers=self.limits.max_peers_per_session)
-            hooks = self.sfu_bridge.hooks()
-        # -- end SFU hook --
-        self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=hooks)
+        if hooks is None and self.config["sfu"]["enabled"]:
+            raise ConfigError("sfu.enabled: start the server with zero_nb.serve() or "
+                              "`zero-nb serve`, which connect it to Janus")
+        self.hooks = hooks or SessionHooks()
+        self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=self.hooks)
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}
         self._server: Server | None = None
@@ -151,8 +142,8 @@ class SignalingServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        if self.sfu_bridge is not None:  # SFU hook: destroy rooms, close the Janus session
-            await self.sfu_bridge.close()
+        if self.hooks.close is not None:  # e.g. the SFU bridge: destroy rooms, close Janus
+            await self.hooks.close()
 
     async def __aenter__(self) -> SignalingServer:
         return await self.start()
@@ -288,13 +279,14 @@ def serve(
     port: int | None = None,
     *,
     config: Mapping[str, Any] | str | None = None,
+    hooks: SessionHooks | None = None,
 ) -> ServerHandle:
     """Start a signaling server in a background thread and return at once.
 
     ``port=0`` picks a free port (read it from ``.url``). Defaults come from config.yaml
     (``signaling.host``/``signaling.port``: 127.0.0.1:8765).
     """
-    server = SignalingServer(host, port, config=config)
+    server = SignalingServer(host, port, config=config, hooks=hooks)
     thread = LoopThread("zero_nb-signaling")
     try:
         thread.run(server.start(), 10.0, "starting the signaling server")

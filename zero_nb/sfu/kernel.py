@@ -1,4 +1,5 @@
-"""Kernel side of SFU mode: publish once to Janus, subscribe to each other participant's feed.
+"""Kernel side of SFU mode, the :class:`Sfu` topology: publish once to Janus, subscribe to
+each other participant's feed.
 
 The signaling roster stays the truth for ``room.peers``: a :class:`RemotePeer` exists while
 the peer is in the session, and gets its media from the Janus feed whose publisher
@@ -24,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ..kernel_rtc.ice import host_addresses
+from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
-    from ..kernel_rtc.room import Room
 
-__all__ = ["SfuMedia"]
+__all__ = ["Sfu"]
 
 log = logging.getLogger("zero_nb.sfu")
 
@@ -60,11 +61,13 @@ class _Subscription:
             await handle.detach()
 
 
-class SfuMedia:
+class Sfu(Topology):
     """A room's media through a Janus VideoRoom (``joined.sfu``)."""
 
-    def __init__(self, room: Room, info: dict[str, Any]) -> None:
-        self.room = room
+    kind = "sfu"
+
+    def __init__(self, host: RoomHost, info: dict[str, Any]) -> None:
+        super().__init__(host)
         self.url: str = info["url"]
         self.room_id: int = info["room"]
         self.pin: str | None = info.get("pin")
@@ -80,7 +83,8 @@ class SfuMedia:
         self._closed = False
         self._started = asyncio.Event()
 
-    def same(self, info: dict[str, Any]) -> bool:
+    def serves(self, joined: dict[str, Any]) -> bool:
+        info = joined.get("sfu") or {}
         return info.get("url") == self.url and info.get("room") == self.room_id
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -110,7 +114,7 @@ class SfuMedia:
         deadline = time.monotonic() + ROOM_WAIT_S
         while True:
             body = {"request": "join", "ptype": "publisher", "room": self.room_id,
-                    "display": self.room.peer_id}
+                    "display": self.host.peer_id}
             if self.pin:
                 body["pin"] = self.pin
             try:
@@ -123,10 +127,10 @@ class SfuMedia:
 
     async def _publish(self) -> None:
         assert self._pub is not None
-        pc = self._pub_pc = RTCPeerConnection(self.room.rtc_configuration)
+        pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
         for kind in ("audio", "video"):
-            pc.addTransceiver(self.room.local_media(kind).subscribe(), direction="sendonly")
-        with host_addresses(self.room.host_addresses):
+            pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
+        with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         data, jsep = await self._pub.message(
             {"request": "publish"},
@@ -134,6 +138,9 @@ class SfuMedia:
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+
+    def sending(self) -> list[RTCPeerConnection]:
+        return [self._pub_pc] if self._pub_pc is not None else []
 
     async def close(self) -> None:
         self._closed = True
@@ -147,42 +154,34 @@ class SfuMedia:
             await self._janus.close()
 
     def _fail(self, message: str) -> None:
-        if self._closed or self.room.closed or self.error is not None:
+        if self._closed or self.error is not None:
             return
         self.error = message
         log.warning("%s", message)
-        self.room._emit("error", None, message)
+        self.host.report_error(message)
 
     def _lost(self, reason: str) -> None:
         """The Janus connection dropped: stop media, keep the roster, say what to do."""
-        if self._closed or self.room.closed:
+        if self._closed:
             return
         self._fail(f"SFU lost: {reason}. Media stopped (chat still works); leave() and join "
                    "again once the SFU is back.")
         subs, self._subs = list(self._subs.items()), {}
         for peer_id, sub in subs:
-            peer = self.room._peers.get(peer_id)
-            if peer is not None and peer.pc is sub.pc:
-                peer.pc = None
-                self._set_state(peer, "failed")
-            self.room._spawn(sub.close())
+            peer = self.host.peers.get(peer_id)
+            if peer is not None:
+                peer.release(sub.pc, "failed")
+            self.host.spawn(sub.close())
         if self._pub_pc is not None:
-            self.room._spawn(self._pub_pc.close())
+            self.host.spawn(self._pub_pc.close())
             self._pub_pc = None
 
-    # -- signaling roster ------------------------------------------------------------------------
-    def on_signal(self, message: dict[str, Any]) -> bool:
-        """Handle what differs from the mesh; True when the message was consumed."""
-        kind = message.get("type")
-        if kind == "peer-joined":
-            self.room._add_peer(message["peer_id"], message.get("name", ""))
-            self._sync(message["peer_id"])
-            return True
-        if kind == "peer-left":
-            self.room._remove_peer(message["peer_id"])
-            self._drop(message["peer_id"])
-            return True
-        return kind in ("offer", "answer", "candidate")  # nobody offers in SFU mode
+    # -- roster (the room calls these; nobody offers in SFU mode) ----------------------------------
+    def peer_joined(self, peer: RemotePeer, *, newcomer: bool) -> None:
+        self._sync(peer.peer_id)
+
+    def peer_left(self, peer: RemotePeer) -> None:
+        self._drop(peer.peer_id)
 
     # -- Janus events -----------------------------------------------------------------------------
     def _on_publisher_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
@@ -206,14 +205,14 @@ class SfuMedia:
     def _on_publishers(self, publishers: Iterable[dict[str, Any]]) -> None:
         for pub in publishers:
             display, feed_id = pub.get("display"), pub.get("id")
-            if not display or display == self.room.peer_id or not isinstance(feed_id, int):
+            if not display or display == self.host.peer_id or not isinstance(feed_id, int):
                 continue
             self.feeds[display] = feed_id
             self._sync(display)
 
     # -- subscriptions ----------------------------------------------------------------------------
     def _wanted(self, peer_id: str) -> bool:
-        return (peer_id in self.room._peers and peer_id in self.feeds and
+        return (peer_id in self.host.peers and peer_id in self.feeds and
                 (self.selection is None or peer_id in self.selection))
 
     def _sync(self, peer_id: str) -> None:
@@ -234,17 +233,16 @@ class SfuMedia:
         sub = self._subs.pop(peer_id, None)
         if sub is None:
             return
-        peer = self.room._peers.get(peer_id)
-        if peer is not None and peer.pc is sub.pc and sub.pc is not None:
-            peer.pc = None
-            self._set_state(peer, "new")
-        self.room._spawn(sub.close())
+        peer = self.host.peers.get(peer_id)
+        if peer is not None:
+            peer.release(sub.pc, "new")
+        self.host.spawn(sub.close())
 
     async def subscribe(self, peer_ids: Iterable[str] | None) -> None:
         """Receive only ``peer_ids`` (None: everyone); wait for new subscriptions to start."""
         self.selection = None if peer_ids is None else set(peer_ids)
         await self._started.wait()
-        for peer_id in set(self._subs) | set(self.room._peers):
+        for peer_id in set(self._subs) | set(self.host.peers):
             self._sync(peer_id)
         tasks = [s.task for s in self._subs.values() if s.task is not None]
         if tasks:
@@ -260,11 +258,11 @@ class SfuMedia:
                 self._subs.pop(peer_id, None)
                 await sub.close()
                 if self.error is None:  # after a loss, one error says it all
-                    peer = self.room._peers.get(peer_id)
+                    peer = self.host.peers.get(peer_id)
                     message = (f"SFU: cannot receive {peer.name if peer else peer_id}: "
                                f"{exc}")
                     log.warning("%s", message)
-                    self.room._emit("error", peer, message)
+                    self.host.report_error(message, peer)
 
     async def _subscribe_once(self, peer_id: str, sub: _Subscription) -> None:
         assert self._janus is not None
@@ -285,22 +283,14 @@ class SfuMedia:
             await asyncio.sleep(RETRY_S)
         if offer is None:
             raise JanusError("Janus sent no offer for the subscription")
-        peer = self.room._peers.get(peer_id)
+        peer = self.host.peers.get(peer_id)
         if peer is None or self._subs.get(peer_id) is not sub:
             return
-        pc = sub.pc = RTCPeerConnection(self.room.rtc_configuration)
-        self._wire(peer, pc)
+        pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
+        peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
-        with host_addresses(self.room.host_addresses):
+        with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createAnswer())
         await sub.handle.message({"request": "start"},
                                  {"type": "answer", "sdp": pc.localDescription.sdp,
                                   "trickle": False})
-
-    def _wire(self, peer: RemotePeer, pc: RTCPeerConnection) -> None:
-        peer.adopt(pc, lambda state: self._set_state(peer, state))
-
-    def _set_state(self, peer: RemotePeer, state: str) -> None:
-        # not peer._set_state: its mesh restart logic would offer over signaling
-        peer.record_state(state)
-

@@ -1,0 +1,51 @@
+"""``zero_nb.serve``: the signaling server, wired with what the config asks for.
+
+The signaling server knows nothing of Janus: when ``sfu.enabled`` is set, this entry point
+builds the SFU bridge and passes its :class:`~zero_nb.signaling.core.SessionHooks` in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .config import load_config
+from .errors import ConfigError
+from .signaling.core import SessionHooks
+from .signaling.server import ServerHandle, SignalingServer
+from .signaling.server import serve as serve_with_hooks
+
+__all__ = ["create_server", "serve", "sfu_hooks"]
+
+
+def sfu_hooks(config: Mapping[str, Any]) -> SessionHooks | None:
+    """The Janus bridge's hooks when ``sfu.enabled`` (None otherwise)."""
+    sfu = config["sfu"]
+    if not sfu["enabled"]:
+        return None
+    if not sfu["url"]:
+        raise ConfigError("sfu.enabled needs sfu.url, the Janus WebSocket address "
+                          "(e.g. ws://127.0.0.1:8188)")
+    from .sfu.bridge import JanusBridge
+
+    limits = config["signaling"]["limits"]
+    return JanusBridge(sfu["url"], max_publishers=limits["max_peers_per_session"]).hooks()
+
+
+def create_server(host: str | None = None, port: int | None = None, *,
+                  config: Mapping[str, Any] | str | None = None) -> SignalingServer:
+    """A :class:`SignalingServer` (not started) with the SFU bridge the config asks for."""
+    cfg = load_config(config)
+    return SignalingServer(host, port, config=cfg, hooks=sfu_hooks(cfg))
+
+
+def serve(host: str | None = None, port: int | None = None, *,
+          config: Mapping[str, Any] | str | None = None) -> ServerHandle:
+    """Start a signaling server in a background thread and return at once.
+
+    ``port=0`` picks a free port (read it from ``.url``). Defaults come from config.yaml
+    (``signaling.host``/``signaling.port``: 127.0.0.1:8765). With ``sfu.enabled``, sessions
+    are backed by Janus VideoRoom rooms at ``sfu.url``.
+    """
+    cfg = load_config(config)
+    return serve_with_hooks(host, port, config=cfg, hooks=sfu_hooks(cfg))
