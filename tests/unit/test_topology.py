@@ -126,6 +126,9 @@ class WiredHost:
     def local_track(self, kind: str) -> Any:
         return None
 
+    def configure_sender(self, sender: Any, kind: str) -> None:
+        pass
+
     async def signal(self, message: dict[str, Any]) -> None:
         assert self.other is not None
         self.sent.append(message["type"])

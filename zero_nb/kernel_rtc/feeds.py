@@ -99,6 +99,7 @@ class VideoFeed(Feed):
     """The newest frame of a video stream, as ``(H, W, 3)`` uint8 RGB on demand."""
 
     kind = "video"
+    layer: str | None = None  # SFU simulcast: the layer the SFU says it sends ("low"...)
 
     def __init__(self, label: str = "") -> None:
         super().__init__(label)

@@ -22,6 +22,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from .feeds import AudioFeed, VideoFeed, pump
+from .quality import Quality
 from .sources import AudioSource, MediaSource, VideoSource, _as_rgb
 from .workers import LatestWorker
 
@@ -138,7 +139,7 @@ class _OutputTrack(MediaStreamTrack):
                 continue
             if media.kind == "video" and media.filters:
                 filtered = await media._filtered_frame()
-                if filtered is None:
+                if filtered is None or (filtered := media.quality.shape(filtered)) is None:
                     continue
                 return self._restamp(filtered)
             try:
@@ -149,6 +150,8 @@ class _OutputTrack(MediaStreamTrack):
                 continue  # switched while we waited: drop the stale frame
             if media.kind == "audio" and media.filters:
                 frame = await media._filter_audio(frame)
+            elif media.kind == "video" and (frame := media.quality.shape(frame)) is None:
+                continue  # the fps cap skips it
             return self._restamp(frame)
 
     def _restamp(self, frame: av.VideoFrame | av.AudioFrame) -> av.VideoFrame | av.AudioFrame:
@@ -181,6 +184,7 @@ class LocalMedia:
         self._relay = MediaRelay()
         self._pump: asyncio.Task[None] | None = None
         self.filters = FilterChain()
+        self.quality = Quality()  # caps before and in the encoder (video)
         self._worker: LatestWorker[av.VideoFrame, av.VideoFrame] | None = None
         self._filter_pump: asyncio.Task[None] | None = None
         self._slot: _Slot | None = None
@@ -203,6 +207,15 @@ class LocalMedia:
     def subscribe(self) -> MediaStreamTrack:
         """A newest-wins relay of the output, for one more peer connection."""
         return self._relay.subscribe(self._output, buffered=False)
+
+    def set_quality(self, max_kbps: float | None = None, width: int | None = None,
+                    height: int | None = None, fps: float | None = None) -> None:
+        """Cap what the others receive (video), at runtime, no renegotiation: ``max_kbps``
+        the encoder's bitrate (REMB may still lower it), ``width``/``height`` the largest
+        frame size (aspect kept, never enlarged), ``fps`` the frame rate. None: no cap."""
+        if self.kind != "video":
+            raise ValueError("set_quality applies to room.local.video")
+        self.quality.set(max_kbps, width, height, fps)
 
     # -- filters (others receive the result) ----------------------------------------------------
     def add_filter(self, fn: Callable[[np.ndarray], np.ndarray]) -> None:

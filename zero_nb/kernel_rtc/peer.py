@@ -68,6 +68,11 @@ class RemotePeer:
             if pc is self.pc:
                 report(pc.connectionState)
 
+    def set_layer(self, layer: str, timeout: float = 10.0) -> None:
+        """SFU sessions: receive this simulcast layer of my video (``"low"``, ``"mid"``,
+        ``"high"``); ``.video.layer`` says which one arrives."""
+        self.room.set_layer(self.peer_id, layer, timeout)
+
     def release(self, pc: RTCPeerConnection | None, state: str = "new") -> None:
         """``pc`` no longer carries this peer's media (if it still did): note ``state``."""
         if pc is not None and pc is self.pc:

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpSender
 
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient
 from . import stats as stats_mod
+from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
 from .ice import rtc_configuration
@@ -296,6 +297,11 @@ class Room:
         """A new relay of this participant's ``kind`` output, for one connection."""
         return self.local_media(kind).subscribe()
 
+    def configure_sender(self, sender: RTCRtpSender, kind: str) -> None:
+        """Prepare a sender of this participant's ``kind`` (quality caps on its encoder)."""
+        if kind == "video":
+            add_encoder_hook(sender, self.local.video.quality.cap_encoder)
+
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
         """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""
         self._emit("error", peer, text)
@@ -382,13 +388,23 @@ class Room:
                     f"({len(self._peers)} present): are they running and reachable?")
             time.sleep(0.05)
 
-    def subscribe(self, peer_ids: Any = None, timeout: float = 20.0) -> None:
-        """SFU sessions: receive only these peers' feeds (``None``: everyone's)."""
+    def subscribe(self, peer_ids: Any = None, *, layer: str | None = None,
+                  timeout: float = 20.0) -> None:
+        """SFU sessions: receive only these peers' feeds (``None``: everyone's); ``layer``
+        (``"low"``, ``"mid"``, ``"high"``) picks their simulcast layer."""
         self._check_open()
         assert self.topology is not None
         ids = None if peer_ids is None else [peer_ids] if isinstance(peer_ids, str) \
             else list(peer_ids)
-        self.engine.run(self.topology.subscribe(ids), timeout, "choosing SFU feeds")
+        self.engine.run(self.topology.subscribe(ids, layer), timeout, "choosing SFU feeds")
+
+    def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
+        """SFU sessions: receive ``layer`` of ``peer_id``'s simulcast video
+        (``peer.set_layer`` calls this); ``peer.video.layer`` then says what arrives."""
+        self._check_open()
+        assert self.topology is not None
+        self.engine.run(self.topology.set_layer(peer_id, layer), timeout,
+                        f"choosing layer {layer!r}")
 
     def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
         """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""

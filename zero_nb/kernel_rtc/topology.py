@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ZeroNBError
 
 if TYPE_CHECKING:
-    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
     from .peer import RemotePeer
 
@@ -48,6 +48,14 @@ class RoomHost(Protocol):
 
     def local_track(self, kind: str) -> MediaStreamTrack:
         """A new relay of what this participant sends (``"audio"`` or ``"video"``)."""
+        ...
+
+    def configure_sender(self, sender: RTCRtpSender, kind: str) -> None:
+        """Prepare a new sender of ``kind`` (encoder hooks: quality caps)."""
+        ...
+
+    def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
+        """Sync API for ``peer.set_layer``: choose a simulcast layer of ``peer_id``."""
         ...
 
     async def signal(self, message: dict[str, Any]) -> None:
@@ -99,11 +107,17 @@ class Topology(abc.ABC):
     def signal(self, message: dict[str, Any]) -> None:  # noqa: B027  # optional: no offers in an SFU
         """An ``offer``/``answer``/``candidate`` relayed from another peer."""
 
-    async def subscribe(self, peer_ids: list[str] | None) -> None:
-        """Receive only these peers' media (``None``: everyone's)."""
+    async def subscribe(self, peer_ids: list[str] | None, layer: str | None = None) -> None:
+        """Receive only these peers' media (``None``: everyone's), at ``layer``."""
         raise ZeroNBError(
             f"room.subscribe() chooses feeds in SFU sessions; this session is a {self.kind} "
             "(no sfu in the server's config), where every peer sends to every other")
+
+    async def set_layer(self, peer_id: str, layer: str) -> None:
+        """Receive ``layer`` (``"low"``, ``"mid"``, ``"high"``) of a simulcast sender."""
+        raise ZeroNBError(
+            f"simulcast layers exist in SFU sessions; this session is a {self.kind}, where "
+            "each sender sends one stream to each peer (use set_quality to cap it)")
 
     @abc.abstractmethod
     def sending(self) -> list[RTCPeerConnection]:

@@ -35,6 +35,7 @@ __all__ = ["Sfu"]
 
 log = logging.getLogger("zero_nb.sfu")
 
+LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
 FEED_RETRIES = 6  # "No such feed": the publisher is not up yet
 RETRY_S = 0.5
@@ -48,6 +49,7 @@ class _Subscription:
         self.handle: JanusHandle | None = None
         self.pc: RTCPeerConnection | None = None
         self.task: asyncio.Task[None] | None = None
+        self.video_mid: str | None = None  # the subscription's video stream, for configure
 
     async def close(self) -> None:
         if self.task is not None and self.task is not asyncio.current_task():
@@ -76,6 +78,8 @@ class Sfu(Topology):
         self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
         self.feeds: dict[str, int] = {}  # display (= peer_id) -> Janus feed id
         self.selection: set[str] | None = None  # None: every feed
+        self.layers: dict[str, str] = {}  # peer_id -> the simulcast layer asked for
+        self.default_layer: str | None = None  # for feeds with no choice of their own
         self._janus: JanusSession | None = None
         self._pub: JanusHandle | None = None
         self._pub_pc: RTCPeerConnection | None = None
@@ -129,7 +133,8 @@ class Sfu(Topology):
         assert self._pub is not None
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
         for kind in ("audio", "video"):
-            pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
+            transceiver = pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
+            self.host.configure_sender(transceiver.sender, kind)
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         data, jsep = await self._pub.message(
@@ -238,9 +243,15 @@ class Sfu(Topology):
             peer.release(sub.pc, "new")
         self.host.spawn(sub.close())
 
-    async def subscribe(self, peer_ids: Iterable[str] | None) -> None:
-        """Receive only ``peer_ids`` (None: everyone); wait for new subscriptions to start."""
+    async def subscribe(self, peer_ids: Iterable[str] | None, layer: str | None = None) -> None:
+        """Receive only ``peer_ids`` (None: everyone), at ``layer`` if given; wait for new
+        subscriptions to start."""
         self.selection = None if peer_ids is None else set(peer_ids)
+        if layer is not None:
+            _check_layer(layer)
+            self.default_layer = layer
+            for peer_id in self.selection if self.selection is not None else self.host.peers:
+                await self.set_layer(peer_id, layer)
         await self._started.wait()
         for peer_id in set(self._subs) | set(self.host.peers):
             self._sync(peer_id)
@@ -267,15 +278,19 @@ class Sfu(Topology):
     async def _subscribe_once(self, peer_id: str, sub: _Subscription) -> None:
         assert self._janus is not None
         sub.handle = await self._janus.attach()
+        stream: dict[str, Any] = {"feed": sub.feed_id}
+        layer = self.layers.get(peer_id, self.default_layer)
+        if layer is not None:
+            stream["substream"] = LAYERS.index(layer)
         body: dict[str, Any] = {"request": "join", "ptype": "subscriber", "room": self.room_id,
-                                "streams": [{"feed": sub.feed_id}]}
+                                "streams": [stream]}
         if self.pin:
             body["pin"] = self.pin
         if self.private_id is not None:
             body["private_id"] = self.private_id
         for attempt in range(FEED_RETRIES):
             try:
-                _, offer = await sub.handle.message(body)
+                data, offer = await sub.handle.message(body)
                 break
             except JanusError as exc:
                 if exc.code != NO_SUCH_FEED or attempt == FEED_RETRIES - 1:
@@ -286,6 +301,9 @@ class Sfu(Topology):
         peer = self.host.peers.get(peer_id)
         if peer is None or self._subs.get(peer_id) is not sub:
             return
+        sub.video_mid = next((str(s["mid"]) for s in data.get("streams", [])
+                              if s.get("type") == "video" and "mid" in s), None)
+        sub.handle.on_event = lambda event, _jsep: self._on_subscriber_event(peer, event)
         pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
@@ -294,3 +312,24 @@ class Sfu(Topology):
         await sub.handle.message({"request": "start"},
                                  {"type": "answer", "sdp": pc.localDescription.sdp,
                                   "trickle": False})
+
+    # -- simulcast layers ------------------------------------------------------------------------
+    async def set_layer(self, peer_id: str, layer: str) -> None:
+        """Ask Janus for ``layer`` of ``peer_id``'s video (now, or when subscribed)."""
+        _check_layer(layer)
+        self.layers[peer_id] = layer
+        sub = self._subs.get(peer_id)
+        if sub is None or sub.handle is None or sub.video_mid is None:
+            return  # the join asks for it
+        await sub.handle.message({"request": "configure", "streams": [
+            {"mid": sub.video_mid, "substream": LAYERS.index(layer)}]})
+
+    def _on_subscriber_event(self, peer: RemotePeer, event: dict[str, Any]) -> None:
+        substream = event.get("substream")
+        if isinstance(substream, int) and 0 <= substream < len(LAYERS):
+            peer.video.layer = LAYERS[substream]  # what Janus says it now sends
+
+
+def _check_layer(layer: str) -> None:
+    if layer not in LAYERS:
+        raise ValueError(f"layer {layer!r}: use one of {', '.join(LAYERS)}")

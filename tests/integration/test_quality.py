@@ -1,0 +1,92 @@
+"""Quality caps on a kernel publisher, measured at a real receiver over loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import UNIT, wait_until
+from tests.integration.test_mesh import join
+from zero_nb import sources
+
+pytestmark = pytest.mark.media
+
+
+def _bytes_to(room, peer_id: str) -> int:
+    """Video bytes ``room`` sent to ``peer_id`` so far: its outbound-rtp counter, exact per
+    packet (aiortc's receiver only learns byte counts from RTCP sender reports, ~1/s); on
+    lossless loopback it is what the receiver gets."""
+    pc = room.peers[peer_id].pc
+
+    async def read() -> int:
+        report = await pc.getStats()
+        return sum(s.bytesSent for s in report.values()
+                   if s.type == "outbound-rtp" and getattr(s, "kind", "") == "video")
+
+    return room.engine.run(read(), 5, "reading stats")
+
+
+def _kbps(sender, receiver, seconds: float = 2.0) -> float:
+    first = _bytes_to(sender, receiver.peer_id)
+    time.sleep(seconds)
+    return (_bytes_to(sender, receiver.peer_id) - first) * 8 / seconds / 1000
+
+
+@pytest.fixture
+def pair(bg_server, media_config):
+    a = join(bg_server, "a", media_config, video=sources.test_pattern(640, 480, 30))
+    b = join(bg_server, "b", media_config, video=None)
+    b.wait_for_peers(1, timeout=20 * UNIT)
+    yield a, b
+    a.leave()
+    b.leave()
+
+
+def test_bitrate_cap_below_aiortc_floor_is_met(pair):
+    """max_kbps=150 (aiortc's VP8 floor is 250): the receiver measures <= 180 kbps within 5 s,
+    and lifting the cap lets the rate climb back over it."""
+    a, b = pair
+    assert _kbps(a, b) > 200  # moving 640x480 runs well above the cap
+    a.local.video.set_quality(max_kbps=150)
+    deadline = time.monotonic() + 5 * UNIT + 2
+    rates = []
+    while time.monotonic() < deadline:
+        rates.append(_kbps(a, b, 1.5))
+        if rates[-1] <= 180:
+            break
+    assert rates[-1] <= 180, f"received kbps after the cap: {rates}"
+    assert b.peer("a").video.fps > 10  # capped, not frozen
+    a.local.video.set_quality()
+    assert wait_until(lambda: _kbps(a, b, 1.0) > 200, 10 * UNIT)
+
+
+def test_size_and_fps_caps_reach_the_receiver(pair):
+    """width/height caps give 320x240 frames at the receiver; fps=10 gives ~10 fps."""
+    a, b = pair
+    feed = b.peer("a").video
+    assert wait_until(lambda: feed.latest() is not None and feed.latest().shape[1] == 640,
+                      10 * UNIT)
+    a.local.video.set_quality(width=320, height=240, fps=10)
+    assert wait_until(lambda: feed.latest().shape == (240, 320, 3), 5 * UNIT)
+    time.sleep(2)  # let the fps window forget the 30 fps frames
+    assert wait_until(lambda: 7 <= feed.fps <= 13, 5 * UNIT), feed.fps
+    a.local.video.set_quality()
+    assert wait_until(lambda: feed.latest().shape == (480, 640, 3), 5 * UNIT)
+
+
+def test_mesh_has_no_layers_and_says_so(pair):
+    """Layers exist only in SFU sessions: a mesh explains, it does not hang."""
+    a, _ = pair
+    with pytest.raises(Exception, match="SFU"):
+        a.peer("b").set_layer("low")
+
+
+def test_set_quality_rejects_nonsense(pair):
+    a, _ = pair
+    with pytest.raises(ValueError, match="positive"):
+        a.local.video.set_quality(max_kbps=-1)
+    with pytest.raises(ValueError, match=r"local\.video"):
+        a.local.audio.set_quality(max_kbps=100)
+
+
