@@ -60,6 +60,8 @@ _SCHEMA: dict[str, Any] = {
         "video": {
             "resolution": ("VGA", (str,)),
             "fps": (30, (int, float)),
+            "max_kbps": (None, (int, float, None)),  # cap for what a kernel sends
+            "simulcast": (None, (bool, None)),  # browsers in SFU sessions; null: on there
         },
         "audio": {"sample_rate": (48000, (int,))},
     },

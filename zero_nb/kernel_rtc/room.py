@@ -157,6 +157,8 @@ class Room:
     async def _ajoin(self, timeout: float) -> Room:
         self._local = _Local(LocalMedia("video", self._video_source),
                              LocalMedia("audio", self._audio_source))
+        if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
+            self._local.video.set_quality(max_kbps=max_kbps)
         self._client = SignalingClient(
             self.server, session=self.session, name=self.name, password=self._password,
             token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
