@@ -8,7 +8,6 @@ re-stamps timestamps from its own clock, so switching sources never makes them j
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import threading
 import time
@@ -22,14 +21,13 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from .feeds import AudioFeed, VideoFeed, pump
-from .sources import AudioSource, MediaSource, VideoSource, _as_rgb
+from .frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
+from .sources import AudioSource, MediaSource, VideoSource
 from .workers import LatestWorker
 
 __all__ = ["FilterChain", "LocalMedia"]
 
 log = logging.getLogger("zero_nb.filters")
-
-VIDEO_CLOCK = 90_000
 
 
 class FilterChain:
@@ -123,8 +121,7 @@ class _OutputTrack(MediaStreamTrack):
         super().__init__()
         self.kind = media.kind
         self._media = media
-        self._t0: float | None = None
-        self._samples = 0
+        self._restamp = Restamper()
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         media = self._media
@@ -150,19 +147,6 @@ class _OutputTrack(MediaStreamTrack):
             if media.kind == "audio" and media.filters:
                 frame = await media._filter_audio(frame)
             return self._restamp(frame)
-
-    def _restamp(self, frame: av.VideoFrame | av.AudioFrame) -> av.VideoFrame | av.AudioFrame:
-        if isinstance(frame, av.AudioFrame):
-            frame.pts = self._samples
-            frame.time_base = fractions.Fraction(1, frame.sample_rate)
-            self._samples += frame.samples
-        else:
-            now = time.monotonic()
-            if self._t0 is None:
-                self._t0 = now
-            frame.pts = int((now - self._t0) * VIDEO_CLOCK)
-            frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        return frame
 
 
 class LocalMedia:
@@ -217,10 +201,10 @@ class LocalMedia:
 
     def _apply_video(self, frame: av.VideoFrame) -> av.VideoFrame:
         rgb = frame.to_ndarray(format="rgb24")
-        out = self.filters(rgb, _as_rgb)
+        out = self.filters(rgb, as_rgb)
         if out is rgb:
             return frame
-        return av.VideoFrame.from_ndarray(out, format="rgb24").reformat(format="yuv420p")
+        return rgb_to_yuv(out)
 
     async def _filtered_frame(self) -> av.VideoFrame | None:
         loop = asyncio.get_running_loop()
@@ -270,10 +254,7 @@ class LocalMedia:
                                          _check_audio)
         if out is block:
             return frame
-        pcm = (np.clip(out, -1, 1) * 32767).astype("<i2").reshape(1, -1)
-        new = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        new.sample_rate = frame.sample_rate
-        return new
+        return s16_frame(out, frame.sample_rate)
 
     # -- conveniences forwarded to the source -------------------------------------------------
     def pause(self) -> None:

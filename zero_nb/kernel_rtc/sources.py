@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import fractions
 import math
 import threading
@@ -24,12 +23,13 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from ..errors import SourceError
+from .frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame
+from .link import FeedTrack
 
 __all__ = [
     "RESOLUTIONS",
     "AudioSource",
     "FeedSource",
-    "FeedTrack",
     "MediaSource",
     "VideoSource",
     "black",
@@ -43,9 +43,6 @@ __all__ = [
 ]
 
 RESOLUTIONS = {"QVGA": (320, 240), "VGA": (640, 480), "HD": (1280, 720), "FullHD": (1920, 1080)}
-VIDEO_CLOCK = 90_000
-AUDIO_RATE = 48_000
-AUDIO_SAMPLES = 960  # 20 ms
 
 
 def _resolve(width: int | str | None, height: int | None) -> tuple[int, int]:
@@ -193,15 +190,13 @@ class VideoSource(MediaSource):
     def _frame(self, index: int) -> av.VideoFrame:
         if self._paused:
             if self._black is None and self.shape is not None:
-                black = np.zeros(self.shape, np.uint8)
-                self._black = av.VideoFrame.from_ndarray(black, format="rgb24").reformat(
-                    format="yuv420p")
+                self._black = rgb_to_yuv(np.zeros(self.shape, np.uint8))
             if self._black is not None:
                 return self._black
-        img = _as_rgb(_produce(self._make, index))
+        img = as_rgb(_produce(self._make, index))
         self.shape = img.shape
         # converted here, once: encoders for several peers then share a yuv420p frame
-        return av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        return rgb_to_yuv(img)
 
     async def _next(self, index: int) -> av.VideoFrame:
         loop = asyncio.get_running_loop()
@@ -221,24 +216,6 @@ def _produce(make: Callable[[int], Any], index: int) -> Any:
         return make(index)
     except StopIteration:  # cannot cross a Future: asyncio refuses StopIteration
         raise EOFError from None
-
-
-def _as_rgb(img: Any) -> np.ndarray:
-    arr = np.asarray(img)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise SourceError(f"a video frame must be (H, W, 3) RGB uint8; got shape {arr.shape}")
-    if arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating):
-            arr = np.clip(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr, 0, 255)
-        arr = arr.astype(np.uint8)
-    h, w = arr.shape[:2]
-    if h % 2 or w % 2:  # yuv420p needs even sizes
-        arr = arr[: h - h % 2, : w - w % 2]
-    return np.ascontiguousarray(arr)
 
 
 def test_pattern(
@@ -336,10 +313,7 @@ class AudioSource(MediaSource):
                 raise SourceError(
                     f"an audio block must be ({AUDIO_SAMPLES},) or ({AUDIO_SAMPLES}, 2) "
                     f"float32 at 48 kHz; got {block.shape}")
-        pcm = (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        frame.sample_rate = AUDIO_RATE
-        return frame
+        return s16_frame(block)
 
     async def _next(self, index: int) -> av.AudioFrame:
         frame = self._frame(index)  # cheap (1920 samples): no thread hop needed
@@ -437,105 +411,6 @@ def from_file(path: str | Path, *, loop: bool = False) -> tuple[VideoSource | No
     if video is None and audio is None:
         raise SourceError(f"{str(path)!r} has neither video nor audio streams")
     return video, audio
-
-
-# -- feeds as tracks (widgets' local link) ------------------------------------------------
-# Added for zero_nb.widgets: a feed (a browser camera received over the local link, a remote
-# peer, a derived ``feed.map(fn)``) becomes an aiortc track again, newest frame wins.
-
-class FeedTrack(MediaStreamTrack):
-    """An aiortc track replaying a feed's new frames (newest wins, never a queue).
-
-    Frames are rebuilt, never passed through: a decoded PyAV frame must not be converted
-    or encoded from two threads at once, and derived feeds hold numpy arrays. Video is
-    re-stamped from the wall clock, audio by sample count (s16 stereo 48 kHz). The feed
-    can be swapped with :meth:`attach` (None: send nothing) without renegotiation.
-    """
-
-    def __init__(self, kind: str, feed: Any = None) -> None:
-        super().__init__()
-        self.kind = kind
-        self._feed: Any = None
-        self._pending: Any = None
-        self._event = asyncio.Event()
-        self._feed_loop = asyncio.get_running_loop()
-        self._t0: float | None = None
-        self._samples = 0
-        self.sent = 0
-        self.attach(feed)
-
-    @property
-    def feed(self) -> Any:
-        return self._feed
-
-    def attach(self, feed: Any) -> None:
-        """Replay ``feed`` from its next frame on (call on the engine loop)."""
-        old, self._feed = self._feed, feed
-        if old is not None:
-            old._listeners = [f for f in old._listeners if f != self._on_frame]
-        self._pending = None
-        if feed is not None:
-            feed._listeners = [*feed._listeners, self._on_frame]
-        self._event.set()
-
-    def _on_frame(self, frame: Any) -> None:  # any thread: the feed's producer
-        with contextlib.suppress(RuntimeError):  # RuntimeError: the engine loop is closed
-            self._feed_loop.call_soon_threadsafe(self._put, frame)
-
-    def _put(self, frame: Any) -> None:
-        self._pending = frame
-        self._event.set()
-
-    async def recv(self) -> av.VideoFrame | av.AudioFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            await self._event.wait()
-            self._event.clear()
-            frame, self._pending = self._pending, None
-            if frame is None or self._feed is None:
-                continue
-            out = self._rebuild(frame)
-            if out is not None:
-                self.sent += 1
-                return out
-
-    def _rebuild(self, frame: Any) -> av.VideoFrame | av.AudioFrame | None:
-        if self.kind == "audio":
-            from .feeds import AudioFeed
-
-            block = AudioFeed.to_float(frame)
-            if block.shape[1] == 1:
-                block = np.repeat(block, 2, axis=1)
-            pcm = (np.clip(block[:, :2], -1, 1) * 32767).astype("<i2").reshape(1, -1)
-            out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-            out.sample_rate = frame.sample_rate
-            out.pts = self._samples
-            out.time_base = fractions.Fraction(1, out.sample_rate)
-            self._samples += out.samples
-            return out
-        feed = self._feed
-        if isinstance(frame, av.VideoFrame) and frame.format.name == "yuv420p" and \
-                hasattr(feed, "_convert_lock"):
-            # a plane copy, no colour conversion either way (the encoder wants yuv420p)
-            with feed._convert_lock:
-                planes = frame.to_ndarray(format="yuv420p")
-            video = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        else:
-            rgb = feed._convert(frame) if hasattr(feed, "_convert") else _as_rgb(frame)
-            video = av.VideoFrame.from_ndarray(_as_rgb(rgb), format="rgb24")
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        video.pts = int((now - self._t0) * VIDEO_CLOCK)
-        video.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        return video
-
-    def stop(self) -> None:
-        if self._feed is not None:
-            self.attach(None)
-        super().stop()
-        self._event.set()
 
 
 class FeedSource(MediaSource):
