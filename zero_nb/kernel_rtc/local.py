@@ -31,14 +31,18 @@ log = logging.getLogger("zero_nb.filters")
 
 
 class FilterChain:
-    """Filters applied in order; one that raises is skipped for that frame and counted."""
+    """Filters applied in order; one that raises (or returns a bad frame) is skipped for that
+    frame and counted, reported through ``on_error`` once per failure, and called again on
+    the next frame: a transient fault heals by itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
         self.filters: list[Callable[[np.ndarray], np.ndarray]] = []
         self.calls: dict[int, int] = {}
         self.errors: dict[int, int] = {}
         self.last_error: dict[int, str] = {}
         self.seconds: dict[int, float] = {}
+        self.on_error = on_error
+        self._failing: set[int] = set()
         self._lock = threading.Lock()
 
     def add(self, fn: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -62,18 +66,27 @@ class FilterChain:
             try:
                 out = check(fn(data))
             except Exception as exc:
-                self.errors[key] = self.errors.get(key, 0) + 1
-                self.last_error[key] = f"{type(exc).__name__}: {exc}"
-                if self.errors[key] == 1:
-                    log.warning("filter %s raised %s; it is skipped for frames where it fails "
-                                "(logged once, counted in room.stats())",
-                                getattr(fn, "__name__", fn), self.last_error[key])
+                self._failed(fn, exc)
                 continue
             finally:
                 self.calls[key] = self.calls.get(key, 0) + 1
                 self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
+            self._failing.discard(key)
             data = out
         return data
+
+    def _failed(self, fn: Callable[..., Any], exc: Exception) -> None:
+        key = id(fn)
+        self.errors[key] = self.errors.get(key, 0) + 1
+        self.last_error[key] = f"{type(exc).__name__}: {exc}"
+        if key in self._failing:
+            return
+        self._failing.add(key)
+        text = (f"filter {getattr(fn, '__name__', fn)} failed: {self.last_error[key]}; it is "
+                "skipped for frames where it fails (counted in room.stats())")
+        (log.warning if self.errors[key] == 1 else log.info)("%s", text)  # warn once
+        if self.on_error is not None:
+            self.on_error(text)
 
     def stats(self) -> list[dict[str, Any]]:
         out = []
@@ -155,16 +168,18 @@ class LocalMedia:
     ``feed`` shows what the others receive (a :class:`VideoFeed` / :class:`AudioFeed`).
     """
 
-    def __init__(self, kind: str, source: MediaSource | None = None) -> None:
+    def __init__(self, kind: str, source: MediaSource | None = None, *,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.kind = kind
         self.source: MediaSource | None = None
+        self._on_error = on_error
         self._changed = asyncio.Event()
         self.feed: VideoFeed | AudioFeed = VideoFeed("local") if kind == "video" \
             else AudioFeed("local")
         self._output = _OutputTrack(self)
         self._relay = MediaRelay()
         self._pump: asyncio.Task[None] | None = None
-        self.filters = FilterChain()
+        self.filters = FilterChain(on_error)
         self._worker: LatestWorker[av.VideoFrame, av.VideoFrame] | None = None
         self._filter_pump: asyncio.Task[None] | None = None
         self._slot: _Slot | None = None
@@ -179,6 +194,8 @@ class LocalMedia:
         old, self.source = self.source, source
         if old is not None and old is not source:
             old.close()
+        if source is not None and self._on_error is not None:
+            source.on_error = self._on_error
         self._changed.set()
         if self._pump is None and source is not None:
             self._pump = asyncio.get_running_loop().create_task(
@@ -236,6 +253,11 @@ class LocalMedia:
             self._worker.stop()
         self._worker = None
         self._filter_pump = None
+
+    @property
+    def source_errors(self) -> int:
+        """Frames the current source failed to make (black or silence went out instead)."""
+        return self.source.errors if self.source is not None else 0
 
     @property
     def filter_dropped(self) -> int:

@@ -154,8 +154,9 @@ class Room:
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
-        self._local = _Local(LocalMedia("video", self._video_source),
-                             LocalMedia("audio", self._audio_source))
+        self._local = _Local(  # feeds: sources and filters report through report_error
+            LocalMedia("video", self._video_source, on_error=self.report_error),
+            LocalMedia("audio", self._audio_source, on_error=self.report_error))
         self._client = SignalingClient(
             self.server, session=self.session, name=self.name, password=self._password,
             token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
@@ -328,6 +329,10 @@ class Room:
     def off(self, event: str, callback: Callable[..., Any]) -> None:
         if callback in self._handlers.get(event, []):
             self._handlers[event].remove(callback)
+
+    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
+        """Tell ``room.on("error")`` callbacks (peer None: this participant); any thread."""
+        self._emit("error", peer, text)
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in list(self._handlers[event]):

@@ -2,7 +2,9 @@
 
 A source owns one aiortc track paced by the wall clock; the room fans it out to every peer.
 Frame production runs in a worker thread, so a heavy generator never blocks the media loop.
-``pause()``/``mute()`` switch to black/silence without renegotiation.
+``pause()``/``mute()`` switch to black/silence without renegotiation. A producer that raises
+or returns a bad frame is counted and reported once per failure (``on_error``); black or
+silence goes out meanwhile and the producer keeps being called, so a transient fault heals.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fractions
+import inspect
+import logging
 import math
 import threading
 import time
@@ -42,7 +46,24 @@ __all__ = [
     "tone",
 ]
 
+log = logging.getLogger("zero_nb.sources")
+
 RESOLUTIONS = {"QVGA": (320, 240), "VGA": (640, 480), "HD": (1280, 720), "FullHD": (1920, 1080)}
+_REPORT_EVERY_S = 2.0  # a flapping producer is reported at most this often
+
+
+def _with_index(make: Callable[..., Any]) -> Callable[[int], Any]:
+    """``make`` as ``f(index)``: called with the frame index when it takes a positional
+    argument, else as ``f()`` (the signature is inspected once, here)."""
+    try:
+        params = inspect.signature(make).parameters.values()
+    except (TypeError, ValueError):  # no signature (some builtins): assume f(index)
+        return make
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                  inspect.Parameter.VAR_POSITIONAL)
+    if any(p.kind in positional for p in params):
+        return make
+    return lambda index: make()
 
 
 def _resolve(width: int | str | None, height: int | None) -> tuple[int, int]:
@@ -65,6 +86,12 @@ class MediaSource:
         self._track: _SourceTrack | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-src")
         self.ended = False
+        self.label = ""
+        self.errors = 0  # frames the producer failed to make (black/silence went out)
+        self.last_error: str | None = None
+        self.on_error: Callable[[str], None] | None = None  # set by the room: report_error
+        self._failing = False
+        self._reported_at = -math.inf
 
     def track(self) -> MediaStreamTrack:
         """The source's single aiortc track (fanned out by the room)."""
@@ -77,6 +104,30 @@ class MediaSource:
 
     def _period(self) -> float:
         raise NotImplementedError
+
+    def _fallback(self, index: int) -> av.VideoFrame | av.AudioFrame:
+        """What goes out while the producer fails: black or silence."""
+        raise NotImplementedError
+
+    def _failed(self, index: int, exc: BaseException) -> av.VideoFrame | av.AudioFrame:
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        if not self._failing and now - self._reported_at >= _REPORT_EVERY_S:
+            self._reported_at = now
+            gap = "black" if self.kind == "video" else "silence"
+            text = (f"{self.kind} source {self.label or type(self).__name__} failed: "
+                    f"{self.last_error}; sending {gap} and retrying every frame")
+            (log.warning if self.errors == 1 else log.info)("%s", text)  # warn once
+            if self.on_error is not None:
+                self.on_error(text)
+        self._failing = True
+        return self._fallback(index)
+
+    def _succeeded(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("%s source %s works again", self.kind, self.label)
 
     def close(self) -> None:
         self.ended = True
@@ -108,15 +159,17 @@ class _SourceTrack(MediaStreamTrack):
                 await asyncio.sleep(due - now)
         try:
             frame = await self._source._next(self._index)
-        except RuntimeError:
-            if not self._source.ended:
-                raise
-            self.stop()  # the source was closed (its executor shut) while we waited
-            raise MediaStreamError from None
         except (StopIteration, StopAsyncIteration, EOFError):
             self._source.ended = True
             self.stop()
             raise MediaStreamError from None
+        except Exception as exc:
+            if self._source.ended:
+                self.stop()  # the source was closed (its executor shut) while we waited
+                raise MediaStreamError from None
+            frame = self._source._failed(self._index, exc)
+        else:
+            self._source._succeeded()
         self._index += 1
         return frame
 
@@ -168,7 +221,7 @@ class VideoSource(MediaSource):
             raise SourceError(f"fps must be positive; got {fps}")
         self.fps = float(fps)
         self.label = label
-        self._make = make
+        self._make = _with_index(make)
         self._paused = False
         self._black: av.VideoFrame | None = None
         self.shape: tuple[int, ...] | None = None
@@ -187,12 +240,15 @@ class VideoSource(MediaSource):
     def _period(self) -> float:
         return 0.5 if self._paused else 1.0 / self.fps
 
+    def _black_frame(self) -> av.VideoFrame:
+        shape = self.shape or (480, 640, 3)  # nothing made yet: VGA
+        if self._black is None or (self._black.height, self._black.width) != shape[:2]:
+            self._black = rgb_to_yuv(np.zeros(shape, np.uint8))
+        return self._black
+
     def _frame(self, index: int) -> av.VideoFrame:
-        if self._paused:
-            if self._black is None and self.shape is not None:
-                self._black = rgb_to_yuv(np.zeros(self.shape, np.uint8))
-            if self._black is not None:
-                return self._black
+        if self._paused and self.shape is not None:
+            return self._black_frame()
         img = as_rgb(_produce(self._make, index))
         self.shape = img.shape
         # converted here, once: encoders for several peers then share a yuv420p frame
@@ -200,11 +256,17 @@ class VideoSource(MediaSource):
 
     async def _next(self, index: int) -> av.VideoFrame:
         loop = asyncio.get_running_loop()
-        frame = await loop.run_in_executor(self._executor, self._frame, index)
-        frame.pts = int(index * VIDEO_CLOCK / self.fps) if not self._paused else None
+        return self._stamp(await loop.run_in_executor(self._executor, self._frame, index),
+                           index)
+
+    def _fallback(self, index: int) -> av.VideoFrame:
+        return self._stamp(self._black_frame(), index)
+
+    def _stamp(self, frame: av.VideoFrame, index: int) -> av.VideoFrame:
+        # paused: keep a monotonic clock from wall time (the period is not 1/fps then)
+        frame.pts = int(time.monotonic() * VIDEO_CLOCK) if self._paused else \
+            int(index * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        if frame.pts is None:  # paused: keep a monotonic clock from wall time
-            frame.pts = int(time.monotonic() * VIDEO_CLOCK)
         return frame
 
     def __repr__(self) -> str:
@@ -253,9 +315,11 @@ def black(width: int | str = 160, height: int | None = 120, fps: float = 5) -> V
     return solid((0, 0, 0), width, height, fps)
 
 
-def from_frames(frames: Iterable[np.ndarray] | Callable[[int], np.ndarray],
+def from_frames(frames: Iterable[np.ndarray] | Callable[..., np.ndarray],
                 fps: float = 30) -> VideoSource:
-    """Video from an iterable of RGB arrays (ends with it) or a callable ``f(index)``."""
+    """Video from an iterable of RGB arrays (ends with it) or a callable ``f(index)`` or
+    ``f()``. A callable that raises or returns a bad frame is reported (``room.on("error")``)
+    and black goes out until it works again."""
     if callable(frames):
         return VideoSource(frames, fps, label="from_frames(callable)")
     iterator: Iterator[np.ndarray] = iter(frames)
@@ -285,7 +349,7 @@ class AudioSource(MediaSource):
     def __init__(self, make: Callable[[int], np.ndarray], label: str = "") -> None:
         super().__init__()
         self.label = label
-        self._make = make
+        self._make = _with_index(make)
         self._muted = False
 
     def mute(self) -> None:
@@ -316,7 +380,13 @@ class AudioSource(MediaSource):
         return s16_frame(block)
 
     async def _next(self, index: int) -> av.AudioFrame:
-        frame = self._frame(index)  # cheap (1920 samples): no thread hop needed
+        return self._stamp(self._frame(index), index)  # cheap (1920 samples): no thread hop
+
+    def _fallback(self, index: int) -> av.AudioFrame:
+        return self._stamp(s16_frame(np.zeros((AUDIO_SAMPLES, 2), np.float32)), index)
+
+    @staticmethod
+    def _stamp(frame: av.AudioFrame, index: int) -> av.AudioFrame:
         frame.pts = index * AUDIO_SAMPLES
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         return frame

@@ -98,6 +98,7 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["level_db"] = round(feed.level_db, 1)
             if direction == "out":
                 rec["filter_errors"] = sum(f["errors"] for f in feed.filters.stats())
+                rec["source_errors"] = feed.source_errors
             if direction == "in" and peer.room.low_latency:
                 rec.update(_low_latency_counters(peer, kind))
             records.append(rec)
