@@ -330,10 +330,6 @@ class Room:
         if callback in self._handlers.get(event, []):
             self._handlers[event].remove(callback)
 
-    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
-        """Tell ``room.on("error")`` callbacks (peer None: this participant); any thread."""
-        self._emit("error", peer, text)
-
     def _emit(self, event: str, *args: Any) -> None:
         for callback in list(self._handlers[event]):
             try:
