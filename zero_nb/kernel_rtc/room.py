@@ -26,7 +26,7 @@ from ..signaling.client import ClientState, SignalingClient
 from . import stats as stats_mod
 from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
-from .ice import rtc_configuration
+from .ice import ice_problem, rtc_configuration
 from .local import LocalMedia
 from .mesh import mesh_only
 from .peer import RemotePeer
@@ -129,6 +129,7 @@ class Room:
         webrtc = self.config["webrtc"]
         self.rtc_configuration = rtc_configuration(webrtc)
         self.host_addresses: list[str] | None = webrtc["host_addresses"]
+        self.ice_problem = ice_problem(webrtc)  # feeds: why no peer could ever connect
         self.low_latency: bool = webrtc["low_latency"]
         self.server = server
         self.name = name
@@ -262,6 +263,8 @@ class Room:
             for hook in list(self._peer_hooks):
                 hook(peer)
             self._emit("peer-joined", peer)
+            if self.ice_problem:  # feeds: say it when a connection is first attempted
+                self.report_error(self.ice_problem, peer)
         if self.topology is not None:
             self.topology.peer_joined(peer, newcomer=newcomer)
         return peer
@@ -380,7 +383,8 @@ class Room:
             if time.monotonic() > deadline:
                 raise Timeout(
                     f"{len(ready)} of {n} peers sent media within {timeout:g} s "
-                    f"({len(self._peers)} present): are they running and reachable?")
+                    f"({len(self._peers)} present): " +
+                    (self.ice_problem or "are they running and reachable?"))
             time.sleep(0.05)
 
     def subscribe(self, peer_ids: Any = None, timeout: float = 20.0) -> None:
