@@ -185,7 +185,7 @@ def zn_receiver(url: str, out, warmup: float, window: float, read_fps: float,
     import contextlib
 
     import zero_nb
-    from zero_nb.kernel_rtc.netem import emulate
+    from tests.netem import emulate
 
     cfg = {"webrtc": {**MEDIA["webrtc"], "low_latency": low_latency}}
     net = emulate(loss=loss, seed=1) if loss else contextlib.nullcontext()

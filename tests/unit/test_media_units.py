@@ -9,7 +9,7 @@ import pytest
 
 from zero_nb.config import load_config
 from zero_nb.errors import ConfigError, SourceError
-from zero_nb.kernel_rtc import sources
+from zero_nb.kernel_rtc import ice, sources
 from zero_nb.kernel_rtc.feeds import AudioFeed, VideoFeed
 from zero_nb.kernel_rtc.ice import host_addresses, rtc_configuration
 
@@ -128,4 +128,30 @@ def test_host_addresses_allow_list():
 
     with host_addresses(["127.0.0.1", "192.0.2.55"]):
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
-    assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    stock = ice._stock_get_host_addresses(use_ipv4=True, use_ipv6=False)
+    # no allow-list: aioice's own discovery, or loopback alone when that finds nothing
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == \
+        (stock or ["127.0.0.1"])
+
+
+def test_loopback_offered_only_when_nothing_else(monkeypatch):
+    """With no other address, the default gathering offers one loopback address."""
+    monkeypatch.setattr(ice, "_stock_get_host_addresses", lambda use_ipv4, use_ipv6: [])
+    monkeypatch.setattr(ice, "local_addresses", lambda: {"127.0.0.1", "::1"})
+    assert ice._filtered_get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+    assert ice._filtered_get_host_addresses(use_ipv4=False, use_ipv6=True) == ["::1"]
+    assert ice.ice_problem({"host_addresses": None}) is None
+    monkeypatch.setattr(ice, "_stock_get_host_addresses",
+                        lambda use_ipv4, use_ipv6: ["192.0.2.7"])
+    assert ice._filtered_get_host_addresses(use_ipv4=True, use_ipv6=True) == ["192.0.2.7"]
+
+
+def test_ice_problem_names_the_setting():
+    """host_addresses the machine lacks: ICE has nothing to try, and the text says what to
+    change; a TURN server or a present address is something to try."""
+    text = ice.ice_problem({"host_addresses": ["192.0.2.55"], "ice_servers": []})
+    assert text and "nothing to try" in text and "webrtc.host_addresses" in text
+    assert "192.0.2.55" in text
+    assert ice.ice_problem({"host_addresses": ["127.0.0.1"], "ice_servers": []}) is None
+    assert ice.ice_problem({"host_addresses": [], "ice_servers": [
+        {"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "p"}]}) is None

@@ -3,7 +3,9 @@
 A pump task on the engine loop always drains the aiortc track (whose own queue is
 unbounded) into a feed that keeps only the newest video frame and a fixed history of audio.
 Video frames are converted to RGB lazily, once per frame, under a lock: only frames someone
-reads cost a conversion, and PyAV never converts one frame from two threads at once.
+reads cost a conversion, and PyAV never converts one frame from two threads at once. Other
+parts (recorder, widget link, derived feeds) follow a feed with :meth:`Feed.subscribe` and
+convert what they get with :meth:`VideoFeed.rgb` / :meth:`VideoFeed.yuv`, which take that lock.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from .frames import as_rgb, audio_to_float
 from .workers import LatestWorker
 
 __all__ = ["AudioFeed", "Feed", "VideoFeed", "pump"]
@@ -42,7 +45,7 @@ class Feed:
         self._cond = threading.Condition()
         self._times: collections.deque[float] = collections.deque(maxlen=256)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self._listeners: list[Callable[[Any], None]] = []
+        self._listeners: tuple[Callable[[Any], None], ...] = ()
 
     @property
     def fps(self) -> float:
@@ -54,6 +57,28 @@ class Feed:
             return 0.0
         span = max(now - recent[0], recent[-1] - recent[0])
         return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(frame)`` with every new frame, on the producer's thread (keep it
+        short: hand the frame on). Returns ``unsubscribe()``; calling it twice is harmless.
+
+        A video frame may be a shared PyAV frame: convert it only with :meth:`VideoFeed.rgb`
+        or :meth:`VideoFeed.yuv`."""
+        with self._cond:
+            self._listeners = (*self._listeners, callback)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                listeners = list(self._listeners)
+                if callback in listeners:
+                    listeners.remove(callback)
+                    self._listeners = tuple(listeners)
+
+        return unsubscribe
+
+    def _tell(self, frame: Any) -> None:
+        for listener in self._listeners:  # a snapshot: subscribe() replaces the tuple
+            listener(frame)
 
     def _notify(self) -> None:
         # called with self._cond held
@@ -115,8 +140,7 @@ class VideoFeed(Feed):
             self._frame = frame
             self._stamp(time.time() if now is None else now)
             self._notify()
-        for listener in self._listeners:
-            listener(frame)
+        self._tell(frame)
 
     def _array(self) -> tuple[np.ndarray | None, int]:
         with self._cond:
@@ -147,19 +171,19 @@ class VideoFeed(Feed):
             ) -> VideoFeed:
         """A derived feed: ``fn`` applied to each new frame on a worker thread (newest
         wins). Displayable and recordable like any feed; ``.worker`` has its counters."""
-        from .sources import _as_rgb  # local: sources imports nothing from here
-
         derived = VideoFeed(label or f"{self.label}.map({getattr(fn, '__name__', 'fn')})")
 
         def run(frame: Any) -> np.ndarray:
-            return _as_rgb(fn(self._convert(frame)))
+            return as_rgb(fn(self.rgb(frame)))
 
         worker = LatestWorker(run, derived._push, name=f"map-{derived.label}")
         derived.worker = worker
-        self._listeners.append(worker.submit)
+        self.subscribe(worker.submit)
         return derived
 
-    def _convert(self, frame: Any) -> np.ndarray:
+    def rgb(self, frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+        """``frame`` (one this feed delivered) as ``(H, W, 3)`` uint8 RGB; shares the
+        conversion :meth:`latest` made when it is the newest frame. Do not modify it."""
         if isinstance(frame, np.ndarray):
             return frame
         with self._convert_lock:  # PyAV must not convert one frame in two threads at once
@@ -167,6 +191,21 @@ class VideoFeed(Feed):
                     self._rgb is not None:
                 return self._rgb
             return frame.to_ndarray(format="rgb24")
+
+    def yuv(self, frame: av.VideoFrame | np.ndarray, width: int | None = None,
+            height: int | None = None) -> av.VideoFrame:
+        """``frame`` as a new yuv420p frame of its own (optionally scaled), safe to encode
+        or re-stamp: the shared frame is never handed out or modified."""
+        if isinstance(frame, np.ndarray):
+            out = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            return out.reformat(width=width, height=height, format="yuv420p")
+        with self._convert_lock:
+            if frame.format.name == "yuv420p" and width in (None, frame.width) and \
+                    height in (None, frame.height):
+                # a plane copy, no colour conversion either way
+                return av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"),
+                                                  format="yuv420p")
+            return frame.reformat(width=width, height=height, format="yuv420p")
 
     def frames(self, timeout: float | None = 10.0, limit: int | None = None
                ) -> Iterator[np.ndarray]:
@@ -244,16 +283,7 @@ class AudioFeed(Feed):
         self.sample_rate = 48000
         self.channels = 0
 
-    @staticmethod
-    def to_float(frame: av.AudioFrame) -> np.ndarray:
-        """An audio frame as ``(samples, channels)`` float32 in [-1, 1]."""
-        data = frame.to_ndarray()
-        channels = len(frame.layout.channels)
-        data = data.T if frame.format.is_planar else data.reshape(-1, channels)
-        if np.issubdtype(data.dtype, np.integer):
-            scale = float(np.iinfo(data.dtype).max + 1)  # type: ignore[type-var]
-            return data.astype(np.float32) / scale
-        return data.astype(np.float32, copy=False)
+    to_float = staticmethod(audio_to_float)
 
     @staticmethod
     def level_of(samples: np.ndarray) -> float:
@@ -276,8 +306,7 @@ class AudioFeed(Feed):
             self._blocks.append(samples)
             self._stamp(now)
             self._notify()
-        for listener in self._listeners:
-            listener(frame)
+        self._tell(frame)
 
     def levels(self, seconds: float | None = None) -> np.ndarray:
         """Level history in dBFS, one value per received frame (~20 ms), oldest first."""

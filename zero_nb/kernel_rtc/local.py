@@ -8,7 +8,6 @@ re-stamps timestamps from its own clock, so switching sources never makes them j
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import threading
 import time
@@ -22,26 +21,29 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from .feeds import AudioFeed, VideoFeed, pump
+from .frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
 from .quality import Quality
-from .sources import AudioSource, MediaSource, VideoSource, _as_rgb
+from .sources import AudioSource, MediaSource, VideoSource
 from .workers import LatestWorker
 
 __all__ = ["FilterChain", "LocalMedia"]
 
 log = logging.getLogger("zero_nb.filters")
 
-VIDEO_CLOCK = 90_000
-
 
 class FilterChain:
-    """Filters applied in order; one that raises is skipped for that frame and counted."""
+    """Filters applied in order; one that raises (or returns a bad frame) is skipped for that
+    frame and counted, reported through ``on_error`` once per failure, and called again on
+    the next frame: a transient fault heals by itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
         self.filters: list[Callable[[np.ndarray], np.ndarray]] = []
         self.calls: dict[int, int] = {}
         self.errors: dict[int, int] = {}
         self.last_error: dict[int, str] = {}
         self.seconds: dict[int, float] = {}
+        self.on_error = on_error
+        self._failing: set[int] = set()
         self._lock = threading.Lock()
 
     def add(self, fn: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -65,18 +67,27 @@ class FilterChain:
             try:
                 out = check(fn(data))
             except Exception as exc:
-                self.errors[key] = self.errors.get(key, 0) + 1
-                self.last_error[key] = f"{type(exc).__name__}: {exc}"
-                if self.errors[key] == 1:
-                    log.warning("filter %s raised %s; it is skipped for frames where it fails "
-                                "(logged once, counted in room.stats())",
-                                getattr(fn, "__name__", fn), self.last_error[key])
+                self._failed(fn, exc)
                 continue
             finally:
                 self.calls[key] = self.calls.get(key, 0) + 1
                 self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
+            self._failing.discard(key)
             data = out
         return data
+
+    def _failed(self, fn: Callable[..., Any], exc: Exception) -> None:
+        key = id(fn)
+        self.errors[key] = self.errors.get(key, 0) + 1
+        self.last_error[key] = f"{type(exc).__name__}: {exc}"
+        if key in self._failing:
+            return
+        self._failing.add(key)
+        text = (f"filter {getattr(fn, '__name__', fn)} failed: {self.last_error[key]}; it is "
+                "skipped for frames where it fails (counted in room.stats())")
+        (log.warning if self.errors[key] == 1 else log.info)("%s", text)  # warn once
+        if self.on_error is not None:
+            self.on_error(text)
 
     def stats(self) -> list[dict[str, Any]]:
         out = []
@@ -124,8 +135,7 @@ class _OutputTrack(MediaStreamTrack):
         super().__init__()
         self.kind = media.kind
         self._media = media
-        self._t0: float | None = None
-        self._samples = 0
+        self._restamp = Restamper()
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         media = self._media
@@ -154,19 +164,6 @@ class _OutputTrack(MediaStreamTrack):
                 continue  # the fps cap skips it
             return self._restamp(frame)
 
-    def _restamp(self, frame: av.VideoFrame | av.AudioFrame) -> av.VideoFrame | av.AudioFrame:
-        if isinstance(frame, av.AudioFrame):
-            frame.pts = self._samples
-            frame.time_base = fractions.Fraction(1, frame.sample_rate)
-            self._samples += frame.samples
-        else:
-            now = time.monotonic()
-            if self._t0 is None:
-                self._t0 = now
-            frame.pts = int((now - self._t0) * VIDEO_CLOCK)
-            frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        return frame
-
 
 class LocalMedia:
     """This participant's outgoing video or audio: ``room.local.video`` / ``.audio``.
@@ -174,16 +171,18 @@ class LocalMedia:
     ``feed`` shows what the others receive (a :class:`VideoFeed` / :class:`AudioFeed`).
     """
 
-    def __init__(self, kind: str, source: MediaSource | None = None) -> None:
+    def __init__(self, kind: str, source: MediaSource | None = None, *,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.kind = kind
         self.source: MediaSource | None = None
+        self._on_error = on_error
         self._changed = asyncio.Event()
         self.feed: VideoFeed | AudioFeed = VideoFeed("local") if kind == "video" \
             else AudioFeed("local")
         self._output = _OutputTrack(self)
         self._relay = MediaRelay()
         self._pump: asyncio.Task[None] | None = None
-        self.filters = FilterChain()
+        self.filters = FilterChain(on_error)
         self.quality = Quality()  # caps before and in the encoder (video)
         self._worker: LatestWorker[av.VideoFrame, av.VideoFrame] | None = None
         self._filter_pump: asyncio.Task[None] | None = None
@@ -199,6 +198,8 @@ class LocalMedia:
         old, self.source = self.source, source
         if old is not None and old is not source:
             old.close()
+        if source is not None and self._on_error is not None:
+            source.on_error = self._on_error
         self._changed.set()
         if self._pump is None and source is not None:
             self._pump = asyncio.get_running_loop().create_task(
@@ -230,10 +231,10 @@ class LocalMedia:
 
     def _apply_video(self, frame: av.VideoFrame) -> av.VideoFrame:
         rgb = frame.to_ndarray(format="rgb24")
-        out = self.filters(rgb, _as_rgb)
+        out = self.filters(rgb, as_rgb)
         if out is rgb:
             return frame
-        return av.VideoFrame.from_ndarray(out, format="rgb24").reformat(format="yuv420p")
+        return rgb_to_yuv(out)
 
     async def _filtered_frame(self) -> av.VideoFrame | None:
         loop = asyncio.get_running_loop()
@@ -267,6 +268,11 @@ class LocalMedia:
         self._filter_pump = None
 
     @property
+    def source_errors(self) -> int:
+        """Frames the current source failed to make (black or silence went out instead)."""
+        return self.source.errors if self.source is not None else 0
+
+    @property
     def filter_dropped(self) -> int:
         """Frames the filter stage skipped because it was busy (newest wins)."""
         return self._worker.dropped if self._worker else 0
@@ -283,10 +289,7 @@ class LocalMedia:
                                          _check_audio)
         if out is block:
             return frame
-        pcm = (np.clip(out, -1, 1) * 32767).astype("<i2").reshape(1, -1)
-        new = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        new.sample_rate = frame.sample_rate
-        return new
+        return s16_frame(out, frame.sample_rate)
 
     # -- conveniences forwarded to the source -------------------------------------------------
     def pause(self) -> None:

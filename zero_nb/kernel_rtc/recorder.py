@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 
 from ..errors import MediaError
 from .feeds import AudioFeed, VideoFeed
@@ -74,12 +73,8 @@ class FeedRecorder:
             self._samples = 0
         self._thread = threading.Thread(target=self._run, name="zero_nb-rec", daemon=True)
         self._thread.start()
-        self._hooks = []
-        for feed in (video, audio):
-            if feed is not None:
-                hook = self._hook(feed)
-                feed._listeners.append(hook)
-                self._hooks.append((feed, hook))
+        self._unsubscribe = [feed.subscribe(self._hook(feed))
+                             for feed in (video, audio) if feed is not None]
         self.stopped = False
 
     def _hook(self, feed: VideoFeed | AudioFeed) -> Any:
@@ -115,16 +110,7 @@ class FeedRecorder:
         if pts <= self._last_pts:
             return  # two frames in one tick: keep the first
         self._last_pts = pts
-        w, h = self._vstream.width, self._vstream.height
-        if isinstance(frame, np.ndarray):
-            out = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(
-                width=w, height=h, format="yuv420p")
-        else:
-            with feed._convert_lock:  # PyAV: one conversion of a frame at a time
-                out = frame.reformat(width=w, height=h, format="yuv420p")
-                if out is frame:  # no conversion needed: do not touch the shared frame
-                    out = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"),
-                                                     format="yuv420p")
+        out = feed.yuv(frame, self._vstream.width, self._vstream.height)
         out.pts = pts
         out.time_base = fractions.Fraction(1, self._fps)
         self._container.mux(self._vstream.encode(out))
@@ -141,9 +127,8 @@ class FeedRecorder:
         """Finish the file and return its path."""
         if not self.stopped:
             self.stopped = True
-            for feed, hook in self._hooks:
-                if hook in feed._listeners:
-                    feed._listeners.remove(hook)
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
             self._queue.put(_STOP)
             self._thread.join(timeout)
         return self.path

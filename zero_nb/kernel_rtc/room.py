@@ -27,7 +27,7 @@ from . import stats as stats_mod
 from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
-from .ice import rtc_configuration
+from .ice import ice_problem, rtc_configuration
 from .local import LocalMedia
 from .mesh import mesh_only
 from .peer import RemotePeer
@@ -130,6 +130,7 @@ class Room:
         webrtc = self.config["webrtc"]
         self.rtc_configuration = rtc_configuration(webrtc)
         self.host_addresses: list[str] | None = webrtc["host_addresses"]
+        self.ice_problem = ice_problem(webrtc)  # feeds: why no peer could ever connect
         self.low_latency: bool = webrtc["low_latency"]
         self.server = server
         self.name = name
@@ -155,8 +156,9 @@ class Room:
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
-        self._local = _Local(LocalMedia("video", self._video_source),
-                             LocalMedia("audio", self._audio_source))
+        self._local = _Local(  # sources and filters report through report_error
+            LocalMedia("video", self._video_source, on_error=self.report_error),
+            LocalMedia("audio", self._audio_source, on_error=self.report_error))
         if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
             self._local.video.set_quality(max_kbps=max_kbps)
         self._client = SignalingClient(
@@ -264,6 +266,8 @@ class Room:
             for hook in list(self._peer_hooks):
                 hook(peer)
             self._emit("peer-joined", peer)
+            if self.ice_problem:  # feeds: say it when a connection is first attempted
+                self.report_error(self.ice_problem, peer)
         if self.topology is not None:
             self.topology.peer_joined(peer, newcomer=newcomer)
         return peer
@@ -387,7 +391,8 @@ class Room:
             if time.monotonic() > deadline:
                 raise Timeout(
                     f"{len(ready)} of {n} peers sent media within {timeout:g} s "
-                    f"({len(self._peers)} present): are they running and reachable?")
+                    f"({len(self._peers)} present): " +
+                    (self.ice_problem or "are they running and reachable?"))
             time.sleep(0.05)
 
     def subscribe(self, peer_ids: Any = None, *, layer: str | None = None,

@@ -2,15 +2,18 @@
 
 A source owns one aiortc track paced by the wall clock; the room fans it out to every peer.
 Frame production runs in a worker thread, so a heavy generator never blocks the media loop.
-``pause()``/``mute()`` switch to black/silence without renegotiation.
+``pause()``/``mute()`` switch to black/silence without renegotiation. A producer that raises
+or returns a bad frame is counted and reported once per failure (``on_error``); black or
+silence goes out meanwhile and the producer keeps being called, so a transient fault heals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import fractions
+import inspect
+import logging
 import math
 import threading
 import time
@@ -24,12 +27,13 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from ..errors import SourceError
+from .frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame
+from .link import FeedTrack
 
 __all__ = [
     "RESOLUTIONS",
     "AudioSource",
     "FeedSource",
-    "FeedTrack",
     "MediaSource",
     "VideoSource",
     "black",
@@ -42,10 +46,24 @@ __all__ = [
     "tone",
 ]
 
+log = logging.getLogger("zero_nb.sources")
+
 RESOLUTIONS = {"QVGA": (320, 240), "VGA": (640, 480), "HD": (1280, 720), "FullHD": (1920, 1080)}
-VIDEO_CLOCK = 90_000
-AUDIO_RATE = 48_000
-AUDIO_SAMPLES = 960  # 20 ms
+_REPORT_EVERY_S = 2.0  # a flapping producer is reported at most this often
+
+
+def _with_index(make: Callable[..., Any]) -> Callable[[int], Any]:
+    """``make`` as ``f(index)``: called with the frame index when it takes a positional
+    argument, else as ``f()`` (the signature is inspected once, here)."""
+    try:
+        params = inspect.signature(make).parameters.values()
+    except (TypeError, ValueError):  # no signature (some builtins): assume f(index)
+        return make
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                  inspect.Parameter.VAR_POSITIONAL)
+    if any(p.kind in positional for p in params):
+        return make
+    return lambda index: make()
 
 
 def _resolve(width: int | str | None, height: int | None) -> tuple[int, int]:
@@ -68,6 +86,12 @@ class MediaSource:
         self._track: _SourceTrack | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-src")
         self.ended = False
+        self.label = ""
+        self.errors = 0  # frames the producer failed to make (black/silence went out)
+        self.last_error: str | None = None
+        self.on_error: Callable[[str], None] | None = None  # set by the room: report_error
+        self._failing = False
+        self._reported_at = -math.inf
 
     def track(self) -> MediaStreamTrack:
         """The source's single aiortc track (fanned out by the room)."""
@@ -80,6 +104,30 @@ class MediaSource:
 
     def _period(self) -> float:
         raise NotImplementedError
+
+    def _fallback(self, index: int) -> av.VideoFrame | av.AudioFrame:
+        """What goes out while the producer fails: black or silence."""
+        raise NotImplementedError
+
+    def _failed(self, index: int, exc: BaseException) -> av.VideoFrame | av.AudioFrame:
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        if not self._failing and now - self._reported_at >= _REPORT_EVERY_S:
+            self._reported_at = now
+            gap = "black" if self.kind == "video" else "silence"
+            text = (f"{self.kind} source {self.label or type(self).__name__} failed: "
+                    f"{self.last_error}; sending {gap} and retrying every frame")
+            (log.warning if self.errors == 1 else log.info)("%s", text)  # warn once
+            if self.on_error is not None:
+                self.on_error(text)
+        self._failing = True
+        return self._fallback(index)
+
+    def _succeeded(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("%s source %s works again", self.kind, self.label)
 
     def close(self) -> None:
         self.ended = True
@@ -111,15 +159,17 @@ class _SourceTrack(MediaStreamTrack):
                 await asyncio.sleep(due - now)
         try:
             frame = await self._source._next(self._index)
-        except RuntimeError:
-            if not self._source.ended:
-                raise
-            self.stop()  # the source was closed (its executor shut) while we waited
-            raise MediaStreamError from None
         except (StopIteration, StopAsyncIteration, EOFError):
             self._source.ended = True
             self.stop()
             raise MediaStreamError from None
+        except Exception as exc:
+            if self._source.ended:
+                self.stop()  # the source was closed (its executor shut) while we waited
+                raise MediaStreamError from None
+            frame = self._source._failed(self._index, exc)
+        else:
+            self._source._succeeded()
         self._index += 1
         return frame
 
@@ -171,7 +221,7 @@ class VideoSource(MediaSource):
             raise SourceError(f"fps must be positive; got {fps}")
         self.fps = float(fps)
         self.label = label
-        self._make = make
+        self._make = _with_index(make)
         self._paused = False
         self._black: av.VideoFrame | None = None
         self.shape: tuple[int, ...] | None = None
@@ -190,26 +240,33 @@ class VideoSource(MediaSource):
     def _period(self) -> float:
         return 0.5 if self._paused else 1.0 / self.fps
 
+    def _black_frame(self) -> av.VideoFrame:
+        shape = self.shape or (480, 640, 3)  # nothing made yet: VGA
+        if self._black is None or (self._black.height, self._black.width) != shape[:2]:
+            self._black = rgb_to_yuv(np.zeros(shape, np.uint8))
+        return self._black
+
     def _frame(self, index: int) -> av.VideoFrame:
-        if self._paused:
-            if self._black is None and self.shape is not None:
-                black = np.zeros(self.shape, np.uint8)
-                self._black = av.VideoFrame.from_ndarray(black, format="rgb24").reformat(
-                    format="yuv420p")
-            if self._black is not None:
-                return self._black
-        img = _as_rgb(_produce(self._make, index))
+        if self._paused and self.shape is not None:
+            return self._black_frame()
+        img = as_rgb(_produce(self._make, index))
         self.shape = img.shape
         # converted here, once: encoders for several peers then share a yuv420p frame
-        return av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        return rgb_to_yuv(img)
 
     async def _next(self, index: int) -> av.VideoFrame:
         loop = asyncio.get_running_loop()
-        frame = await loop.run_in_executor(self._executor, self._frame, index)
-        frame.pts = int(index * VIDEO_CLOCK / self.fps) if not self._paused else None
+        return self._stamp(await loop.run_in_executor(self._executor, self._frame, index),
+                           index)
+
+    def _fallback(self, index: int) -> av.VideoFrame:
+        return self._stamp(self._black_frame(), index)
+
+    def _stamp(self, frame: av.VideoFrame, index: int) -> av.VideoFrame:
+        # paused: keep a monotonic clock from wall time (the period is not 1/fps then)
+        frame.pts = int(time.monotonic() * VIDEO_CLOCK) if self._paused else \
+            int(index * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        if frame.pts is None:  # paused: keep a monotonic clock from wall time
-            frame.pts = int(time.monotonic() * VIDEO_CLOCK)
         return frame
 
     def __repr__(self) -> str:
@@ -221,24 +278,6 @@ def _produce(make: Callable[[int], Any], index: int) -> Any:
         return make(index)
     except StopIteration:  # cannot cross a Future: asyncio refuses StopIteration
         raise EOFError from None
-
-
-def _as_rgb(img: Any) -> np.ndarray:
-    arr = np.asarray(img)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise SourceError(f"a video frame must be (H, W, 3) RGB uint8; got shape {arr.shape}")
-    if arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating):
-            arr = np.clip(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr, 0, 255)
-        arr = arr.astype(np.uint8)
-    h, w = arr.shape[:2]
-    if h % 2 or w % 2:  # yuv420p needs even sizes
-        arr = arr[: h - h % 2, : w - w % 2]
-    return np.ascontiguousarray(arr)
 
 
 def test_pattern(
@@ -276,9 +315,11 @@ def black(width: int | str = 160, height: int | None = 120, fps: float = 5) -> V
     return solid((0, 0, 0), width, height, fps)
 
 
-def from_frames(frames: Iterable[np.ndarray] | Callable[[int], np.ndarray],
+def from_frames(frames: Iterable[np.ndarray] | Callable[..., np.ndarray],
                 fps: float = 30) -> VideoSource:
-    """Video from an iterable of RGB arrays (ends with it) or a callable ``f(index)``."""
+    """Video from an iterable of RGB arrays (ends with it) or a callable ``f(index)`` or
+    ``f()``. A callable that raises or returns a bad frame is reported (``room.on("error")``)
+    and black goes out until it works again."""
     if callable(frames):
         return VideoSource(frames, fps, label="from_frames(callable)")
     iterator: Iterator[np.ndarray] = iter(frames)
@@ -308,7 +349,7 @@ class AudioSource(MediaSource):
     def __init__(self, make: Callable[[int], np.ndarray], label: str = "") -> None:
         super().__init__()
         self.label = label
-        self._make = make
+        self._make = _with_index(make)
         self._muted = False
 
     def mute(self) -> None:
@@ -336,13 +377,16 @@ class AudioSource(MediaSource):
                 raise SourceError(
                     f"an audio block must be ({AUDIO_SAMPLES},) or ({AUDIO_SAMPLES}, 2) "
                     f"float32 at 48 kHz; got {block.shape}")
-        pcm = (np.clip(block, -1.0, 1.0) * 32767).astype("<i2").reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-        frame.sample_rate = AUDIO_RATE
-        return frame
+        return s16_frame(block)
 
     async def _next(self, index: int) -> av.AudioFrame:
-        frame = self._frame(index)  # cheap (1920 samples): no thread hop needed
+        return self._stamp(self._frame(index), index)  # cheap (1920 samples): no thread hop
+
+    def _fallback(self, index: int) -> av.AudioFrame:
+        return self._stamp(s16_frame(np.zeros((AUDIO_SAMPLES, 2), np.float32)), index)
+
+    @staticmethod
+    def _stamp(frame: av.AudioFrame, index: int) -> av.AudioFrame:
         frame.pts = index * AUDIO_SAMPLES
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         return frame
@@ -437,105 +481,6 @@ def from_file(path: str | Path, *, loop: bool = False) -> tuple[VideoSource | No
     if video is None and audio is None:
         raise SourceError(f"{str(path)!r} has neither video nor audio streams")
     return video, audio
-
-
-# -- feeds as tracks (widgets' local link) ------------------------------------------------
-# Added for zero_nb.widgets: a feed (a browser camera received over the local link, a remote
-# peer, a derived ``feed.map(fn)``) becomes an aiortc track again, newest frame wins.
-
-class FeedTrack(MediaStreamTrack):
-    """An aiortc track replaying a feed's new frames (newest wins, never a queue).
-
-    Frames are rebuilt, never passed through: a decoded PyAV frame must not be converted
-    or encoded from two threads at once, and derived feeds hold numpy arrays. Video is
-    re-stamped from the wall clock, audio by sample count (s16 stereo 48 kHz). The feed
-    can be swapped with :meth:`attach` (None: send nothing) without renegotiation.
-    """
-
-    def __init__(self, kind: str, feed: Any = None) -> None:
-        super().__init__()
-        self.kind = kind
-        self._feed: Any = None
-        self._pending: Any = None
-        self._event = asyncio.Event()
-        self._feed_loop = asyncio.get_running_loop()
-        self._t0: float | None = None
-        self._samples = 0
-        self.sent = 0
-        self.attach(feed)
-
-    @property
-    def feed(self) -> Any:
-        return self._feed
-
-    def attach(self, feed: Any) -> None:
-        """Replay ``feed`` from its next frame on (call on the engine loop)."""
-        old, self._feed = self._feed, feed
-        if old is not None:
-            old._listeners = [f for f in old._listeners if f != self._on_frame]
-        self._pending = None
-        if feed is not None:
-            feed._listeners = [*feed._listeners, self._on_frame]
-        self._event.set()
-
-    def _on_frame(self, frame: Any) -> None:  # any thread: the feed's producer
-        with contextlib.suppress(RuntimeError):  # RuntimeError: the engine loop is closed
-            self._feed_loop.call_soon_threadsafe(self._put, frame)
-
-    def _put(self, frame: Any) -> None:
-        self._pending = frame
-        self._event.set()
-
-    async def recv(self) -> av.VideoFrame | av.AudioFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            await self._event.wait()
-            self._event.clear()
-            frame, self._pending = self._pending, None
-            if frame is None or self._feed is None:
-                continue
-            out = self._rebuild(frame)
-            if out is not None:
-                self.sent += 1
-                return out
-
-    def _rebuild(self, frame: Any) -> av.VideoFrame | av.AudioFrame | None:
-        if self.kind == "audio":
-            from .feeds import AudioFeed
-
-            block = AudioFeed.to_float(frame)
-            if block.shape[1] == 1:
-                block = np.repeat(block, 2, axis=1)
-            pcm = (np.clip(block[:, :2], -1, 1) * 32767).astype("<i2").reshape(1, -1)
-            out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
-            out.sample_rate = frame.sample_rate
-            out.pts = self._samples
-            out.time_base = fractions.Fraction(1, out.sample_rate)
-            self._samples += out.samples
-            return out
-        feed = self._feed
-        if isinstance(frame, av.VideoFrame) and frame.format.name == "yuv420p" and \
-                hasattr(feed, "_convert_lock"):
-            # a plane copy, no colour conversion either way (the encoder wants yuv420p)
-            with feed._convert_lock:
-                planes = frame.to_ndarray(format="yuv420p")
-            video = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-        else:
-            rgb = feed._convert(frame) if hasattr(feed, "_convert") else _as_rgb(frame)
-            video = av.VideoFrame.from_ndarray(_as_rgb(rgb), format="rgb24")
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        video.pts = int((now - self._t0) * VIDEO_CLOCK)
-        video.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        return video
-
-    def stop(self) -> None:
-        if self._feed is not None:
-            self.attach(None)
-        super().stop()
-        self._event.set()
 
 
 class FeedSource(MediaSource):

@@ -8,7 +8,10 @@ direction and kind, so ``pandas.DataFrame(room.stats(flat=True))`` just works.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
+
+from .frames import CLOCK_RATE, VIDEO_CLOCK
 
 if TYPE_CHECKING:
     from .peer import RemotePeer
@@ -16,7 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["collect", "nest"]
 
-_CLOCK = {"video": 90_000, "audio": 48_000}
 
 
 class _Rates:
@@ -42,6 +44,10 @@ class _Rates:
         return rate
 
 
+# byte counters per room, kept here rather than on the Room: they die with it
+_rates: weakref.WeakKeyDictionary[Room, _Rates] = weakref.WeakKeyDictionary()
+
+
 async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                         ) -> list[dict[str, Any]]:
     by_kind: dict[tuple[str, str], dict[str, Any]] = {}
@@ -54,7 +60,7 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 d = by_kind.setdefault(("in", kind), {})
                 d["packets"] = s.packetsReceived
                 d["packets_lost"] = s.packetsLost
-                d["jitter_ms"] = round(s.jitter * 1000 / _CLOCK.get(kind, 90_000), 2)
+                d["jitter_ms"] = round(s.jitter * 1000 / CLOCK_RATE.get(kind, VIDEO_CLOCK), 2)
             elif s.type == "remote-outbound-rtp":
                 by_kind.setdefault(("in", kind), {})["bytes"] = s.bytesSent
             elif s.type == "outbound-rtp":
@@ -92,6 +98,7 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["level_db"] = round(feed.level_db, 1)
             if direction == "out":
                 rec["filter_errors"] = sum(f["errors"] for f in feed.filters.stats())
+                rec["source_errors"] = feed.source_errors
             if direction == "in" and peer.room.low_latency:
                 rec.update(_low_latency_counters(peer, kind))
             records.append(rec)
@@ -115,9 +122,9 @@ def _low_latency_counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
 
 async def collect(room: Room) -> list[dict[str, Any]]:
     """One flat record per peer, direction (in/out) and kind (video/audio)."""
-    rates = room._rates if hasattr(room, "_rates") else None
+    rates = _rates.get(room)
     if rates is None:
-        rates = room._rates = _Rates()  # type: ignore[attr-defined]
+        rates = _rates[room] = _Rates()
     now = time.time()
     records: list[dict[str, Any]] = []
     for peer in list(room.peers.values()):

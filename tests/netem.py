@@ -3,7 +3,8 @@
 Wraps aioice's datagram receive path for host candidates, process-wide, while active:
 a share of media packets is dropped, every packet can be delayed, and a blackout drops
 everything (connectivity checks included). RTX, NACK, PLI and ICE then react as to real
-faults. Meant for tests, benchmarks and experiments, not for production.
+faults. Test tooling (tests and benchmarks import it from here); aioice is restored when the
+``with emulate(...)`` block ends.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import aioice.ice
 
 __all__ = ["NetworkEmulator", "emulate"]
 
-_stock_received = aioice.ice.StunProtocol.datagram_received
 _lock = threading.Lock()
 _active: NetworkEmulator | None = None
 
@@ -53,36 +53,47 @@ class NetworkEmulator:
         return "delay" if self.delay_ms else "pass"
 
 
-def _received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> None:
-    emu = _active
-    if emu is None:
-        _stock_received(self, data, addr)
-        return
+def _wrap(stock: Any) -> Any:
+    def received(self: Any, data: bytes | str, addr: tuple[Any, ...]) -> None:
+        emu = _active
+        if emu is None:  # a packet that was in flight when the emulation ended
+            stock(self, data, addr)
+        else:
+            _deliver(emu, stock, self, data, addr)
+    return received
+
+
+def _deliver(emu: NetworkEmulator, stock: Any, protocol: Any, data: bytes | str,
+             addr: tuple[Any, ...]) -> None:
     verdict = emu._decide(data)
     if verdict == "drop":
         emu.dropped += 1
         return
     emu.passed += 1
     if verdict == "delay":
-        asyncio.get_running_loop().call_later(emu.delay_ms / 1000.0, _stock_received, self,
-                                              data, addr)
+        asyncio.get_running_loop().call_later(emu.delay_ms / 1000.0, stock, protocol, data,
+                                              addr)
     else:
-        _stock_received(self, data, addr)
+        stock(protocol, data, addr)
 
 
 @contextmanager
 def emulate(loss: float = 0.0, delay_ms: float = 0.0, seed: int | None = None
             ) -> Iterator[NetworkEmulator]:
-    """``with emulate(loss=0.05) as net: ...`` — faults on every connection in this process."""
+    """``with emulate(loss=0.05) as net: ...`` — faults on every connection in this process
+    until the block ends; then aioice's own receive path is back in place."""
     global _active
     emu = NetworkEmulator(loss, delay_ms, seed)
+    protocol = aioice.ice.StunProtocol
     with _lock:
         if _active is not None:
             raise RuntimeError("a network emulation is already active in this process")
-        aioice.ice.StunProtocol.datagram_received = _received  # type: ignore[method-assign]
+        stock = protocol.datagram_received
+        protocol.datagram_received = _wrap(stock)  # type: ignore[method-assign]
         _active = emu
     try:
         yield emu
     finally:
         with _lock:
             _active = None
+            protocol.datagram_received = stock  # type: ignore[method-assign]
