@@ -95,7 +95,9 @@ class SignalingServer:
             raise ConfigError("sfu.enabled: start the server with zero_nb.serve() or "
                               "`zero-nb serve`, which connect it to Janus")
         self.hooks = hooks or SessionHooks()
-        self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=self.hooks)
+        resume_key = sig["auth"]["resume_key"]
+        self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=self.hooks,
+                                  resume_key=resume_key.encode() if resume_key else None)
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}
         self._server: Server | None = None
