@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._serve import serve
 from .config import load_config
-from .errors import ServerUnreachable
 from .kernel_rtc.engine import get_engine
 from .kernel_rtc.mesh import mesh_only
 from .kernel_rtc.room import Room
@@ -23,7 +21,7 @@ __all__ = ["embedded_server", "join", "join_async"]
 
 log = logging.getLogger("zero_nb")
 _embedded: ServerHandle | None = None
-_embedded_lock = threading.Lock()
+_starting: asyncio.Future[ServerHandle] | None = None  # serve() in progress (engine loop)
 
 
 def embedded_server() -> ServerHandle | None:
@@ -67,24 +65,41 @@ def _local_address(url: str) -> tuple[str, int] | None:
     return (host, parts.port or 8765) if local else None
 
 
+async def _listening(host: str, port: int) -> bool:
+    """True unless connecting to ``host:port`` is refused (nothing listens there)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5.0)
+    except ConnectionRefusedError:
+        return False
+    except (OSError, asyncio.TimeoutError):
+        return True  # something else is wrong: let the join report it
+    writer.close()
+    return True
+
+
+async def _ensure_embedded(url: str, local: tuple[str, int], cfg: dict[str, Any]) -> None:
+    """Serve ``url`` from this process if nothing answers there."""
+    global _embedded, _starting
+    if await _listening(*local):
+        return
+    if _starting is None or _starting.done():
+        log.info("no signaling server at %s: starting one in this process", url)
+        # the server gets its own loop thread; serve() blocks until it listens
+        _starting = asyncio.ensure_future(asyncio.to_thread(serve, local[0], local[1],
+                                                            config=cfg))
+    _embedded = await asyncio.shield(_starting)
+
+
 async def _ajoin(session: str | None, server: Any, kwargs: dict[str, Any],
                  cfg: dict[str, Any], timeout: float) -> Room:
-    global _embedded
     url = server.url if isinstance(server, ServerHandle) else server
-    explicit = url is not None
-    url = url or cfg["signaling"]["server_address"]
-    room = Room(session, url, config=cfg, topologies=choose_topology, **kwargs)
-    try:
-        return await room._ajoin(timeout)
-    except ServerUnreachable:
+    if url is None:
+        url = cfg["signaling"]["server_address"]
         local = _local_address(url)
-        if explicit or local is None:
-            raise
-    # nothing answers at the configured local address: serve it from this process
-    with _embedded_lock:
-        if _embedded is None or not _embedded.running:
-            log.info("no signaling server at %s: starting one in this process", url)
-            _embedded = await asyncio.to_thread(serve, local[0], local[1], config=cfg)
+        if local is not None:
+            # before the Room exists: a failed first attempt would close the caller's sources
+            # (issue 14 item 8: the retry then sent 0 video frames)
+            await _ensure_embedded(url, local, cfg)
     room = Room(session, url, config=cfg, topologies=choose_topology, **kwargs)
     return await room._ajoin(timeout)
 

@@ -28,6 +28,9 @@ _SCHEMA: dict[str, Any] = {
         "server_address": ("ws://127.0.0.1:8765/ws", (str,)),
         "host": ("127.0.0.1", (str,)),
         "port": (8765, (int,)),
+        # a silent connection is pinged after at most `interval` s and dropped (peer-left
+        # announced at once) when no pong comes within `timeout` s: reported within
+        # interval + timeout (5 s) of its last sign of life
         "heartbeat": {
             "interval": (2.0, (int, float)),
             "timeout": (3.0, (int, float)),
@@ -42,7 +45,10 @@ _SCHEMA: dict[str, Any] = {
             "send_queue": (1024, (int,)),
             "allow_create": (True, (bool,)),
         },
-        "auth": {"token": (None, (str, None))},
+        # resume_key: signs the resume secrets of `joined`; null = random per process (a
+        # server restarted in the same process still honours them), set it to keep peer ids
+        # across restarts of the server process
+        "auth": {"token": (None, (str, None)), "resume_key": (None, (str, None))},
         "tls": {"cert": (None, (str, None)), "key": (None, (str, None))},
     },
     "webrtc": {

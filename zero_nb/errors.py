@@ -9,7 +9,9 @@
     │   ├── JoinRefused           the server said no; ``code`` is the protocol error code
     │   │   ├── BadPassword
     │   │   ├── Unauthorized
-    │   │   └── SessionFull
+    │   │   ├── SessionFull
+    │   │   ├── NoSuchSession
+    │   │   └── InvalidJoin     the join request itself is malformed (e.g. a bad session name)
     │   └── ServerError           the server answered a request with an ``error``
     ├── MediaError                WebRTC / media engine failures
     │   └── SourceError           a media source cannot be opened or read
@@ -22,8 +24,10 @@ from __future__ import annotations
 __all__ = [
     "BadPassword",
     "ConfigError",
+    "InvalidJoin",
     "JoinRefused",
     "MediaError",
+    "NoSuchSession",
     "RoomClosed",
     "ServerError",
     "ServerUnreachable",
@@ -78,6 +82,14 @@ class SessionFull(JoinRefused):
     """The session (or server) is at its limit."""
 
 
+class NoSuchSession(JoinRefused):
+    """The session does not exist and this server does not create sessions on join."""
+
+
+class InvalidJoin(JoinRefused):
+    """The join request was malformed, e.g. a session name with spaces."""
+
+
 class MediaError(ZeroNBError):
     """The WebRTC media engine failed."""
 
@@ -99,6 +111,8 @@ _JOIN_ERRORS: dict[str, type[JoinRefused]] = {
     "unauthorized": Unauthorized,
     "session-full": SessionFull,
     "server-full": SessionFull,
+    "no-such-session": NoSuchSession,
+    "bad-message": InvalidJoin,
 }
 
 

@@ -3,8 +3,12 @@
  * Signaling client for wire protocol v1 (docs/protocol.md) over a WebSocket: join, relay,
  * chat, heartbeat, and automatic reconnect + re-join with exponential backoff.
  *
- * No UI and no WebRTC here. After a re-join the server assigns a new peer_id and a new
- * `joined` arrives (event `joined` with `rejoin: true`): callers must rebuild their mesh.
+ * No UI and no WebRTC here. After a re-join a new `joined` arrives (event `joined` with
+ * `rejoin: true`). By default the server assigns a new peer_id and callers must rebuild their
+ * mesh; with `resume: true` the client asks to keep its peer_id, proving it with the
+ * `resume_secret` its `joined` carried (the id is kept only if nobody holds it: compare ids).
+ * Any `error` before `joined` answers our `join`: a refusal in FATAL_JOIN_ERRORS stops at
+ * once (a bad session name gets `bad-message` with no `request` field).
  *
  * Events (detail):
  *   state   {state, previous, attempt?, delay?, reason?}
@@ -35,10 +39,11 @@ export const FATAL_JOIN_ERRORS = new Set([
 export class SignalingClient extends Emitter {
   /**
    * @param {string} url  ws:// or wss:// URL of the server's `/ws`
-   * @param {{backoff?: [number, number], heartbeat?: [number, number],
+   * @param {{backoff?: [number, number], heartbeat?: [number, number], resume?: boolean,
    *          WebSocketImpl?: typeof WebSocket}} [options]
    *   backoff: first and longest delay between reconnect attempts (ms);
-   *   heartbeat: ping interval and silence after which the link counts as dead (ms)
+   *   heartbeat: ping interval and silence after which the link counts as dead (ms);
+   *   resume: re-join with the same peer_id (only for callers that keep their connections)
    */
   constructor(url, options = {}) {
     super();
@@ -46,12 +51,15 @@ export class SignalingClient extends Emitter {
     this.backoff = options.backoff ?? [500, 8000];
     this.heartbeat = options.heartbeat ?? [4000, 9000];
     this.WebSocketImpl = options.WebSocketImpl ?? WebSocket;
+    this.resume = options.resume ?? false;
     /** @type {SignalingState} */
     this.state = "idle";
     /** @type {string | null} */
     this.peerId = null;
     /** @type {string | null} */
     this.session = null;
+    /** @type {string | null} the secret `joined` gave: proves our claim to peerId on re-join */
+    this.resumeSecret = null;
     /** @type {WireMessage | null} */
     this.joinedMessage = null;
     /** Successful re-joins after the first join. */
@@ -62,6 +70,7 @@ export class SignalingClient extends Emitter {
     this._ws = null;
     this._attempt = 0;
     this._everJoined = false;
+    this._awaitingJoin = false; // our join is sent and not yet answered on this connection
     this._stopped = true;
     this._lastSeen = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -82,6 +91,7 @@ export class SignalingClient extends Emitter {
     this._attempt = 0;
     this.rejoins = 0;
     this.peerId = null;
+    this.resumeSecret = null;
     this._connect();
   }
 
@@ -161,7 +171,12 @@ export class SignalingClient extends Emitter {
         const value = this._request[key];
         if (value) join[key] = value;
       }
+      if (this.resume && this.peerId && this.resumeSecret) {
+        join.resume = this.peerId;
+        join.resume_secret = this.resumeSecret;
+      }
       ws.send(JSON.stringify(join));
+      this._awaitingJoin = true;
       clearInterval(this._beatTimer);
       this._beatTimer = setInterval(() => this._beat(ws), this.heartbeat[0]);
     };
@@ -202,7 +217,10 @@ export class SignalingClient extends Emitter {
         this._everJoined = true;
         this._attempt = 0;
         if (rejoin) this.rejoins += 1;
+        this._awaitingJoin = false;
         this.peerId = message.peer_id;
+        this.resumeSecret = typeof message.resume_secret === "string" ? message.resume_secret
+          : null;
         this.session = message.session;
         this._request.session = message.session; // a server-made session is kept on re-join
         this.joinedMessage = message;
@@ -212,9 +230,10 @@ export class SignalingClient extends Emitter {
       }
       case "error": {
         const code = String(message.code ?? "error");
-        const fatal = message.request === "join" && FATAL_JOIN_ERRORS.has(code);
-        if (fatal) {
-          this._fail(code, String(message.message ?? code), message.request);
+        // before `joined`, any error answers our join (parse errors carry no `request`)
+        const toJoin = message.request === "join" || this._awaitingJoin;
+        if (toJoin && FATAL_JOIN_ERRORS.has(code)) {
+          this._fail(code, String(message.message ?? code), "join");
         } else {
           this.emit("error", { code, message: String(message.message ?? code),
             request: message.request, fatal: false });

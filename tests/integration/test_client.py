@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime
+import json
 import os
 import signal
 import ssl
@@ -15,10 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect as ws_connect
 
 import zero_nb
 from tests.conftest import UNIT
-from zero_nb.errors import BadPassword, ServerUnreachable
+from zero_nb.errors import BadPassword, InvalidJoin, JoinRefused, ServerUnreachable, SessionFull
 from zero_nb.signaling.client import ClientState, SignalingClient
 from zero_nb.signaling.server import SignalingServer
 
@@ -81,6 +83,52 @@ async def test_client_rejoins_after_server_restart():
     await a.close()
     await b.close()
     await srv2.stop()
+
+
+def test_join_refusals_raise_at_once():
+    """zero_nb.join raises the server's refusal within 1 s as a JoinRefused with its code."""
+    server = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
+        "limits": {"max_peers_per_session": 1}}})
+    owner = zero_nb.join("p", server, password="pw")
+    try:
+        for session, password, cls, code in (("bad name!", None, InvalidJoin, "bad-message"),
+                                             ("p", "wrong", BadPassword, "bad-password"),
+                                             ("p", "pw", SessionFull, "session-full")):
+            start = time.monotonic()
+            with pytest.raises(cls) as info:
+                zero_nb.join(session, server, password=password)
+            took = time.monotonic() - start
+            assert took < 1.0 * UNIT, f"{code}: raised after {took:.2f} s"
+            assert isinstance(info.value, JoinRefused) and info.value.code == code
+            assert info.value.message and info.value.message in str(info.value)
+    finally:
+        owner.leave()
+        server.stop()
+
+
+async def test_resume_needs_the_secret(server):
+    """After a drop, a stranger resuming the dropped id without its secret gets a new id;
+    the rightful client, re-joining with the secret joined gave it, keeps its id."""
+    a = SignalingClient(server.url, session="r", name="a", backoff=(3 * UNIT, 3 * UNIT))
+    watcher = SignalingClient(server.url, session="r", name="w")
+    joined_a = await a.connect()
+    await watcher.connect()
+    old = a.peer_id
+    assert joined_a["resume_secret"] == a.resume_secret and a.resume_secret
+    assert a._ws is not None
+    a._ws.transport.abort()  # the link drops; the client re-joins after its backoff
+    assert (await next_of(watcher, "peer-left"))["peer_id"] == old
+    async with ws_connect(server.url) as stranger:
+        for extra in ({}, {"resume_secret": "x" * len(a.resume_secret)}):
+            await stranger.send(json.dumps({"type": "join", "session": "r", "resume": old,
+                                            **extra}))
+            reply = json.loads(await asyncio.wait_for(stranger.recv(), 5 * UNIT))
+            assert reply["type"] == "joined" and reply["peer_id"] != old, reply
+            await stranger.send('{"type":"leave"}')
+    rejoined = await next_of(a, "joined", timeout=10 * UNIT)
+    assert rejoined["peer_id"] == old == a.peer_id and a.reconnects == 1
+    await a.close()
+    await watcher.close()
 
 
 def _self_signed(tmp_path):

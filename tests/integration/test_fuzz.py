@@ -68,6 +68,7 @@ def check_message(m: Any) -> None:
         assert m == {"type": "pong"}
     elif kind == "joined":
         assert SESSION_ID_RE.fullmatch(m["session"]) and isinstance(m["peer_id"], str), m
+        assert isinstance(m["resume_secret"], str) and m["resume_secret"], m
         assert all(set(p) == {"peer_id", "name"} for p in m["peers"]), m
     elif kind == "peer-joined":
         assert set(m) == {"type", "peer_id", "name"}, m
@@ -224,8 +225,8 @@ json_values = st.recursive(
     lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(any_text, kids, max_size=4)),
     max_leaves=12,
 )
-FIELDS = ["session", "name", "password", "token", "resume", "to", "sdp", "candidate", "data",
-          "from"]
+FIELDS = ["session", "name", "password", "token", "resume", "resume_secret", "to", "sdp",
+          "candidate", "data", "from"]
 json_messages = st.fixed_dictionaries(
     {"type": st.one_of(st.sampled_from(sorted(CLIENT_TYPES)), json_values)},
     optional={f: json_values for f in FIELDS},
@@ -247,6 +248,7 @@ ACCEPTS = {
     ("join", "password"): _opt_str,
     ("join", "token"): _opt_str,
     ("join", "resume"): lambda v: v is None or (isinstance(v, str) and PEER_ID_RE.fullmatch(v)),
+    ("join", "resume_secret"): lambda v: v is None or (isinstance(v, str) and len(v) <= 128),
     ("offer", "to"): _req_str,
     ("offer", "sdp"): _req_str,
     ("answer", "to"): _req_str,
@@ -258,7 +260,7 @@ ACCEPTS = {
 }
 VALID = {
     "join": {"type": "join", "session": "s", "name": "n", "password": "p", "token": "t",
-             "resume": "r"},
+             "resume": "r", "resume_secret": "x"},
     "offer": {"type": "offer", "to": "x", "sdp": "v=0"},
     "answer": {"type": "answer", "to": "x", "sdp": "v=0"},
     "candidate": {"type": "candidate", "to": "x", "candidate": None},
@@ -439,13 +441,15 @@ def test_unicode_and_surrogates(srv, bystander, name, data, password):
 @settings(FUZZ, max_examples=20)
 @given(wanted=st.from_regex(PEER_ID_RE, fullmatch=True))
 def test_resume_never_shares_a_peer_id(srv, bystander, wanted):
-    """join.resume grants a free peer_id, never one a connected peer holds; from follows it."""
+    """join.resume needs the id's secret, never grants an id a connected peer holds; from
+    follows it."""
     session = fresh_session()
     wanted = f"{wanted[:54]}-{session}"  # unique: an earlier example's peer may linger
     with ws_connect(srv.url) as a, ws_connect(srv.url) as b:
-        first = join(a, session, resume=wanted)["peer_id"]
-        second = join(b, session, resume=first)["peer_id"]
-        assert first == wanted and second != first
+        ja = join(a, session, resume=wanted)  # a guessed id without its secret: a fresh id
+        first = ja["peer_id"]
+        second = join(b, session, resume=first, resume_secret=ja["resume_secret"])["peer_id"]
+        assert first != wanted and second != first
         assert codes(drain(a)) == ["peer-joined"]
         b.send(json.dumps({"type": "message", "to": first, "data": 1}))
         drain(b)

@@ -2,6 +2,10 @@
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -154,6 +158,45 @@ async def test_vanished_peer_reported_within_five_seconds():
         assert loop.time() - start < 5.0 * UNIT
         b.transport.abort()
         await a.close()
+
+
+FROZEN_CLIENT = """
+import asyncio, sys
+from zero_nb.signaling.client import SignalingClient
+
+async def main():
+    client = SignalingClient(sys.argv[1], session="frozen", name="frozen")
+    print((await client.connect())["peer_id"], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_frozen_peer_reported_within_five_seconds_by_default():
+    """A client process that is SIGSTOPped is reported peer-left within 5 s (default heartbeat:
+    ping every 2 s, 3 s for the pong), without waiting for a closing handshake."""
+    async with SignalingServer("127.0.0.1", 0) as srv:
+        watcher, _ = await joined(srv.url, session="frozen")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FROZEN_CLIENT, srv.url, stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            frozen = (await asyncio.wait_for(proc.stdout.readline(), 10 * UNIT)).decode().strip()
+            assert (await recv(watcher, 5 * UNIT))["peer_id"] == frozen  # peer-joined
+            await asyncio.sleep(1.0)  # a pong or two: the link is alive and answering
+            loop = asyncio.get_running_loop()
+            os.kill(proc.pid, signal.SIGSTOP)
+            start = loop.time()
+            msg = await recv(watcher, 10 * UNIT)
+            took = loop.time() - start
+            assert msg == {"type": "peer-left", "peer_id": frozen}
+            print(f"frozen peer reported after {took:.2f} s")
+            assert took <= 5.5 * UNIT, f"peer-left after {took:.2f} s"
+        finally:
+            proc.kill()
+            await proc.wait()
+            await watcher.close()
 
 
 async def test_sessions_isolated_under_concurrent_joins(server):

@@ -211,16 +211,69 @@ def test_hooks_and_joined_extra():
     assert created == ["s"] and sent(out)[0]["sfu"] == {"room": 7}
 
 
-def test_resume_keeps_peer_id_when_free():
-    """A reconnecting client gets its old peer_id back if nobody holds it, else a new one."""
+def test_resume_keeps_peer_id_with_its_secret_when_free():
+    """A re-join keeps its peer_id with the secret joined gave, if nobody holds the id."""
     core = SignalingCore()
-    _, held, _ = join(core)
-    c = core.open()
-    joined = sent(frames(core, c, {"type": "join", "session": "s", "resume": "abc123"}))[0]
-    assert joined["peer_id"] == "abc123"
+    c, old, out = join(core)
+    secret = sent(out, c)[0]["resume_secret"]
+    frames(core, c, {"type": "leave"})
     d = core.open()
-    joined = sent(frames(core, d, {"type": "join", "session": "s", "resume": held}))[0]
-    assert joined["peer_id"] not in (held, "abc123")
+    joined = sent(frames(core, d, {"type": "join", "session": "s", "resume": old,
+                                   "resume_secret": secret}))[0]
+    assert joined["peer_id"] == old and joined["resume_secret"] == secret
+    e = core.open()  # the id is held now: even the right secret gets a fresh id
+    joined = sent(frames(core, e, {"type": "join", "session": "s", "resume": old,
+                                   "resume_secret": secret}))[0]
+    assert joined["peer_id"] != old
+
+
+def test_resume_without_the_secret_gets_a_new_id():
+    """Anyone may know a dropped peer's id; without its secret they get a fresh id."""
+    core = SignalingCore()
+    b, bystander, _ = join(core)
+    c, old, out = join(core)
+    secret = sent(out, c)[0]["resume_secret"]
+    assert sent(out, b) and secret not in json.dumps(sent(out, b))  # others never see it
+    core.close(c)  # its connection dropped
+    for extra in ({}, {"resume_secret": ""}, {"resume_secret": secret[:-1] + "A"},
+                  {"resume_secret": "x" * 24}):
+        d = core.open()
+        joined = sent(frames(core, d, {"type": "join", "session": "s", "resume": old,
+                                       **extra}))[0]
+        assert joined["peer_id"] not in (old, bystander), extra
+        core.close(d)
+
+
+def test_resume_secret_is_bound_to_session_and_server_key():
+    """A secret only resumes its own id in its own session, under the key that made it."""
+    core = SignalingCore(resume_key=b"k1")
+    c, old, out = join(core, session="s")
+    secret = sent(out, c)[0]["resume_secret"]
+    core.close(c)
+    for session, key in (("t", b"k1"), ("s", b"k2")):
+        other = SignalingCore(resume_key=key)
+        d = other.open()
+        joined = sent(frames(other, d, {"type": "join", "session": session, "resume": old,
+                                        "resume_secret": secret}))[0]
+        assert joined["peer_id"] != old, (session, key)
+    again = SignalingCore(resume_key=b"k1")  # a restarted server with the same key
+    d = again.open()
+    joined = sent(frames(again, d, {"type": "join", "session": "s", "resume": old,
+                                    "resume_secret": secret}))[0]
+    assert joined["peer_id"] == old
+
+
+def test_resume_secret_compared_in_constant_time(monkeypatch):
+    """The resume secret is checked with hmac.compare_digest."""
+    import hmac
+
+    calls = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
+    core = SignalingCore()
+    c = core.open()
+    frames(core, c, {"type": "join", "session": "s", "resume": "abc", "resume_secret": "zz"})
+    assert (b"zz" in calls[-1]) and len(calls) == 1
 
 
 def test_resume_must_look_like_a_peer_id():

@@ -46,6 +46,15 @@ def test_join_rejects_long_name():
     assert code_of(json.dumps({"type": "join", "name": "n" * 65})) is ErrorCode.BAD_MESSAGE
 
 
+def test_join_resume_secret():
+    """resume_secret is an optional string of at most 128 characters."""
+    msg = parse(json.dumps({"type": "join", "resume": "ab12", "resume_secret": "s3"}))
+    assert msg.resume == "ab12" and msg.resume_secret == "s3"
+    for bad in (5, ["s"], "x" * 129):
+        assert code_of(json.dumps({"type": "join", "resume_secret": bad})) is \
+            ErrorCode.BAD_MESSAGE
+
+
 @pytest.mark.parametrize("raw", [
     "{", "[]", "3", '"join"', "null", '{"type": 1}', "{}",
     "[" * 100000 + "]" * 100000, '{"type":"ping","x":' + "9" * 5000 + "}",

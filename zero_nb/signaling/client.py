@@ -1,8 +1,11 @@
 """Async signaling client: connect, join, send, receive; reconnects and re-joins by itself.
 
 Server messages go to ``on_message`` (called on the client's loop) or, without a callback,
-to a bounded queue read with :meth:`SignalingClient.recv`. After a reconnect the server
-assigns a new ``peer_id`` and a fresh ``joined`` message is delivered: treat it as a reset.
+to a bounded queue read with :meth:`SignalingClient.recv`. After a reconnect the client asks
+to keep its ``peer_id`` (``resume`` with the ``resume_secret`` that ``joined`` gave) and a
+fresh ``joined`` message is delivered: if its ``peer_id`` differs, treat it as a reset.
+A join the server refuses raises at once (no retry can help) as a
+:class:`zero_nb.errors.JoinRefused` subclass carrying the server's ``code`` and ``message``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class SignalingClient:
         self.heartbeat = heartbeat
         self._ssl = ssl
         self.peer_id: str | None = None
+        self.resume_secret: str | None = None  # proves our claim to peer_id on a re-join
         self.joined: dict[str, Any] | None = None
         self.state = ClientState.CLOSED
         self.reconnects = 0
@@ -204,23 +208,13 @@ class SignalingClient:
             ping_timeout=self.heartbeat[1],
             max_size=2**22,
         ) as ws:
-            join: dict[str, Any] = {"type": "join", "name": self.name}
-            for key in ("session", "password", "token"):
-                if getattr(self, key) is not None:
-                    join[key] = getattr(self, key)
-            if self.peer_id is not None:  # a reconnect: ask to keep our id
-                join["resume"] = self.peer_id
-            await ws.send(json.dumps(join))
-            while True:
-                reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                if reply.get("type") == "joined":
-                    break
-                if reply.get("type") == "error" and reply.get("request") == "join":
-                    raise join_refused(reply.get("code", "?"), reply.get("message", ""))
+            await ws.send(json.dumps(self._join_message()))
+            reply = await self._await_joined(ws)
             self._ws = ws
             self.joined = reply
             self.peer_id = reply["peer_id"]
             self.session = reply["session"]
+            self.resume_secret = reply.get("resume_secret")
             if self._first is not None and not self._first.done():
                 self._first.set_result(reply)
             else:
@@ -235,3 +229,28 @@ class SignalingClient:
                     continue
                 if isinstance(message, dict):
                     self._deliver(message)
+
+    def _join_message(self) -> dict[str, Any]:
+        join: dict[str, Any] = {"type": "join", "name": self.name}
+        for key in ("session", "password", "token"):
+            if getattr(self, key) is not None:
+                join[key] = getattr(self, key)
+        if self.peer_id is not None:  # a reconnect: ask to keep our id, proving it is ours
+            join["resume"] = self.peer_id
+            if self.resume_secret is not None:
+                join["resume_secret"] = self.resume_secret
+        return join
+
+    @staticmethod
+    async def _await_joined(ws: ClientConnection) -> dict[str, Any]:
+        """The server's answer to our ``join``; an ``error`` is its refusal, raised at once."""
+        while True:
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if not isinstance(reply, dict):
+                continue
+            if reply.get("type") == "joined":
+                return reply
+            # join is the only frame sent on this connection so far, so any error answers it
+            # (parse errors such as a bad session name carry no 'request' field)
+            if reply.get("type") == "error":
+                raise join_refused(str(reply.get("code", "?")), str(reply.get("message", "")))

@@ -110,6 +110,7 @@ class SignalingCore:
         *,
         token: str | None = None,
         hooks: SessionHooks | None = None,
+        resume_key: bytes | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.token = token
@@ -118,6 +119,7 @@ class SignalingCore:
             max_peers_per_session=self.limits.max_peers_per_session,
             max_sessions=self.limits.max_sessions,
             allow_create=self.limits.allow_create,
+            resume_key=resume_key,
         )
         self._conns: dict[int, _Conn] = {}
         self._by_peer: dict[str, int] = {}
@@ -226,7 +228,8 @@ class SignalingCore:
                                 "token in 'join.token'", request="join")]
         is_new = msg.session is None or msg.session not in self.registry.sessions
         try:
-            peer = self.registry.join(msg.session, msg.name, msg.password, msg.resume)
+            peer = self.registry.join(msg.session, msg.name, msg.password, msg.resume,
+                                      msg.resume_secret)
         except JoinRefused as exc:
             actions: list[Action] = [
                 self._error(conn, ErrorCode[exc.reason], exc.message, request="join")
@@ -250,6 +253,8 @@ class SignalingCore:
             "peer_id": peer.peer_id,
             "name": peer.name,
             "peers": [p.describe() for p in session.peers.values() if p is not peer],
+            # only the joiner sees it: with it, a re-join after a drop keeps this peer_id
+            "resume_secret": self.registry.resume_secret(peer.session, peer.peer_id),
         }
         if self.hooks.joined_extra:
             joined.update(self.hooks.joined_extra(session))

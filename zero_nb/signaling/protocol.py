@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CLIENT_TYPES",
     "MAX_NAME_CHARS",
+    "MAX_SECRET_CHARS",
     "PEER_ID_RE",
     "PROTOCOL_VERSION",
     "RELAY_TYPES",
@@ -35,6 +36,7 @@ PROTOCOL_VERSION = 1
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 PEER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_NAME_CHARS = 64
+MAX_SECRET_CHARS = 128
 RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
 CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", *RELAY_TYPES})
 
@@ -73,6 +75,7 @@ class Join:
     password: str | None
     token: str | None
     resume: str | None = None  # the peer_id held before a reconnect, to keep it
+    resume_secret: str | None = None  # the secret ``joined`` gave with that peer_id
 
 
 @dataclass(frozen=True)
@@ -165,12 +168,17 @@ def parse(raw: str | bytes) -> Message:
         resume = _optional_str(obj, "resume", kind)
         if resume is not None and not PEER_ID_RE.fullmatch(resume):
             raise _bad("'join.resume' must be a previous peer_id (1-64 of A-Z a-z 0-9 _ -)")
+        secret = _optional_str(obj, "resume_secret", kind)
+        if secret is not None and len(secret) > MAX_SECRET_CHARS:
+            raise _bad(f"'join.resume_secret' is longer than {MAX_SECRET_CHARS} characters: "
+                       "send the resume_secret that 'joined' gave")
         return Join(
             session=session,
             name=name,
             password=_optional_str(obj, "password", kind) or None,
             token=_optional_str(obj, "token", kind),
             resume=resume,
+            resume_secret=secret,
         )
     if kind in RELAY_TYPES:
         to = _required_str(obj, "to", kind)

@@ -7,6 +7,7 @@ locks; the server exposes read-only snapshots to other threads.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -14,7 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JoinRefused", "Peer", "Session", "SessionRegistry"]
+__all__ = ["PROCESS_RESUME_KEY", "JoinRefused", "Peer", "Session", "SessionRegistry"]
+
+# Resume secrets are an HMAC of (session, peer_id) under this key: a server restarted in the
+# same process recognises the secrets it gave, with no state to keep (signaling.auth.resume_key
+# replaces it, so secrets also survive a restart of the server process)
+PROCESS_RESUME_KEY = secrets.token_bytes(32)
 
 
 @dataclass
@@ -53,8 +59,10 @@ class SessionRegistry:
     """All sessions of one server, with the per-session and per-server limits."""
 
     def __init__(
-        self, *, max_peers_per_session: int, max_sessions: int, allow_create: bool = True
+        self, *, max_peers_per_session: int, max_sessions: int, allow_create: bool = True,
+        resume_key: bytes | None = None,
     ) -> None:
+        self._resume_key = resume_key or PROCESS_RESUME_KEY
         self.max_peers_per_session = max_peers_per_session
         self.max_sessions = max_sessions
         self.allow_create = allow_create
@@ -73,9 +81,28 @@ class SessionRegistry:
                 self._peer_ids.add(peer_id)
                 return peer_id
 
+    def resume_secret(self, session_id: str, peer_id: str) -> str:
+        """The secret that proves a peer may resume ``peer_id`` in ``session_id``."""
+        mac = hmac.new(self._resume_key, f"{session_id}\n{peer_id}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+
+    def may_resume(self, session_id: str | None, peer_id: str | None,
+                   secret: str | None) -> bool:
+        """True if ``secret`` is the one :meth:`resume_secret` gave (constant-time check)."""
+        if session_id is None or peer_id is None or not secret:
+            return False
+        expected = self.resume_secret(session_id, peer_id).encode("ascii")
+        return hmac.compare_digest(expected, secret.encode("utf-8", "surrogatepass"))
+
     def join(self, session_id: str | None, name: str, password: str | None,
-             resume: str | None = None) -> Peer:
-        """Add a peer, creating the session if needed. Raises :class:`JoinRefused`."""
+             resume: str | None = None, resume_secret: str | None = None) -> Peer:
+        """Add a peer, creating the session if needed. Raises :class:`JoinRefused`.
+
+        ``resume`` keeps a previous peer_id only with its ``resume_secret`` and only if no
+        connected peer holds it; otherwise the peer gets a fresh id.
+        """
+        if not self.may_resume(session_id, resume, resume_secret):
+            resume = None
         if session_id is None:
             session_id = str(uuid.uuid4())
         session = self.sessions.get(session_id)
