@@ -1,7 +1,7 @@
 // @ts-check
 /**
- * zero_nb's WebRTC core for browsers, UI-free: the standalone page (js/app.js) and the
- * notebook widgets are two shells around these classes.
+ * zero_nb's WebRTC core for browsers, UI-free: the standalone page (js/app.js) is a shell
+ * around these classes; the notebook widgets use media.js and the UI modules in js/ui/.
  *
  *   import { Session } from "./rtc/index.js";
  *   const session = new Session({ server: "ws://127.0.0.1:8765/ws" });
@@ -11,6 +11,7 @@
  */
 
 export { Emitter } from "./emitter.js";
+export { gathered } from "./gather.js";
 export {
   audioConstraints,
   describeMediaError,
@@ -20,7 +21,11 @@ export {
   videoConstraints,
 } from "./media.js";
 export { JANUS_CODES, JanusError, JanusHandle, JanusSession } from "./janus.js";
-export { KINDS, Mesh, Peer, peersStats, replaceKindTrack, TIMING } from "./mesh.js";
+export { Mesh } from "./mesh.js";
+export { Negotiation, TIMING } from "./negotiation.js";
+export { KINDS, peersStats, RemotePeer, replaceKindTrack } from "./peer.js";
 export { Session, SESSION_ERRORS } from "./session.js";
-export { Sfu, SFU_TIMING, SfuPeer } from "./sfu.js";
+export { Sfu } from "./sfu.js";
+export { Publisher, SFU_TIMING } from "./sfu_publisher.js";
 export { FATAL_JOIN_ERRORS, SignalingClient } from "./signaling.js";
+export { TOPOLOGIES, topologyFor, UnsupportedTopology } from "./topology.js";

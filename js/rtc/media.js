@@ -7,8 +7,13 @@
  * replaceTrack), never by renegotiation. A disabled video track sends black frames and a
  * disabled audio track silence, so the remote side keeps a live, cheap stream.
  *
- * Events (detail): change {audio, video} — the tracks to send now · ended {kind} — a device
- * or the screen share stopped by itself.
+ * Devices: `devices()` lists cameras and microphones (labels once permission is granted),
+ * `useDevice(kind, id)` switches one live (the choice is remembered in localStorage and
+ * used by the next `start`).
+ *
+ * Events (detail): change {audio, video} — the tracks to send now · ended {kind, message} — a
+ * device (unplugged?) or the screen share stopped by itself · devices {} — the device list
+ * changed.
  */
 
 import { Emitter } from "./emitter.js";
@@ -79,6 +84,28 @@ export function describeMediaError(err, what = "camera") {
   }
 }
 
+const DEVICE_KEY = { audio: "zero_nb.mic", video: "zero_nb.camera" };
+
+/** localStorage that may be missing (private mode, sandboxed frames). */
+const store = {
+  /** @param {string} key */
+  get(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  /** @param {string} key @param {string} value */
+  set(key, value) {
+    try {
+      localStorage.setItem(key, value);
+    } catch {
+      // not remembered
+    }
+  },
+};
+
 /** True where getUserMedia exists (secure contexts only: https or localhost). */
 export function mediaAvailable() {
   return typeof navigator !== "undefined" && Boolean(navigator.mediaDevices?.getUserMedia);
@@ -100,6 +127,56 @@ export class LocalMedia extends Emitter {
     this.processing = true;
     /** @type {{code: string, message: string} | null} the last acquisition problem */
     this.error = null;
+    /** the chosen deviceId per kind ("" = the browser's default) */
+    this.deviceIds = { audio: store.get(DEVICE_KEY.audio) ?? "",
+      video: store.get(DEVICE_KEY.video) ?? "" };
+    this._onDeviceChange = () => this.emit("devices", {});
+    navigator.mediaDevices?.addEventListener?.("devicechange", this._onDeviceChange);
+  }
+
+  /**
+   * Cameras and microphones: [{kind: 'video'|'audio', deviceId, label}]. Labels are empty
+   * until the page has had permission once.
+   */
+  async devices() {
+    if (!navigator.mediaDevices?.enumerateDevices) return [];
+    const kinds = /** @type {Record<string, 'audio'|'video'>} */ ({ audioinput: "audio",
+      videoinput: "video" });
+    return (await navigator.mediaDevices.enumerateDevices())
+      .filter((d) => kinds[d.kind] && d.deviceId)
+      .map((d, i) => ({ kind: kinds[d.kind], deviceId: d.deviceId,
+        label: d.label || `${kinds[d.kind] === "video" ? "camera" : "microphone"} ${i + 1}` }));
+  }
+
+  /**
+   * Send from another camera or microphone, live: a new track replaces the old one on every
+   * connection (replaceTrack, no renegotiation). Remembered for the next start.
+   * @param {'audio'|'video'} kind
+   * @param {string} deviceId
+   */
+  async useDevice(kind, deviceId) {
+    this.deviceIds[kind] = deviceId;
+    store.set(DEVICE_KEY[kind], deviceId);
+    const old = kind === "video" ? this.camera : this.mic;
+    if (!old) return;
+    const constraints = kind === "video"
+      ? { video: { ...videoConstraints(this.resolution), deviceId: { exact: deviceId } } }
+      : { audio: { ...audioConstraints(this.processing), deviceId: { exact: deviceId } } };
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(constraints);
+      old.stop();
+      this._adopt(stream);
+      this._changed();
+    } catch (err) {
+      this.error = describeMediaError(err);
+      throw err;
+    }
+  }
+
+  /** @param {'audio'|'video'} kind  the deviceId sent now ("" if none) */
+  currentDevice(kind) {
+    const track = kind === "video" ? this.camera : this.mic;
+    return track?.getSettings().deviceId ?? "";
   }
 
   /** The track each kind sends now (screen share replaces the camera). */
@@ -134,8 +211,11 @@ export class LocalMedia extends Emitter {
       this.error = describeMediaError({ name: "insecure" });
       return this._changed();
     }
-    const video = wantVideo ? videoConstraints(this.resolution) : false;
-    const audio = wantAudio ? audioConstraints(this.processing) : false;
+    // the remembered device if it is still there, else the default (`ideal`, not `exact`)
+    const pick = (/** @type {'audio'|'video'} */ kind) =>
+      this.deviceIds[kind] ? { deviceId: { ideal: this.deviceIds[kind] } } : {};
+    const video = wantVideo ? { ...videoConstraints(this.resolution), ...pick("video") } : false;
+    const audio = wantAudio ? { ...audioConstraints(this.processing), ...pick("audio") } : false;
     try {
       this._adopt(await navigator.mediaDevices.getUserMedia({ audio, video }));
     } catch (err) {
@@ -164,8 +244,21 @@ export class LocalMedia extends Emitter {
         this.camera = track;
         track.enabled = !this.cameraOff;
       }
-      track.addEventListener("ended", () => this.emit("ended", { kind: track.kind }));
+      track.addEventListener("ended", () => this._ended(track));
     }
+  }
+
+  /** @param {MediaStreamTrack} track  a device stopped by itself (unplugged, taken away) */
+  _ended(track) {
+    if (track !== this.camera && track !== this.mic) return; // we replaced it ourselves
+    const what = track.kind === "video" ? "camera" : "microphone";
+    const message = `The ${what} (${track.label || "device"}) stopped: unplugged or taken by ` +
+      `another application? Choose another ${what} or plug it back in.`;
+    this.error = { code: "device-lost", message };
+    if (track === this.camera) this.camera = null;
+    else this.mic = null;
+    this.emit("ended", { kind: track.kind, message });
+    this._changed();
   }
 
   _changed() {
@@ -237,6 +330,12 @@ export class LocalMedia extends Emitter {
   stop() {
     for (const track of [this.camera, this.mic, this.screen]) track?.stop();
     this.camera = this.mic = this.screen = null;
+  }
+
+  /** Release every device and stop listening for device changes. */
+  dispose() {
+    this.stop();
+    navigator.mediaDevices?.removeEventListener?.("devicechange", this._onDeviceChange);
   }
 
   describe() {

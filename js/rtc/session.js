@@ -1,9 +1,8 @@
 // @ts-check
 /**
- * A participant in one session: signaling + full mesh (or, when `joined.sfu` names a Janus
- * VideoRoom, media through that SFU: sfu.js) + local media + chat, with events and
- * plain-data snapshots. UI-free: the web page (js/app.js) and the notebook widgets are shells
- * around this one implementation.
+ * A participant in one session: signaling + a topology (topology.js: full mesh, or media
+ * through a Janus VideoRoom when `joined.sfu` says so) + local media + chat, with events and
+ * plain-data snapshots. UI-free: the web page (js/app.js) is a shell around it.
  *
  * Events (detail):
  *   state        {state, previous, delay?, reason?}    see SessionState
@@ -16,9 +15,8 @@
 
 import { Emitter } from "./emitter.js";
 import { LocalMedia } from "./media.js";
-import { Mesh } from "./mesh.js";
-import { Sfu } from "./sfu.js";
 import { SignalingClient } from "./signaling.js";
+import { topologyFor, UnsupportedTopology } from "./topology.js";
 
 /**
  * @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'failed'|'left'} SessionState
@@ -41,12 +39,13 @@ export class Session extends Emitter {
   constructor(options) {
     super();
     this.server = options.server;
+    this.rtcConfig = options.rtcConfig ?? { iceServers: [] };
     this.maxMessages = options.maxMessages ?? 500;
     this.signaling = new SignalingClient(options.server, options.signaling);
-    this.mesh = new Mesh({ send: (signal) => this.signaling.send(signal),
-      rtcConfig: options.rtcConfig });
-    /** media through a Janus VideoRoom when `joined.sfu` says so (see sfu.js) */
-    this.sfu = new Sfu({ rtcConfig: options.rtcConfig });
+    /** @type {import("./topology.js").Topology | null} how peers are reached, once joined */
+    this.topology = null;
+    /** @type {(() => void)[]} */
+    this._unwire = [];
     this.media = new LocalMedia();
     /** @type {SessionState} */
     this.state = "idle";
@@ -68,9 +67,9 @@ export class Session extends Emitter {
     return this.signaling.session;
   }
 
-  /** @type {Map<string, import("./mesh.js").Peer>} */
+  /** @type {Map<string, import("./peer.js").RemotePeer>} */
   get peers() {
-    return this.sfu.active ? this.sfu.peers : this.mesh.peers;
+    return this.topology?.peers ?? new Map();
   }
 
   _wire() {
@@ -81,34 +80,33 @@ export class Session extends Emitter {
       this._setState(state, detail);
     });
     sig.on("joined", ({ message, rejoin }) => this._joined(message, rejoin));
-    sig.on("disconnected", () => {
-      this.mesh.online = false;
-    });
     sig.on("error", (detail) => {
-      if (detail.fatal) {
-        this.error = { code: detail.code, message: detail.message };
-        this.mesh.online = false;
-      }
+      if (detail.fatal) this.error = { code: detail.code, message: detail.message };
       this.emit("error", detail);
     });
     sig.on("message", ({ message }) => this._signal(message));
-    for (const type of ["peer-added", "peer-removed", "peer-state", "stream", "error"]) {
-      for (const source of [this.mesh, this.sfu]) {
-        if (type === "error") {
-          source.on(type, (detail) => this.emit("error", { code: detail.code ?? "webrtc",
-            message: detail.message, fatal: false, peer: detail.peer }));
-        } else {
-          source.on(type, (detail) => this.emit(type, detail));
-        }
-      }
-    }
     this.media.on("change", (tracks) => {
-      this.mesh.setTrack("audio", tracks.audio);
-      this.mesh.setTrack("video", tracks.video);
-      this.sfu.setTrack("audio", tracks.audio);
-      this.sfu.setTrack("video", tracks.video);
+      this.topology?.setTrack("audio", tracks.audio);
+      this.topology?.setTrack("video", tracks.video);
       this.emit("local", tracks);
     });
+  }
+
+  /**
+   * Replace the topology (null: none); its events become the session's.
+   * @param {import("./topology.js").Topology | null} topology
+   */
+  _useTopology(topology) {
+    for (const off of this._unwire) off();
+    this._unwire = [];
+    this.topology?.close();
+    this.topology = topology;
+    if (!topology) return;
+    for (const type of ["peer-added", "peer-removed", "peer-state", "stream"]) {
+      this._unwire.push(topology.on(type, (detail) => this.emit(type, detail)));
+    }
+    this._unwire.push(topology.on("error", (detail) => this.emit("error", {
+      code: detail.code ?? "webrtc", message: detail.message, fatal: false, peer: detail.peer })));
   }
 
   /**
@@ -119,81 +117,59 @@ export class Session extends Emitter {
     const previous = this.state;
     this.state = state;
     if (state !== previous) this.history.push(state);
-    this.mesh.online = state === "joined";
     this.emit("state", { ...detail, state, previous });
   }
 
   /**
+   * A fresh topology every time: after a re-join every peer_id (ours too) is new.
    * @param {Record<string, any>} message
    * @param {boolean} rejoin
    */
   _joined(message, rejoin) {
-    const sfu = message.sfu;
-    if (sfu && sfu.kind === "janus" && typeof sfu.url === "string") {
-      // SFU-backed session: publish to and subscribe from its Janus room, no mesh
-      this.error = null;
-      this.mesh.reset(null);
-      this.sfu.online = true;
-      if (Array.isArray(message.ice_servers)) {
-        this.sfu.rtcConfig = { ...this.sfu.rtcConfig, iceServers: message.ice_servers };
-      }
-      this.sfu.start(message.peer_id, sfu); // resets the previous Janus session, never throws
-      for (const info of message.peers ?? []) this.sfu.add(info.peer_id, info.name ?? "");
-      this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin });
-      return;
-    }
-    if (sfu !== undefined && sfu !== null && sfu !== false) {
-      // an SFU kind this page does not know: refuse clearly, do not break
-      const kind = JSON.stringify(sfu.kind ?? null);
-      this.error = { code: SESSION_ERRORS.SFU_UNSUPPORTED, message: `Session ` +
-        `'${message.session}' is served through an SFU of a kind (${kind}) this page does ` +
-        "not support: join it from a notebook (zero_nb.join) or ask its host for a mesh " +
-        "session." };
-      this._setState("failed", { reason: this.error.message });
-      this.signaling.leave();
-      this.mesh.reset(null);
-      this.emit("error", { ...this.error, fatal: true });
-      return;
-    }
     this.error = null;
-    this.sfu.reset(null);
-    // a fresh mesh every time: after a re-join every peer_id (ours too) is new
-    this.mesh.reset(message.peer_id);
-    if (Array.isArray(message.ice_servers)) {
-      // optional server hint (not in protocol v1 yet): the server's STUN/TURN list
-      this.mesh.rtcConfig = { ...this.mesh.rtcConfig, iceServers: message.ice_servers };
+    try {
+      this._useTopology(topologyFor(message, { rtcConfig: this.rtcConfig,
+        tracks: this.media.tracks, send: (signal) => this.signaling.send(signal),
+        online: () => this.state === "joined" }));
+    } catch (err) {
+      if (!(err instanceof UnsupportedTopology)) throw err;
+      this._refuse(message.session, err.kind);
+      return;
     }
-    this.mesh.online = true;
-    for (const info of message.peers ?? []) {
-      this.mesh.add(info.peer_id, info.name ?? "", { offer: false }); // they offer to us
-    }
+    this.topology?.start(message);
     this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin });
+  }
+
+  /**
+   * An SFU kind this page does not know: refuse clearly, do not break.
+   * @param {string} session
+   * @param {string} kind
+   */
+  _refuse(session, kind) {
+    this.error = { code: SESSION_ERRORS.SFU_UNSUPPORTED, message: `Session ` +
+      `'${session}' is served through an SFU of a kind (${kind}) this page does ` +
+      "not support: join it from a notebook (zero_nb.join) or ask its host for a mesh " +
+      "session." };
+    this._setState("failed", { reason: this.error.message });
+    this.signaling.leave();
+    this._useTopology(null);
+    this.emit("error", { ...this.error, fatal: true });
   }
 
   /** @param {Record<string, any>} message */
   _signal(message) {
-    if (this.sfu.active) {
-      if (message.type === "peer-joined") {
-        this.sfu.add(message.peer_id, message.name ?? "");
-        return;
-      }
-      if (message.type === "peer-left") {
-        this.sfu.remove(message.peer_id);
-        return;
-      }
-      if (["offer", "answer", "candidate"].includes(message.type)) return; // no mesh here
-    }
+    const topology = this.topology;
     switch (message.type) {
       case "peer-joined":
-        this.mesh.add(message.peer_id, message.name ?? "", { offer: true });
+        topology?.peerJoined(message.peer_id, message.name ?? "");
         break;
       case "peer-left":
-        this.mesh.remove(message.peer_id);
+        topology?.peerLeft(message.peer_id);
         break;
       case "offer":
       case "answer":
       case "candidate":
-        this.mesh.handle(/** @type {any} */ (message));
+        topology?.signal(/** @type {any} */ (message));
         break;
       case "message": {
         const from = message.from ?? null;
@@ -222,16 +198,14 @@ export class Session extends Emitter {
    */
   join(options) {
     this.error = null;
-    this.mesh.reset(null);
-    this.sfu.reset(null);
+    this._useTopology(null);
     this.signaling.join(options);
   }
 
   /** Leave the session, close every connection and release the devices. */
   leave() {
     this.signaling.leave();
-    this.mesh.reset(null);
-    this.sfu.reset(null); // destroys the Janus session
+    this._useTopology(null); // an SFU topology destroys its Janus session
     this.media.stop();
     this._setState("left");
   }
@@ -266,6 +240,7 @@ export class Session extends Emitter {
 
   /** Plain data: state, ids, peers, local media, chat (for tests, logs and shells). */
   snapshot() {
+    const topology = this.topology;
     return {
       state: this.state,
       history: [...this.history],
@@ -274,15 +249,15 @@ export class Session extends Emitter {
       session: this.sessionId,
       peerId: this.peerId,
       rejoins: this.signaling.rejoins,
-      peers: [...this.peers.values()].map((peer) => peer.describe()),
-      sfu: this.sfu.active ? this.sfu.describe() : null,
+      topology: topology?.describe() ?? null,
+      peers: topology?.describePeers() ?? [],
       local: this.media.describe(),
       messages: this.messages.map((entry) => ({ ...entry })),
     };
   }
 
   /** getStats per peer_id: `video.framesDecoded` advancing proves the video plays. */
-  stats() {
-    return this.sfu.active ? this.sfu.stats() : this.mesh.stats();
+  async stats() {
+    return this.topology?.stats() ?? {};
   }
 }

@@ -1,11 +1,12 @@
 // @ts-check
 /** AudioMeter(feed): a level bar driven by the kernel's `level_db` trait. */
 
-import { h, meter } from "./link.js";
+import { h } from "../ui/dom.js";
+import { Meter } from "../ui/meter.js";
 
 /** @param {{model: import("./link.js").Model, el: HTMLElement}} ctx */
 function render({ model, el }) {
-  const m = meter();
+  const m = new Meter();
   const text = h("span", { class: "znb-db" });
   const root = h("div", { class: "znb-audio-meter" }, [
     h("span", { class: "znb-name", textContent: model.get("label") }), m.el, text]);

@@ -1,50 +1,54 @@
 // @ts-check
 /**
- * Camera(): the page's camera and microphone, sent to the kernel over the local link,
- * with a small self view and a mute / camera-off pair.
+ * Camera(): the page's camera and microphone, sent to the kernel over the local link, with
+ * a small self view and the shared controls (mute, camera off, device pickers).
  */
 
 import { LocalMedia } from "../rtc/media.js";
-import { h, KernelLink, videoElement } from "./link.js";
+import { Controls } from "../ui/controls.js";
+import { h, videoElement } from "../ui/dom.js";
+import { StatusLine } from "../ui/status.js";
+import { KernelLink } from "./link.js";
 
 /** @param {{model: import("./link.js").Model, el: HTMLElement}} ctx */
 function render({ model, el }) {
   const media = new LocalMedia();
   const link = new KernelLink(model, { widget: "Camera", slots: 0 });
   const preview = videoElement(null);
-  const status = h("div", { class: "znb-status" });
-  const cam = h("button", { textContent: "Camera off", onclick: () => {
-    media.setCameraOff(!media.cameraOff);
-    cam.textContent = media.cameraOff ? "Camera on" : "Camera off";
-  } });
-  const mic = h("button", { textContent: "Mute", onclick: () => {
-    media.setMuted(!media.muted);
-    mic.textContent = media.muted ? "Unmute" : "Mute";
-  } });
+  const status = new StatusLine();
+  let problem = "";
+  const report = (/** @type {string} */ message, /** @type {string} */ code) => {
+    problem = message;
+    model.send({ type: "error", view: link.view, code, message });
+    showState();
+  };
+  const controls = new Controls(media, { onError: report });
   const root = h("div", { class: "znb-camera" }, [
-    h("div", { class: "znb-tile znb-local" }, [preview]),
-    h("div", { class: "znb-controls" }, [cam, mic]), status]);
+    h("div", { class: "znb-tile znb-local" }, [preview]), controls.el, status.el]);
   el.append(root);
-  const showState = () => {
+  function showState() {
     // a camera/mic problem stays on show: the link's state must not overwrite it
     const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
-    status.textContent = [media.error?.message, linkText].filter(Boolean).join(" · ");
-  };
+    status.show([problem, linkText].filter(Boolean).join(" · "));
+  }
   link.addEventListener("state", showState);
   link.addEventListener("error", showState);
-  const stopChange = media.on("change", (tracks) => {
+  const stops = [media.on("change", (tracks) => {
     link.setTracks(tracks);
     preview.srcObject = media.previewStream();
-  });
+    controls.update();
+  }), media.on("ended", ({ message }) => report(message, "device-lost"))];
   (async () => {
     await media.start({ audio: true, video: true, resolution: model.get("resolution") });
+    if (media.error) report(media.error.message, media.error.code);
     showState();
     await link.start(media.tracks);
   })();
   return () => {
-    stopChange();
+    for (const stop of stops) stop();
+    controls.dispose();
     link.close();
-    media.stop();
+    media.dispose();
     root.remove();
   };
 }

@@ -1,156 +1,145 @@
 // @ts-check
 /**
- * Conference(room): a tile per participant (you first) with name, audio meter and state;
- * camera / mic / screen share / resolution / leave; a compact stats line. The page captures
- * with js/rtc/media.js (shared with the standalone page) and sends to the kernel over the
- * local link; remote participants come back from the kernel in the link's slots.
+ * Conference(room): the call in a notebook, with the page's UI modules (js/ui/): a tile per
+ * participant (you first), the controls, a stats line and a status line. The browser
+ * captures with js/rtc/media.js and sends to the kernel over the local link; the others come
+ * back from the kernel in the link's slots. Messages: docs/widget-protocol.md.
  */
 
-import { LocalMedia, RESOLUTIONS } from "../rtc/media.js";
-import { h, KernelLink, meter, videoElement } from "./link.js";
+import { LocalMedia } from "../rtc/media.js";
+import { Controls } from "../ui/controls.js";
+import { h } from "../ui/dom.js";
+import { StatsLine } from "../ui/stats.js";
+import { StatusLine } from "../ui/status.js";
+import { TileGrid } from "../ui/tiles.js";
+import { KernelLink } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
-/** @typedef {{key: string, name: string, local: boolean, state: string, slot: number | null}} Row */
+/** @typedef {{key: string, name: string, local: boolean, state: string}} Row */
 
-/** @param {{model: Model, el: HTMLElement}} ctx */
-function render({ model, el }) {
-  const capture = Boolean(model.get("capture"));
-  const media = new LocalMedia();
-  const link = new KernelLink(model, { widget: "Conference" });
-  /** @type {Map<string, {tile: HTMLElement, video: HTMLVideoElement | null, slot: number | null,
-   *   meter: ReturnType<typeof meter>, state: HTMLElement}>} */
-  const tiles = new Map();
-  const grid = h("div", { class: "znb-grid" });
-  const status = h("div", { class: "znb-status" });
-  const statsLine = h("div", { class: "znb-stats" });
-
-  const camBtn = h("button", { textContent: "Camera off", onclick: () => {
-    media.setCameraOff(!media.cameraOff);
-    reportMedia();
-  } });
-  const micBtn = h("button", { textContent: "Mute", onclick: () => {
-    media.setMuted(!media.muted);
-    reportMedia();
-  } });
-  const shareBtn = h("button", { textContent: "Share screen", onclick: async () => {
-    try {
-      if (media.screen) media.stopScreenShare();
-      else await media.shareScreen();
-    } catch (err) {
-      status.textContent = `Screen share: ${/** @type {any} */ (err)?.message ?? err}`;
+class ConferenceView {
+  /**
+   * @param {Model} model
+   * @param {HTMLElement} el
+   */
+  constructor(model, el) {
+    this.model = model;
+    this.capture = Boolean(model.get("capture"));
+    this.media = new LocalMedia();
+    this.link = new KernelLink(model, { widget: "Conference" });
+    this.grid = new TileGrid();
+    this.stats = new StatsLine();
+    this.status = new StatusLine();
+    /** a problem the kernel also heard about; stays on show */
+    this.problem = "";
+    this.controls = new Controls(this.media, { capture: this.capture,
+      onChange: () => this.reportMedia(),
+      onLeave: () => model.send({ type: "leave", view: this.link.view }),
+      onError: (message, code) => this.report(message, code) });
+    this.controls.resolution.value = model.get("resolution") || "VGA";
+    this.root = h("div", { class: "znb-conference" }, [this.grid.el, this.controls.el,
+      this.stats.el, this.status.el]);
+    el.append(this.root);
+    /** @type {[string, (...args: any[]) => void][]} */
+    this.listeners = [["change:participants", () => this.layout()],
+      ["change:joined", () => this.layout()],
+      ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
+      ["msg:custom", (msg) => this.onMessage(msg)]];
+    for (const [event, cb] of this.listeners) model.on(event, cb);
+    for (const event of ["slots", "state", "error"]) {
+      this.link.addEventListener(event, () => this.layout());
     }
-    reportMedia();
-  } });
-  const resSelect = h("select", { title: "camera resolution", onchange: async () => {
-    try {
-      await media.setResolution(resSelect.value);
-    } catch {
-      status.textContent = media.error?.message ?? "cannot change the resolution";
-    }
-    reportMedia();
-  } }, Object.keys(RESOLUTIONS).map((r) => h("option", { value: r, textContent: r })));
-  resSelect.value = model.get("resolution") || "VGA";
-  const leaveBtn = h("button", { textContent: "Leave", class: "znb-leave", onclick: () => {
-    model.send({ type: "leave", view: link.view });
-  } });
-  const controls = h("div", { class: "znb-controls" },
-    capture ? [camBtn, micBtn, shareBtn, resSelect, leaveBtn] : [leaveBtn]);
-  const root = h("div", { class: "znb-conference" }, [grid, controls, statsLine, status]);
-  el.append(root);
+    this.stopMedia = [
+      this.media.on("change", (tracks) => this.onTracks(tracks)),
+      this.media.on("ended", ({ message }) => this.report(message, "device-lost")),
+    ];
+    this.layout();
+    this.stats.set(model.get("stats") ?? []);
+  }
 
-  function reportMedia() {
-    camBtn.textContent = media.cameraOff ? "Camera on" : "Camera off";
-    micBtn.textContent = media.muted ? "Unmute" : "Mute";
-    shareBtn.textContent = media.screen ? "Stop sharing" : "Share screen";
-    const d = media.describe();
-    model.send({ type: "media", view: link.view, camera: !d.cameraOff && d.video,
+  async start() {
+    if (this.capture) {
+      await this.media.start({ audio: true, video: true,
+        resolution: this.controls.resolution.value });
+      const error = this.media.error;
+      if (error) this.report(error.message, error.code);
+      this.reportMedia();
+      this.layout();
+    }
+    await this.link.start(this.capture ? this.media.tracks : {});
+  }
+
+  /**
+   * A camera/mic problem: shown here and sent to the kernel (room's `error` event).
+   * @param {string} message
+   * @param {string} code
+   */
+  report(message, code) {
+    this.problem = message;
+    this.model.send({ type: "error", view: this.link.view, code, message });
+    this.layout();
+  }
+
+  /** @param {import("../rtc/peer.js").LocalTracks} tracks */
+  onTracks(tracks) {
+    this.link.setTracks(tracks);
+    this.grid.get("local")?.show(new MediaStream(
+      [tracks.video, tracks.audio].filter((t) => t !== null)));
+    this.controls.update();
+  }
+
+  reportMedia() {
+    this.controls.update();
+    const d = this.media.describe();
+    this.model.send({ type: "media", view: this.link.view, camera: !d.cameraOff && d.video,
       mic: !d.muted && d.audio, sharing: d.sharing, resolution: d.resolution });
   }
 
   /** @param {Row} row */
-  function tileFor(row) {
-    let t = tiles.get(row.key);
-    if (!t) {
-      const m = meter();
-      const state = h("span", { class: "znb-state" });
-      const tile = h("div", { class: "znb-tile" + (row.local ? " znb-local" : "") }, [
-        h("div", { class: "znb-label" }, [h("span", { class: "znb-name" }), state]), m.el]);
-      t = { tile, video: null, slot: null, meter: m, state };
-      tiles.set(row.key, t);
+  showRow(row) {
+    const tile = this.grid.tile(row.key, { local: row.local });
+    tile.update({ name: row.name, state: row.state });
+    if (row.local && this.capture) {
+      if (!tile.stream) tile.show(this.media.previewStream());
+      return;
     }
-    t.tile.querySelector(".znb-name").textContent = row.name;
-    t.state.textContent = row.state;
-    t.state.dataset.state = row.state;
-    let stream = null;
-    const slot = row.local && capture ? null : link.slotOf(row.key);
-    if (row.local && capture) stream = media.previewStream();
-    else if (slot >= 0) stream = link.slotStream(slot);
-    if (stream && (!t.video || t.slot !== slot || row.local)) {
-      t.video?.remove();
-      t.video = videoElement(stream, !row.local);
-      t.slot = slot;
-      t.tile.prepend(t.video);
-    }
-    return t.tile;
+    const slot = this.link.slotOf(row.key);
+    tile.show(slot >= 0 ? this.link.slotStream(slot) : null);
   }
 
-  function layout() {
+  layout() {
     /** @type {Row[]} */
-    const rows = model.get("participants") ?? [];
-    const keys = new Set(rows.map((r) => r.key));
-    for (const [key, t] of tiles) {
-      if (!keys.has(key)) {
-        t.tile.remove();
-        tiles.delete(key);
-      }
-    }
-    rows.forEach((row) => grid.append(tileFor(row)));
+    const rows = this.model.get("participants") ?? [];
+    this.grid.retain(rows.map((r) => r.key));
+    for (const row of rows) this.showRow(row);
+    const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
     const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
-    status.textContent = model.get("joined")
-      ? [media.error?.message, linkText].filter(Boolean).join(" · ") : "left the session";
+    this.status.show(this.model.get("joined")
+      ? [this.problem, linkText].filter(Boolean).join(" · ") : "left the session");
   }
 
-  const onStats = () => { statsLine.textContent = model.get("stats_line") ?? ""; };
   /** @param {any} msg */
-  const onMsg = (msg) => {
+  onMessage(msg) {
     if (msg?.type !== "levels") return;
-    for (const [key, db] of Object.entries(msg.levels)) tiles.get(key)?.meter.set(db);
-  };
-  model.on("change:participants", layout);
-  model.on("change:joined", layout);
-  model.on("change:stats_line", onStats);
-  model.on("msg:custom", onMsg);
-  link.addEventListener("slots", layout);
-  link.addEventListener("state", layout);
-  link.addEventListener("error", layout);
-  const stopChange = media.on("change", (tracks) => {
-    link.setTracks(tracks);
-    const local = tiles.get("local");
-    if (local?.video) local.video.srcObject = media.previewStream();
-  });
-  layout();
-  onStats();
+    for (const [key, db] of Object.entries(msg.levels)) this.grid.get(key)?.setLevel(db);
+  }
 
-  (async () => {
-    if (capture) {
-      await media.start({ audio: true, video: true, resolution: resSelect.value });
-      reportMedia();
-      layout();
-    }
-    await link.start(capture ? media.tracks : {});
-  })();
+  dispose() {
+    for (const [event, cb] of this.listeners) this.model.off(event, cb);
+    for (const stop of this.stopMedia) stop();
+    this.controls.dispose();
+    this.link.close();
+    this.media.dispose();
+    this.root.remove();
+  }
+}
 
-  return () => {
-    model.off("change:participants", layout);
-    model.off("change:joined", layout);
-    model.off("change:stats_line", onStats);
-    model.off("msg:custom", onMsg);
-    stopChange();
-    link.close();
-    media.stop();
-    root.remove();
-  };
+/** @param {{model: Model, el: HTMLElement}} ctx */
+function render({ model, el }) {
+  const view = new ConferenceView(model, el);
+  view.start();
+  return () => view.dispose();
 }
 
 export default { render };

@@ -6,7 +6,10 @@
  * kernel sends on. The kernel answers (complete SDP) and says which slot shows whom.
  *
  * `globalThis.zeroNbWidgets.links` holds every live link (tests read their stats).
+ * Messages: docs/widget-protocol.md.
  */
+
+import { gathered } from "../rtc/gather.js";
 
 /** @typedef {{ get(name: string): any, set(name: string, value: any): void,
  *   save_changes(): void, send(content: any): void,
@@ -66,7 +69,7 @@ export class KernelLink extends EventTarget {
   async start(tracks = {}) {
     await this.setTracks(tracks);
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    await gathered(this.pc);
+    await gathered(this.pc, 5000); // the kernel takes no trickled candidates
     this.model.send({ type: "offer", view: this.view, sdp: this.pc.localDescription?.sdp });
   }
 
@@ -128,72 +131,4 @@ export class KernelLink extends EventTarget {
     this.pc.close();
     this.state = "closed";
   }
-}
-
-/**
- * Resolve when ICE gathering completes (the kernel takes no trickled candidates).
- * @param {RTCPeerConnection} pc
- * @param {number} [timeoutMs]
- */
-export function gathered(pc, timeoutMs = 5000) {
-  return new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve(undefined);
-    const done = () => {
-      if (pc.iceGatheringState !== "complete") return;
-      pc.removeEventListener("icegatheringstatechange", done);
-      resolve(undefined);
-    };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(() => resolve(undefined), timeoutMs);
-  });
-}
-
-/**
- * A tiny DOM helper.
- * @param {string} tag
- * @param {Record<string, any>} [props]
- * @param {(Node | string)[]} [children]
- * @returns {any}
- */
-export function h(tag, props = {}, children = []) {
-  const el = /** @type {any} */ (document.createElement(tag));
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") el.className = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el[k] = v;
-  }
-  for (const child of children) el.append(child);
-  return el;
-}
-
-/**
- * A <video> for `stream`; muted unless `audible` (autoplay needs muted without a gesture).
- * @param {MediaStream | null} stream
- * @param {boolean} [audible]
- */
-export function videoElement(stream, audible = false) {
-  const video = h("video", { autoplay: true, playsInline: true, muted: !audible });
-  video.srcObject = stream;
-  video.play?.().catch(() => {
-    video.muted = true;
-    video.play().catch(() => {});
-  });
-  return video;
-}
-
-/**
- * A level bar for dBFS values (-60..0).
- * @returns {{el: HTMLElement, set: (db: number | null | undefined) => void}}
- */
-export function meter() {
-  const bar = h("div", { class: "znb-meter-bar" });
-  const el = h("div", { class: "znb-meter", title: "audio level" }, [bar]);
-  return {
-    el,
-    set(db) {
-      const v = db == null ? 0 : Math.max(0, Math.min(1, (db + 60) / 60));
-      bar.style.width = `${(v * 100).toFixed(0)}%`;
-      el.title = db == null ? "no audio" : `${db.toFixed(1)} dBFS`;
-    },
-  };
 }

@@ -1,7 +1,7 @@
 // @ts-check
 /** StatsPanel(room): room.stats(flat=True) as a table, refreshed by the kernel. */
 
-import { h } from "./link.js";
+import { h } from "../ui/dom.js";
 
 const COLUMNS = ["name", "direction", "kind", "state", "fps", "bitrate_kbps", "rtt_ms",
   "packets_lost", "jitter_ms"];

@@ -1,7 +1,8 @@
 // @ts-check
 /** VideoView(feed): a kernel feed, live over the local link (slot 0). */
 
-import { h, KernelLink, videoElement } from "./link.js";
+import { h, videoElement } from "../ui/dom.js";
+import { KernelLink } from "./link.js";
 
 /** @param {{model: import("./link.js").Model, el: HTMLElement}} ctx */
 function render({ model, el }) {

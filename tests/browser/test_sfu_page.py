@@ -51,9 +51,10 @@ def test_page_and_two_bots_exchange_media_through_janus(call_page, sfu_server, s
     stats = page.wait_decoding(["green", "blue"], 30 * UNIT)
     assert all(stats[n]["samples"] > 0 for n in ("green", "blue"))  # audio arrives too
     snap = page.snapshot()
-    assert snap["sfu"]["kind"] == "janus" and snap["sfu"]["error"] is None
-    assert snap["sfu"]["state"] == "publishing"
-    assert set(snap["sfu"]["feeds"]) == {b.peer_id for b in bots}
+    sfu = snap["topology"]
+    assert (sfu["topology"], sfu["kind"], sfu["error"]) == ("sfu", "janus", None)
+    assert sfu["state"] == "publishing"
+    assert set(sfu["feeds"]) == {b.peer_id for b in bots}
     for bot in bots:
         wait_until(lambda b=bot: b.peer("alice") and is_red(b.peer("alice").video.latest()),
                    20 * UNIT, f"{bot.name} to receive the page's red clip through Janus")
@@ -79,7 +80,7 @@ def test_janus_killed_mid_call_shows_sfu_lost_and_chat_continues(call_page, sfu_
     status.wait_for(timeout=10_000 * UNIT)
     assert "SFU lost" in status.inner_text()
     snap = page.snapshot()
-    assert snap["state"] == "joined" and snap["sfu"]["state"] == "failed"
+    assert snap["state"] == "joined" and snap["topology"]["state"] == "failed"
     assert [p["state"] for p in snap["peers"]] == ["failed"]
     page.page.evaluate("() => window.zeroNb.send('still here')")
     wait_until(lambda: any(m["data"] == "still here" for m in bot.messages), 5 * UNIT,

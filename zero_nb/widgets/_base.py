@@ -8,6 +8,7 @@ wait until the kernel is idle. Media never waits: it runs on the engine loop.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Any
 
@@ -19,13 +20,22 @@ from ..kernel_rtc.feeds import AudioFeed, VideoFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
 from ._bundle import bundle, js_dir
 
-__all__ = ["LinkWidget", "TickingWidget"]
+__all__ = ["LinkWidget", "TickingWidget", "json_safe"]
 
 log = logging.getLogger("zero_nb.widgets")
 
 
+def json_safe(value: Any) -> Any:
+    """NaN and infinities are not JSON: the page gets null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _css() -> str:
-    return (js_dir() / "widgets" / "widgets.css").read_text(encoding="utf-8")
+    """The UI styles shared with the page, then the widgets' own."""
+    return "\n".join((js_dir() / rel).read_text(encoding="utf-8")
+                     for rel in ("ui/ui.css", "widgets/widgets.css"))
 
 
 class TickingWidget(anywidget.AnyWidget):
@@ -113,7 +123,15 @@ class LinkWidget(TickingWidget):
         """The page's camera or mic arrived (engine loop)."""
 
     def _on_command(self, content: dict[str, Any]) -> None:
+        if content.get("type") == "error":  # the page's camera/mic: denied, missing, unplugged
+            self._on_page_error(f"browser media: {content.get('message') or content.get('code')}")
+            return
         log.debug("%s: unknown message %r", type(self).__name__, content.get("type"))
+
+    def _on_page_error(self, text: str) -> None:
+        """The page could not capture (kernel side: the ``error`` trait and the log)."""
+        log.warning("%s: %s", type(self).__name__, text)
+        self.error = text
 
     def _tick(self) -> None:
         link = self.link

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -11,34 +10,29 @@ import traitlets
 from ..kernel_rtc.feeds import AudioFeed
 from ..kernel_rtc.link import LocalLink
 from ..kernel_rtc.sources import FeedSource
-from ._base import LinkWidget
+from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
     from ..kernel_rtc.room import Room
 
-__all__ = ["Conference", "format_stats"]
+__all__ = ["Conference", "stats_rows"]
 
 log = logging.getLogger("zero_nb.widgets")
 _LABEL = "conference browser "  # sources a Conference made from the page's camera and mic
 
 
-def _fmt(value: Any, unit: str, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}{unit}"
-
-
-def format_stats(nested: dict[str, Any]) -> str:
-    """One compact line from ``room.stats()``: per peer fps, kbit/s in and RTT."""
-    parts = []
+def stats_rows(nested: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per peer name, fps, kbit/s in and RTT from ``room.stats()``, for the page's stats line
+    (js/ui/stats.js formats it, for the web page and the widget alike)."""
+    rows = []
     for info in nested.values():
         video = info.get("in", {}).get("video", {})
         audio = info.get("in", {}).get("audio", {})
         kbps = (video.get("bitrate_kbps") or 0) + (audio.get("bitrate_kbps") or 0)
-        parts.append(f"{info.get('name') or '?'}: {_fmt(video.get('fps'), ' fps')} · "
-                     f"{_fmt(kbps, ' kbit/s')} · RTT {_fmt(info.get('rtt_ms'), ' ms')}")
-    return " | ".join(parts) or "waiting for participants"
+        rows.append({"name": info.get("name") or "?", "fps": json_safe(video.get("fps")),
+                     "kbps": json_safe(kbps), "rtt_ms": json_safe(info.get("rtt_ms"))})
+    return rows
 
 
 class Conference(LinkWidget):
@@ -53,7 +47,7 @@ class Conference(LinkWidget):
     _interval = 0.2  # levels at 5 Hz; participants and stats at 1 Hz
 
     participants: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
-    stats_line = traitlets.Unicode("").tag(sync=True)
+    stats: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)  # stats_rows()
     joined = traitlets.Bool(True).tag(sync=True)
     media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
 
@@ -113,6 +107,13 @@ class Conference(LinkWidget):
             self._update_participants()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
+        else:
+            super()._on_command(content)
+
+    def _on_page_error(self, text: str) -> None:
+        super()._on_page_error(text)
+        if not self.room.closed:  # reaches room.on("error") callbacks as (None, text)
+            self.room.report_error(text)
 
     # -- kernel -> page (ticker thread) ---------------------------------------------------
     def _update_participants(self) -> None:
@@ -144,7 +145,7 @@ class Conference(LinkWidget):
         self._ticks += 1
         if self._ticks % 5 == 0:
             self._update_participants()
-            self.stats_line = format_stats(room.stats())
+            self.stats = stats_rows(room.stats())
 
     def close(self) -> None:
         self.room.off("peer-joined", self._joined_cb)

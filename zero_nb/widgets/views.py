@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from ..kernel_rtc.link import LocalLink
-from ._base import LinkWidget, TickingWidget
+from ._base import LinkWidget, TickingWidget, json_safe
 
 if TYPE_CHECKING:
     from ..kernel_rtc.feeds import AudioFeed, VideoFeed
     from ..kernel_rtc.room import Room
 
 __all__ = ["AudioMeter", "StatsPanel", "VideoView"]
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities are not JSON: the page gets null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class VideoView(LinkWidget):
@@ -79,5 +71,5 @@ class StatsPanel(TickingWidget):
 
     def _tick(self) -> None:
         if not self.room.closed:
-            self.stats = [{k: _json_safe(v) for k, v in rec.items()}
+            self.stats = [{k: json_safe(v) for k, v in rec.items()}
                           for rec in self.room.stats(flat=True)]

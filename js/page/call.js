@@ -1,0 +1,80 @@
+// @ts-check
+/**
+ * The page's call view: the shared tile grid (js/ui/tiles.js) fed from a Session — your own
+ * tile first, one per remote peer, streams, states, level meters, per-tile info and the
+ * stats line, refreshed once a second from getStats.
+ */
+
+import { linearToDb, TileGrid } from "../ui/tiles.js";
+import { Rates, StatsLine, tileInfo } from "../ui/stats.js";
+
+export class CallView {
+  /**
+   * @param {import("../rtc/session.js").Session} session
+   * @param {HTMLElement} stage  where the grid and the stats line go
+   * @param {{selfName: () => string, onBlocked: () => void}} options
+   */
+  constructor(session, stage, options) {
+    this.session = session;
+    this.selfName = options.selfName;
+    this.grid = new TileGrid({ onBlocked: options.onBlocked });
+    this.stats = new StatsLine();
+    this.rates = new Rates();
+    stage.append(this.grid.el, this.stats.el);
+    /** @param {{peer: import("../rtc/peer.js").RemotePeer}} d */
+    const render = ({ peer }) => this.renderPeer(peer);
+    session.on("peer-added", render);
+    session.on("peer-state", render);
+    session.on("peer-removed", ({ peer }) => this.grid.remove(peer.id));
+    session.on("stream", ({ peer, stream }) => this.renderPeer(peer).show(stream));
+    session.on("local", () => this.renderSelf());
+    this._timer = setInterval(() => this.refreshStats(), 1000);
+  }
+
+  /** @param {import("../rtc/peer.js").RemotePeer} peer */
+  renderPeer(peer) {
+    const tile = this.grid.tile(peer.id);
+    tile.update({ name: peer.name || peer.id, state: peer.state });
+    return tile;
+  }
+
+  renderSelf() {
+    const tile = this.grid.tile("self", { local: true });
+    const local = this.session.media.describe();
+    const flags = [];
+    if (!local.audio) flags.push("no mic");
+    else if (local.muted) flags.push("muted");
+    if (!local.video) flags.push("no camera");
+    else if (local.cameraOff && !local.sharing) flags.push("camera off");
+    if (local.sharing) flags.push("sharing screen");
+    tile.update({ name: `${this.selfName() || "me"} (you)`, state: "connected", flags });
+    tile.el.classList.toggle("sharing", local.sharing);
+    const track = this.session.media.tracks.video;
+    if (tile.stream?.getVideoTracks()[0] !== (track ?? undefined)) {
+      tile.show(track ? new MediaStream([track]) : null);
+    }
+  }
+
+  /** Level meters, tile info lines and the stats line from one round of getStats. */
+  async refreshStats() {
+    const session = this.session;
+    if (session.state !== "joined" || document.hidden) return;
+    const stats = await session.stats();
+    const rows = [];
+    for (const [id, s] of Object.entries(stats)) {
+      const tile = this.grid.get(id);
+      if (!tile || !s) continue;
+      tile.setLevel(linearToDb(s.audio.level));
+      tile.update({ info: tileInfo(s) });
+      rows.push({ name: session.peers.get(id)?.name ?? id, fps: s.video.fps,
+        kbps: this.rates.kbps(id, s), rtt_ms: s.rtt != null ? s.rtt * 1000 : null });
+    }
+    this.stats.set(rows);
+  }
+
+  /** Every tile goes (back to the join form). */
+  clear() {
+    this.grid.clear();
+    this.stats.set([]);
+  }
+}

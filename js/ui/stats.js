@@ -1,0 +1,72 @@
+// @ts-check
+/**
+ * The numbers a call shows: the per-tile info ("640×480 30 fps · 3 ms") and the stats line
+ * ("bot: 30 fps · 812 kbit/s · RTT 3 ms | ..."). The page computes rows from getStats; the
+ * Conference widget gets them from the kernel (`stats` trait, see docs/widget-protocol.md).
+ */
+
+import { h } from "./dom.js";
+
+/** @typedef {{name: string, fps?: number | null, kbps?: number | null,
+ *   rtt_ms?: number | null}} StatsRow */
+
+/**
+ * @param {number | null | undefined} value
+ * @param {string} unit
+ */
+function fmt(value, unit) {
+  return value == null || Number.isNaN(value) ? "-" : `${Math.round(value)}${unit}`;
+}
+
+/**
+ * One compact line for every peer.
+ * @param {StatsRow[]} rows
+ */
+export function formatStatsLine(rows) {
+  return rows.map((r) => `${r.name || "?"}: ${fmt(r.fps, " fps")} · ${fmt(r.kbps, " kbit/s")}` +
+    ` · RTT ${fmt(r.rtt_ms, " ms")}`).join(" | ") || "waiting for participants";
+}
+
+/**
+ * A tile's info line from RemotePeer.stats(): size, fps and round-trip time.
+ * @param {Record<string, any>} stats
+ */
+export function tileInfo(stats) {
+  const v = stats.video ?? {};
+  if (!v.width) return "";
+  return `${v.width}×${v.height}${v.fps ? ` ${Math.round(v.fps)} fps` : ""}` +
+    (stats.rtt != null ? ` · ${Math.round(stats.rtt * 1000)} ms` : "");
+}
+
+/** Received kbit/s per peer from successive byte counters. */
+export class Rates {
+  constructor() {
+    /** @type {Map<string, {bytes: number, time: number}>} */
+    this.last = new Map();
+  }
+
+  /**
+   * @param {string} id
+   * @param {Record<string, any>} stats  RemotePeer.stats()
+   */
+  kbps(id, stats) {
+    const bytes = (stats.video?.bytesReceived ?? 0) + (stats.audio?.bytesReceived ?? 0);
+    const now = performance.now();
+    const prev = this.last.get(id);
+    this.last.set(id, { bytes, time: now });
+    if (!prev || now <= prev.time) return null;
+    return ((bytes - prev.bytes) * 8) / (now - prev.time); // bits per ms = kbit/s
+  }
+}
+
+/** The stats line element. */
+export class StatsLine {
+  constructor() {
+    this.el = h("div", { class: "znb-stats" });
+  }
+
+  /** @param {StatsRow[]} rows */
+  set(rows) {
+    this.el.textContent = formatStatsLine(rows);
+  }
+}

@@ -1,0 +1,149 @@
+// @ts-check
+/**
+ * The participant grid shared by the page and the Conference widget: one tile per
+ * participant (you first) with video, audio, name, flags, connection state, a level meter
+ * and a small info line. Styles: js/ui/ui.css.
+ */
+
+import { h, play } from "./dom.js";
+import { Meter } from "./meter.js";
+
+/** What a connection state reads as on a tile ("" once connected). */
+export const STATE_LABELS = /** @type {Record<string, string>} */ ({
+  new: "waiting", connecting: "connecting…", connected: "", disconnected: "unstable…",
+  failed: "reconnecting…", closed: "left",
+});
+
+/**
+ * A linear level (0..1, getStats `audioLevel`) as dBFS; null for silence or unknown.
+ * @param {number | null | undefined} level
+ */
+export function linearToDb(level) {
+  return level ? 20 * Math.log10(level) : null;
+}
+
+export class Tile {
+  /**
+   * @param {string} key
+   * @param {{local?: boolean, onBlocked?: () => void}} [options]
+   */
+  constructor(key, options = {}) {
+    this.key = key;
+    this.local = Boolean(options.local);
+    this.onBlocked = options.onBlocked;
+    this.video = h("video", { autoplay: true, playsInline: true, muted: true });
+    this.audio = h("audio", { autoplay: true });
+    this.name = h("span", { class: "znb-name" });
+    this.flags = h("span", { class: "znb-flags" });
+    this.state = h("span", { class: "znb-state" });
+    this.meter = new Meter();
+    this.info = h("div", { class: "znb-info" });
+    this.el = h("figure", { class: `znb-tile${this.local ? " znb-local" : ""}`,
+      dataset: { peer: key, state: "new" } }, [this.video, this.audio,
+      h("figcaption", { class: "znb-label" }, [this.name, this.flags, this.state]),
+      this.meter.el, this.info]);
+  }
+
+  /**
+   * @param {{name?: string, state?: string, flags?: string[], info?: string}} fields
+   */
+  update(fields) {
+    if (fields.name !== undefined) this.name.textContent = fields.name;
+    if (fields.state !== undefined) {
+      this.el.dataset.state = fields.state;
+      this.state.dataset.state = fields.state;
+      this.state.textContent = this.local ? "" : STATE_LABELS[fields.state] ?? fields.state;
+    }
+    if (fields.flags !== undefined) this.flags.textContent = fields.flags.join(" · ");
+    if (fields.info !== undefined) this.info.textContent = fields.info;
+  }
+
+  /**
+   * Show a stream: its video muted in the <video>, its audio (remote tiles only) in <audio>.
+   * The same stream again is a no-op, so callers may re-apply on every update.
+   * @param {MediaStream | null} stream
+   */
+  show(stream) {
+    if (stream === this.stream) return;
+    this.stream = stream;
+    const video = stream?.getVideoTracks() ?? [];
+    const audio = stream?.getAudioTracks() ?? [];
+    play(this.video, stream ? new MediaStream(video) : null);
+    if (!this.local) play(this.audio, stream ? new MediaStream(audio) : null, this.onBlocked);
+  }
+
+  /** @param {number | null | undefined} db  dBFS (-60..0), null: no audio */
+  setLevel(db) {
+    this.meter.set(db);
+    this.el.classList.toggle("znb-speaking", db != null && db > -35);
+  }
+
+  dispose() {
+    this.video.srcObject = null;
+    this.audio.srcObject = null;
+    this.el.remove();
+  }
+}
+
+export class TileGrid {
+  /** @param {{onBlocked?: () => void}} [options]  onBlocked: a tile's sound needs a click */
+  constructor(options = {}) {
+    this.onBlocked = options.onBlocked;
+    /** @type {Map<string, Tile>} */
+    this.tiles = new Map();
+    this.el = h("div", { class: "znb-grid", ariaLabel: "Participants" });
+  }
+
+  /**
+   * The tile for `key`, made (and appended) on first use.
+   * @param {string} key
+   * @param {{local?: boolean}} [options]
+   */
+  tile(key, options = {}) {
+    let tile = this.tiles.get(key);
+    if (!tile) {
+      tile = new Tile(key, { ...options, onBlocked: this.onBlocked });
+      this.tiles.set(key, tile);
+      if (tile.local) this.el.prepend(tile.el);
+      else this.el.append(tile.el);
+      this._resized();
+    }
+    return tile;
+  }
+
+  /** @param {string} key */
+  get(key) {
+    return this.tiles.get(key);
+  }
+
+  /** @param {string} key */
+  remove(key) {
+    const tile = this.tiles.get(key);
+    if (!tile) return;
+    tile.dispose();
+    this.tiles.delete(key);
+    this._resized();
+  }
+
+  /**
+   * Keep only these keys (in this order); the others go.
+   * @param {string[]} keys
+   */
+  retain(keys) {
+    const keep = new Set(keys);
+    for (const key of [...this.tiles.keys()]) if (!keep.has(key)) this.remove(key);
+    for (const key of keys) {
+      const tile = this.tiles.get(key);
+      if (tile) this.el.append(tile.el);
+    }
+  }
+
+  clear() {
+    this.retain([]);
+  }
+
+  _resized() {
+    this.el.dataset.count = String(this.tiles.size);
+    this.el.classList.toggle("many", this.tiles.size > 2);
+  }
+}
