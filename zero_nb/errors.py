@@ -14,6 +14,7 @@
     ├── MediaError                WebRTC / media engine failures
     │   └── SourceError           a media source cannot be opened or read
     ├── RoomClosed                the room has left its session
+    ├── MissingExtra              (also ``ImportError``) an optional extra is not installed
     └── Timeout                   (also a builtin ``TimeoutError``) a sync call waited too long
 """
 
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "JoinRefused",
     "MediaError",
+    "MissingExtra",
     "RoomClosed",
     "ServerError",
     "ServerUnreachable",
@@ -88,6 +90,10 @@ class SourceError(MediaError):
 
 class RoomClosed(ZeroNBError):
     """The room has already left its session."""
+
+
+class MissingExtra(ZeroNBError, ImportError):
+    """An optional extra (e.g. ``zero_nb[analysis]``) is needed; the message names it."""
 
 
 class Timeout(ZeroNBError, TimeoutError):

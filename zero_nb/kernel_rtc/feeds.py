@@ -55,6 +55,16 @@ class Feed:
         span = max(now - recent[0], recent[-1] - recent[0])
         return (len(recent) - 1) / span if span > 0 else 0.0
 
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(frame)`` with every new frame, on the producer's thread (keep it
+        short: hand the frame on). Returns ``unsubscribe()``; calling it twice is harmless."""
+        self._listeners = [*self._listeners, callback]  # copy on write: _push iterates
+
+        def unsubscribe() -> None:
+            self._listeners = [f for f in self._listeners if f is not callback]
+
+        return unsubscribe
+
     def _notify(self) -> None:
         # called with self._cond held
         self._cond.notify_all()
@@ -231,6 +241,7 @@ class AudioFeed(Feed):
     """Levels and recent samples of an audio stream (48 kHz float32, any channels)."""
 
     kind = "audio"
+    speaking = False  # voice activity now; set by kernel_rtc/speech.py ([analysis] extra)
 
     def __init__(self, label: str = "", *, history_s: float = 300.0, samples_s: float = 10.0
                  ) -> None:
