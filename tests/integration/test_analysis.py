@@ -82,6 +82,14 @@ def test_timeline_and_turns_of_a_scripted_conversation():
         for name, seconds in spoken.items():
             assert shares[name] == pytest.approx(seconds / sum(spoken.values()), abs=0.04)
 
+        from zero_nb import plot
+
+        assert plot._png(plot.speaking_timeline(me)).startswith(b"\x89PNG")
+        live = plot.live_timeline(me, seconds=10, interval=0.05)
+        wait_until(lambda: live.frames >= 2 or live.error, 10 * UNIT, "live timeline frames")
+        live.stop()
+        assert live.error is None and not live.running
+
         wait_until(lambda: len(events) == 2 * len(SCRIPT), 5 * UNIT, "speaking events")
         for name in PITCH:
             assert [e[1] for e in events if e[0] == name] == [True, False, True, False]

@@ -87,6 +87,23 @@ def test_other_rates_and_block_sizes():
     assert len(starts) == 2 and abs(starts[0] - 0.5) <= 0.1 and abs(starts[1] - 2.8) <= 0.1
 
 
+def test_jittery_arrivals_keep_times():
+    """Blocks stamped with +-15 ms arrival jitter and a latency that grows by 100 ms midway:
+    segments still match the bursts (plus latency) within 100 ms."""
+    sig = bursts(SCRIPT, 9.5)
+    rng = np.random.default_rng(3)
+    det = VoiceDetector()
+    changes: list[Change] = []
+    for i in range(0, len(sig), 960):
+        latency = 0.05 + (0.1 if i > 4 * RATE else 0.0) + rng.uniform(-0.015, 0.015)
+        changes += det.push(sig[i:i + 960], RATE, T0 + (i + 960) / RATE + latency)
+    changes += det.segmenter.close()
+    found = [(a.time - T0 - 0.05, b.time - T0 - 0.05)
+             for a, b in zip(changes[::2], changes[1::2], strict=True)]
+    assert_matches(found[:2], SCRIPT[:2])
+    assert_matches([(a - 0.1, b - 0.1) for a, b in found[2:]], SCRIPT[2:])
+
+
 def seg_run(decisions: str, settings: VadSettings) -> list[Change]:
     """Feed a string of 1/0 decisions (20 ms frames) to a Segmenter."""
     seg = Segmenter(settings)

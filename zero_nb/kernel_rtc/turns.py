@@ -5,7 +5,7 @@ A segment is a dict ``{peer_id, name, start, end}`` (wall-clock seconds), one ro
 
 - a *turn* is a run of consecutive segments (in start order) by the same speaker; a *speaker
   change* is the start of a segment by someone other than the previous segment's speaker;
-- an *overlap* is a stretch where two or more participants speak at once;
+- an *overlap* is a stretch where two or more participants speak at once (names sorted);
 - a *gap* is a silence between the end of one speaker's speech and the next segment by
   someone else; a *pause* is a silence between two segments of the same speaker;
 - a participant's *share* is their speaking time over everyone's speaking time.
@@ -64,7 +64,7 @@ def overlaps(segments: Iterable[Segment]) -> list[dict[str, Any]]:
 def _add_overlap(out: list[dict[str, Any]], start: float, end: float, peer_ids: set[str],
                  edges: list[tuple[float, int, Segment]]) -> None:
     names = {g["peer_id"]: g.get("name") or g["peer_id"] for _, _, g in edges}
-    ids = sorted(peer_ids)
+    ids = sorted(peer_ids, key=lambda p: (str(names[p]), p))
     out.append({"start": start, "end": end, "duration": end - start, "peer_ids": ids,
                 "names": [names[p] for p in ids]})
 

@@ -26,6 +26,8 @@ from ..errors import MissingExtra
 __all__ = ["Change", "Segmenter", "VadSettings", "VoiceDetector", "load_webrtcvad"]
 
 VAD_RATES = (8000, 16000, 32000, 48000)
+MAX_DRIFT_S = 0.25  # arrival this far from the sample clock: re-anchor
+SLEW_S = 0.005  # at most this correction per block: frame times stay in order
 
 
 def load_webrtcvad() -> Any:
@@ -149,11 +151,15 @@ class VoiceDetector:
         mono, rate = _vad_rate(mono, sample_rate)
         duration = len(mono) / rate
         start = end_time - duration
-        # follow the sample clock (arrival times jitter); re-anchor after a gap or a jump
-        if self._clock is None or rate != self._rate or \
-                abs(self._clock + len(self._pending) / rate - start) > 0.25:
+        # follow the sample clock, slewed gently towards arrival times (which jitter, and
+        # whose latency drifts as jitter buffers adapt); re-anchor after a gap or a jump
+        drift = 0.0 if self._clock is None else \
+            start - (self._clock + len(self._pending) / rate)
+        if self._clock is None or rate != self._rate or abs(drift) > MAX_DRIFT_S:
             self._pending = np.zeros(0, np.int16)
             self._clock, self._rate = start, rate
+        else:
+            self._clock += float(np.clip(0.1 * drift, -SLEW_S, SLEW_S))
         pcm = (np.clip(mono, -1.0, 1.0) * 32767).astype(np.int16)
         self._pending = np.concatenate([self._pending, pcm])
         step = rate * self.settings.frame_ms // 1000
