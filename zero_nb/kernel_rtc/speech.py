@@ -80,7 +80,7 @@ class SpeechTracker:
         except ImportError:
             self.available = False
         else:
-            room._peer_hooks.append(self.attach)
+            room.add_peer_hook(self.attach)
 
     # -- following participants (engine loop) -------------------------------------------------
     def attach(self, peer: Any) -> None:
