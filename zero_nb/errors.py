@@ -16,6 +16,7 @@
     ├── MediaError                WebRTC / media engine failures
     │   └── SourceError           a media source cannot be opened or read
     ├── RoomClosed                the room has left its session
+    ├── MissingExtra              (also ``ImportError``) an optional extra is not installed
     └── Timeout                   (also a builtin ``TimeoutError``) a sync call waited too long
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidJoin",
     "JoinRefused",
     "MediaError",
+    "MissingExtra",
     "NoSuchSession",
     "RoomClosed",
     "ServerError",
@@ -100,6 +102,10 @@ class SourceError(MediaError):
 
 class RoomClosed(ZeroNBError):
     """The room has already left its session."""
+
+
+class MissingExtra(ZeroNBError, ImportError):
+    """An optional extra (e.g. ``zero_nb[analysis]``) is needed; the message names it."""
 
 
 class Timeout(ZeroNBError, TimeoutError):

@@ -1,4 +1,5 @@
-"""Matplotlib helpers for notebooks: audio levels, stats over time, frame histograms.
+"""Matplotlib helpers for notebooks: audio levels, who spoke when, stats over time, frame
+histograms, and any of them live.
 
 matplotlib is optional and imported on first use. Figures are built with
 ``matplotlib.figure.Figure`` (not pyplot), so nothing piles up in pyplot's global state and a
@@ -16,12 +17,22 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LiveLevels", "histogram", "levels", "live_levels", "stats_over_time"]
+__all__ = [
+    "LiveLevels",
+    "LivePlot",
+    "histogram",
+    "levels",
+    "live",
+    "live_levels",
+    "live_timeline",
+    "speaking_timeline",
+    "stats_over_time",
+]
 
 
 def _figure(figsize: tuple[float, float] = (7.0, 3.0)) -> Any:
@@ -130,14 +141,18 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-class LiveLevels:
-    """Handle of :func:`live_levels`: ``.stop()``, ``.running``, ``.widget``, ``.frames``."""
+class LivePlot:
+    """A plot that refreshes from a background thread: ``.stop()``, ``.running``,
+    ``.widget``, ``.frames`` (PNGs rendered), ``.error`` (what stopped it, if anything).
 
-    def __init__(self, room: Any, seconds: float, interval: float, floor_db: float) -> None:
+    ``draw(ax)`` fills a fresh axes each time; it runs on that thread."""
+
+    def __init__(self, draw: Callable[[Any], None], interval: float, room: Any = None,
+                 figsize: tuple[float, float] = (7.0, 3.0)) -> None:
+        self.draw = draw
         self.room = room
-        self.seconds = seconds
         self.interval = interval
-        self.floor_db = floor_db
+        self.figsize = figsize
         self.frames = 0  # PNGs rendered so far
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -153,14 +168,12 @@ class LiveLevels:
             button = w.Button(description="stop", icon="stop", layout=w.Layout(width="80px"))
             button.on_click(lambda _b: self.stop())
             self.widget = w.VBox([self._image, button])
-        self._thread = threading.Thread(target=self._run, name="zero_nb-live-levels",
+        self._thread = threading.Thread(target=self._run, name="zero_nb-live-plot",
                                         daemon=True)
 
     def _render(self) -> bytes:
-        fig = _figure()
-        ax = fig.add_subplot()
-        _draw_levels(ax, self.room, self.seconds, self.floor_db)
-        ax.set_title(f"live audio levels in {self.room.session!r}")
+        fig = _figure(self.figsize)
+        self.draw(fig.add_subplot())
         return _png(fig)
 
     def _show(self, png: bytes) -> None:
@@ -186,7 +199,7 @@ class LiveLevels:
                 break
             self._stop.wait(self.interval)
 
-    def start(self) -> LiveLevels:
+    def start(self) -> LivePlot:
         if self.widget is not None:
             from IPython.display import display
 
@@ -206,11 +219,79 @@ class LiveLevels:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<LiveLevels {state}, {self.frames} frames>"
+        return f"<{type(self).__name__} {state}, {self.frames} frames>"
+
+
+class LiveLevels(LivePlot):
+    """Handle of :func:`live_levels`."""
+
+    def __init__(self, room: Any, seconds: float, interval: float, floor_db: float) -> None:
+        self.seconds = seconds
+        self.floor_db = floor_db
+
+        def draw(ax: Any) -> None:
+            _draw_levels(ax, room, seconds, floor_db)
+            ax.set_title(f"live audio levels in {room.session!r}")
+
+        super().__init__(draw, interval, room)
+
+
+def live(draw: Callable[[Any], None], interval: float = 0.5, *, room: Any = None,
+         figsize: tuple[float, float] = (7.0, 3.0)) -> LivePlot:
+    """Display a plot that ``draw(ax)`` refills every ``interval`` s from a background
+    thread (stops by itself when ``room`` closes); returns the :class:`LivePlot`."""
+    return LivePlot(draw, interval, room, figsize).start()
 
 
 def live_levels(room: Any, seconds: float = 30, interval: float = 0.5, *,
                 floor_db: float = -80.0) -> LiveLevels:
     """Display an audio-level plot that refreshes every ``interval`` s from a background
     thread (the kernel stays free); returns a handle with ``.stop()``."""
-    return LiveLevels(room, seconds, interval, floor_db).start()
+    handle = LiveLevels(room, seconds, interval, floor_db)
+    handle.start()
+    return handle
+
+
+# -- who spoke when (room.timeline(), needs the [analysis] extra) -------------------------------
+
+def _draw_timeline(ax: Any, room: Any, segments: list[dict[str, Any]], origin: float) -> None:
+    """One row of bars per participant; x in seconds from ``origin``."""
+    names = [label.removesuffix(" (local)") for label, _ in _participants(room)]
+    names = list(dict.fromkeys([*names, *(g["name"] or g["peer_id"] for g in segments)]))
+    colors = [f"C{i % 10}" for i in range(len(names))]
+    for row, name in enumerate(names):
+        bars = [(g["start"] - origin, g["end"] - g["start"]) for g in segments
+                if (g["name"] or g["peer_id"]) == name]
+        ax.broken_barh(bars, (row - 0.35, 0.7), color=colors[row])
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(-0.6, max(len(names), 1) - 0.4)
+    ax.invert_yaxis()  # first participant on top
+    ax.grid(axis="x", alpha=0.3)
+
+
+def speaking_timeline(room: Any, seconds: float | None = None) -> Any:
+    """A figure of who spoke when: one row per participant, a bar per speech segment
+    (``room.timeline(seconds)``), x in seconds since the room joined."""
+    segments = room.timeline(seconds)
+    origin = getattr(room, "joined_at", None) or min(
+        (g["start"] for g in segments), default=time.time())
+    fig = _figure((7.0, 1.0 + 0.5 * max(1, len(room.peers) + 1)))
+    ax = fig.add_subplot()
+    _draw_timeline(ax, room, segments, origin)
+    ax.set_xlabel("seconds since joining")
+    ax.set_title(f"who spoke when in {room.session!r}")
+    return fig
+
+
+def live_timeline(room: Any, seconds: float = 30, interval: float = 0.5) -> LivePlot:
+    """:func:`speaking_timeline` scrolling live over the last ``seconds``; ``.stop()``."""
+    room.speech.require()  # fail here, in the cell, not later in the thread
+
+    def draw(ax: Any) -> None:
+        now = time.time()
+        _draw_timeline(ax, room, room.timeline(seconds), now)
+        ax.set_xlim(-seconds, 0)
+        ax.set_xlabel("seconds ago")
+        ax.set_title(f"who is speaking in {room.session!r}")
+
+    return live(draw, interval, room=room, figsize=(7.0, 1.0 + 0.5 * max(2, len(room.peers))))

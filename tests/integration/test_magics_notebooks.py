@@ -167,5 +167,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def test_notebooks_exist():
-    """All five example notebooks are present."""
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+    """All seven example notebooks are present."""
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]

@@ -270,6 +270,7 @@ class AudioFeed(Feed):
     """Levels and recent samples of an audio stream (48 kHz float32, any channels)."""
 
     kind = "audio"
+    speaking = False  # voice activity now; set by kernel_rtc/speech.py ([analysis] extra)
 
     def __init__(self, label: str = "", *, history_s: float = 300.0, samples_s: float = 10.0
                  ) -> None:

@@ -42,13 +42,15 @@ from .sources import (
     test_pattern,
     tone,
 )
+from .speech import SpeechTracker
 from .topology import Topology, TopologyFactory
 
 __all__ = ["EVENTS", "Room"]
 
 log = logging.getLogger("zero_nb.room")
 
-EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection")
+EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection",
+          "speaking")
 REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
@@ -153,6 +155,7 @@ class Room:
         self.joined_at: float | None = None
         self._topologies = topologies
         self.topology: Topology | None = None  # how media travels: chosen from `joined`
+        self.speech = SpeechTracker(self)  # analysis hook: voice activity (kernel_rtc/speech.py)
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
@@ -330,7 +333,8 @@ class Room:
     # -- events -------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         """Call ``callback`` on ``event``: peer-joined(peer), peer-left(peer),
-        message(entry), state(peer, state), error(peer, text), connection(state).
+        message(entry), state(peer, state), error(peer, text), connection(state),
+        speaking(peer, bool).
         Callbacks run on a worker thread, in order; they may block without harming media."""
         if event not in self._handlers:
             raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
@@ -469,6 +473,20 @@ class Room:
         pattern; files are ``<name>-<peer_id>.mp4`` (or .webm)."""
         self._check_open()
         return Recording.for_room(self, path, include_local=include_local)
+
+    # -- analysis hook: who speaks when (kernel_rtc/speech.py; needs the [analysis] extra) --
+    def timeline(self, seconds: float | None = None) -> list[dict[str, Any]]:
+        """Speech segments ``{peer_id, name, start, end}``, oldest first (a DataFrame's rows)."""
+        return self.speech.timeline(seconds)
+
+    def turns(self, seconds: float | None = None) -> dict[str, Any]:
+        """Turn-taking: speaker changes, overlaps, gaps, speaking share per participant."""
+        return self.speech.turns(seconds)
+
+    def active_speaker(self) -> Any:
+        """The participant speaking now (voice activity, loudest first), or None."""
+        return self.speech.active_speaker()
+    # -- end analysis hook --
 
     def _check_open(self) -> None:
         if self._closed:
