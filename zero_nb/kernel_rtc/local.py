@@ -21,6 +21,7 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from ..errors import SourceError
 from .feeds import AudioFeed, VideoFeed, pump
 from .sources import AudioSource, MediaSource, VideoSource, _as_rgb
 from .workers import LatestWorker
@@ -30,6 +31,8 @@ __all__ = ["FilterChain", "LocalMedia"]
 log = logging.getLogger("zero_nb.filters")
 
 VIDEO_CLOCK = 90_000
+_ENCODED_FILTER = ("filters need decoded frames, and an encoded source (from_file(..., "
+                   "encoded=True)) sends its packets unchanged: use encoded=False to filter it")
 
 
 class FilterChain:
@@ -152,7 +155,10 @@ class _OutputTrack(MediaStreamTrack):
             return self._restamp(frame)
 
     def _restamp(self, frame: av.VideoFrame | av.AudioFrame) -> av.VideoFrame | av.AudioFrame:
-        if isinstance(frame, av.AudioFrame):
+        if isinstance(frame, av.Packet) and self.kind == "audio":  # encoded Opus (encoded.py)
+            frame.pts, frame.time_base = self._samples, fractions.Fraction(1, 48_000)
+            self._samples += frame.duration or 960
+        elif isinstance(frame, av.AudioFrame):
             frame.pts = self._samples
             frame.time_base = fractions.Fraction(1, frame.sample_rate)
             self._samples += frame.samples
@@ -192,6 +198,8 @@ class LocalMedia:
         """Send from ``source`` (None: send nothing); call on the engine loop."""
         if source is not None and source.kind != self.kind:
             raise ValueError(f"a {source.kind} source cannot feed local {self.kind}")
+        if getattr(source, "encoded", False) and self.filters:
+            raise SourceError(_ENCODED_FILTER)
         old, self.source = self.source, source
         if old is not None and old is not source:
             old.close()
@@ -209,6 +217,8 @@ class LocalMedia:
         """Apply ``fn`` to every outgoing frame: video ``(H, W, 3)`` uint8 RGB -> RGB (any
         size), audio ``(960, 2)`` float32 -> same. Runs on a worker thread, newest frame
         wins: a slow filter lowers the fps instead of adding delay."""
+        if getattr(self.source, "encoded", False):
+            raise SourceError(_ENCODED_FILTER)
         self.filters.add(fn)
 
     def remove_filter(self, fn: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
