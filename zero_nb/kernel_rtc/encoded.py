@@ -10,7 +10,7 @@ What the file needs, and what follows from sending it unchanged:
   constrained baseline, no B-frames); audio Opus. Anything else raises :class:`SourceError`.
 - **Keyframes**: keyframe requests (PLI/FIR) cannot be honoured, so a receiver that starts late,
   or loses a keyframe, sees nothing until the file's *next* keyframe. Encode with a keyframe every
-  1–2 s (``write_test_clip`` uses 1 s): a late joiner then waits at most that long.
+  1 to 2 s (``write_test_clip`` uses 1 s): a late joiner then waits at most that long.
 - **Bitrate**: fixed by the file; congestion control (REMB) cannot lower it.
 - **Filters** need decoded frames: adding one to an encoded source raises :class:`SourceError`.
 - **Pause / mute**: video sends a black keyframe (encoded once) at 2 fps, audio a silent Opus
@@ -360,7 +360,7 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
     if tone_hz is not None and fmt == "ivf":
         raise SourceError("an .ivf file holds video only: use .webm for a clip with a tone")
     with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream(codec, rate=fps)
+        video: Any = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.bit_rate = kbps * 1000
         video.codec_context.gop_size = max(1, round(keyframe_s * fps))
@@ -368,7 +368,8 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
             {"profile": "baseline", "bf": "0", "tune": "zerolatency"} if codec == "libx264"
             else {"kf_min_dist": str(max(1, round(keyframe_s * fps))), "auto-alt-ref": "0",
                   "lag-in-frames": "0"})
-        audio = out.add_stream("libopus", rate=AUDIO_RATE) if tone_hz is not None else None
+        audio: Any = out.add_stream("libopus", rate=AUDIO_RATE) if tone_hz is not None \
+            else None
         frames = max(1, round(seconds * fps))
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(clip_frame(color, i, width, height, motion),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from .encoded import prefer_codec
 from .feeds import AudioFeed, VideoFeed, pump
 from .ice import host_addresses
 
@@ -90,6 +91,7 @@ class RemotePeer:
         for kind in ("audio", "video"):
             transceiver = pc.addTransceiver(kind, direction="sendrecv")
             transceiver.sender.replaceTrack(self.room.local_media(kind).subscribe())
+            prefer_codec(transceiver, self.room.local_media(kind).source)  # class hook: H.264
         self.adopt(pc, self._set_state)
         return pc
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from ..kernel_rtc.encoded import prefer_codec
 from ..kernel_rtc.ice import host_addresses
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
 
@@ -125,7 +126,9 @@ class SfuMedia:
         assert self._pub is not None
         pc = self._pub_pc = RTCPeerConnection(self.room.rtc_configuration)
         for kind in ("audio", "video"):
-            pc.addTransceiver(self.room.local_media(kind).subscribe(), direction="sendonly")
+            media = self.room.local_media(kind)
+            transceiver = pc.addTransceiver(media.subscribe(), direction="sendonly")
+            prefer_codec(transceiver, media.source)  # class hook: an H.264 file offers H.264
         with host_addresses(self.room.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         data, jsep = await self._pub.message(
