@@ -114,3 +114,27 @@ def test_encoded_file_through_janus_and_mesh(sfu_server, bg_server, tmp_path, su
         finally:
             sender.leave()
             viewer.leave()
+
+
+def test_bot_from_the_shell_sends_an_encoded_file(sfu_server, tmp_path, media_config):
+    """`zero-nb bot SESSION --file PATH --encoded` joins and its file arrives unchanged."""
+    import subprocess
+    import sys
+
+    clip = zero_nb.sources.write_test_clip(tmp_path / "bot.webm", (255, 255, 0), 2)
+    viewer = zero_nb.join("shell", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zero_nb", "bot", "shell", "--server", sfu_server.url,
+         "--name", "s00", "--file", str(clip), "--encoded", "--config", media_config["path"]],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def arrived() -> bool:
+            peers = [p for p in viewer.peers.values() if p.name == "s00"]
+            return bool(peers) and class_support.colour_ok(peers[0].video.latest(),
+                                                           (255, 255, 0))
+        assert wait_until(arrived, 30 * UNIT)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10 * UNIT)[0]
+        viewer.leave()
+    assert "joined shell as s00" in out, out
