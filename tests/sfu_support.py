@@ -77,19 +77,21 @@ def _sh(*cmd: str) -> None:
 
 
 @contextlib.contextmanager
-def running_janus(workdir: Path, start_timeout: float = 10.0) -> Iterator[subprocess.Popen]:
-    """Janus on a free loopback port, ICE on a veth holding 127.0.0.1/32; ``proc.url``."""
+def running_janus(workdir: Path, start_timeout: float = 10.0,
+                  veth: str = VETH) -> Iterator[subprocess.Popen]:
+    """Janus on a free loopback port, ICE on a veth holding 127.0.0.1/32; ``proc.url``.
+    Several at once: give each its own ``veth`` name and ``workdir``."""
     if shutil.which("janus") is None:
         raise RuntimeError("Janus is not installed: apt-get install -y janus")
-    _sh("ip", "link", "add", VETH, "type", "veth", "peer", "name", VETH + "p")
+    _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
     try:
         with open("/proc/sys/net/ipv6/conf/all/disable_ipv6", "w") as f:
             f.write("1")
-        _sh("ip", "addr", "add", "127.0.0.1/32", "dev", VETH)
-        _sh("ip", "link", "set", VETH, "up")
-        _sh("ip", "link", "set", VETH + "p", "up")
+        _sh("ip", "addr", "add", "127.0.0.1/32", "dev", veth)
+        _sh("ip", "link", "set", veth, "up")
+        _sh("ip", "link", "set", veth + "p", "up")
         port = free_port()
-        conf = write_janus_config(workdir / "janus", port, VETH)
+        conf = write_janus_config(workdir / "janus", port, veth)
         log_path = workdir / "janus.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen(["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"),
@@ -113,7 +115,7 @@ def running_janus(workdir: Path, start_timeout: float = 10.0) -> Iterator[subpro
                 if proc.poll() is None:
                     proc.kill()
     finally:
-        subprocess.run(["ip", "link", "del", VETH], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Command line: ``zero-nb serve [--host H] [--port P] [--config FILE]`` and
-``zero-nb bot SESSION [--server URL] ...`` (a kernel-only participant)."""
+``zero-nb bot SESSION [--server URL] [--file PATH [--encoded]] ...`` (a kernel-only participant)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from .config import load_config
 from .errors import ZeroNBError
@@ -37,25 +38,37 @@ def _parse_rgb(text: str) -> tuple[int, int, int]:
     return r, g, b
 
 
+def _bot_sources(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The bot's (video, audio): a file (``--encoded``: its packets unchanged), a colour,
+    a test pattern; ``--tone`` replaces the audio."""
+    from . import sources
+
+    if args.encoded and not args.file:
+        raise ZeroNBError("--encoded sends a file's packets unchanged: give --file PATH")
+    video: Any = None
+    audio: Any = None
+    if args.file:
+        video, audio = sources.from_file(args.file, loop=not args.once, encoded=args.encoded)
+    elif not args.no_video:
+        w, h = (int(v) for v in args.size.split("x"))
+        video = sources.solid(_parse_rgb(args.color), w, h, args.fps) if args.color \
+            else sources.test_pattern(w, h, args.fps)
+    if args.no_video:
+        video = None
+    if args.tone:
+        freq, level = (float(v) for v in args.tone.split(":"))
+        audio = sources.tone(freq, level)
+    return video, audio
+
+
 def _bot(args: argparse.Namespace) -> None:
     """A kernel-only participant: sends synthetic media, prints what it receives."""
     import threading
     import time
 
-    from . import sources
     from ._join import join
 
-    w, h = (int(v) for v in args.size.split("x"))
-    if args.color:
-        video = sources.solid(_parse_rgb(args.color), w, h, args.fps)
-    elif args.no_video:
-        video = None
-    else:
-        video = sources.test_pattern(w, h, args.fps)
-    audio = None
-    if args.tone:
-        freq, level = (float(v) for v in args.tone.split(":"))
-        audio = sources.tone(freq, level)
+    video, audio = _bot_sources(args)
     room = join(args.session, args.server, name=args.name, password=args.password,
                 video=video, audio=audio, config=args.config)
     print(f"joined {room.session} as {room.name} ({room.peer_id})", flush=True)
@@ -96,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     p_bot.add_argument("--color", default=None, help="solid colour R,G,B instead of a pattern")
     p_bot.add_argument("--no-video", action="store_true")
     p_bot.add_argument("--tone", default=None, help="send a tone FREQ_HZ:LEVEL_DB")
+    p_bot.add_argument("--file", default=None, help="send this media file (looped)")
+    p_bot.add_argument("--encoded", action="store_true",
+                       help="with --file: send its VP8/H.264/Opus packets unchanged (no "
+                            "decode, no encode; see zero_nb/kernel_rtc/encoded.py)")
+    p_bot.add_argument("--once", action="store_true", help="with --file: play it once")
     p_bot.add_argument("--duration", type=float, default=0, help="seconds, 0 = until killed")
     p_bot.add_argument("--report", type=float, default=1.0, help="status line interval (s)")
     p_bot.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -60,7 +60,7 @@ _SCHEMA: dict[str, Any] = {
     },
     "sfu": {
         "enabled": (False, (bool,)),
-        "url": (None, (str, None)),
+        "url": (None, (str, list, None)),  # a list: several Janus (sfu/bridge.py)
     },
     "media": {
         "video": {
@@ -166,7 +166,22 @@ def load_config(
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
     _check_ice_servers(result["webrtc"]["ice_servers"])
+    _check_sfu_url(result["sfu"]["url"])
     return result
+
+
+def _check_sfu_url(url: Any) -> None:
+    urls = url if isinstance(url, list) else [] if url is None else [url]
+    if isinstance(url, list) and not url:
+        raise ConfigError("config key 'sfu.url' is an empty list: give one Janus WebSocket "
+                          "URL or several (e.g. [ws://10.0.0.5:8188, ws://10.0.0.6:8188])")
+    for i, item in enumerate(urls):
+        where = f"sfu.url[{i}]" if isinstance(url, list) else "sfu.url"
+        if not isinstance(item, str) or not item.startswith(("ws://", "wss://")):
+            raise ConfigError(f"config key '{where}' has {item!r}: use a Janus WebSocket "
+                              "URL, ws://HOST:8188 or wss://HOST:8989")
+    if len(set(urls)) != len(urls):
+        raise ConfigError("config key 'sfu.url' lists the same Janus twice: each URL once")
 
 
 def _read(path: str | os.PathLike[str]) -> Mapping[str, Any]:

@@ -1,5 +1,6 @@
 """Media sources: ``zero_nb.sources.test_pattern(...)``, ``tone(...)``, ``from_file(...)``, ..."""
 
+from .kernel_rtc.encoded import write_test_clip
 from .kernel_rtc.sources import (
     RESOLUTIONS,
     AudioSource,
@@ -30,4 +31,5 @@ __all__ = [
     "solid",
     "test_pattern",
     "tone",
+    "write_test_clip",
 ]

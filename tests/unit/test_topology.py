@@ -126,7 +126,7 @@ class WiredHost:
     def local_track(self, kind: str) -> Any:
         return None
 
-    def configure_sender(self, sender: Any, kind: str) -> None:
+    def configure_transceiver(self, transceiver: Any, kind: str) -> None:
         pass
 
     async def signal(self, message: dict[str, Any]) -> None:

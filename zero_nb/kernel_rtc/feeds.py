@@ -344,6 +344,8 @@ async def pump(track: MediaStreamTrack, feed: VideoFeed | AudioFeed, *, end: boo
     try:
         while True:
             frame: Any = await track.recv()
+            if isinstance(frame, av.Packet):  # an encoded source (encoded.py): no picture
+                continue
             feed._push(frame)
     except MediaStreamError:
         pass

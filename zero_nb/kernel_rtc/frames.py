@@ -100,11 +100,16 @@ class Restamper:
     """Re-stamps a stream's frames from its own clock: video from the wall clock (90 kHz),
     audio by sample count, so switching what feeds a track never makes time jump back."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "video") -> None:
+        self.kind = kind
         self._t0: float | None = None
         self._samples = 0
 
-    def __call__(self, frame: av.VideoFrame | av.AudioFrame) -> av.VideoFrame | av.AudioFrame:
+    def __call__(self, frame: Any) -> Any:
+        if isinstance(frame, av.Packet) and self.kind == "audio":  # encoded Opus (encoded.py)
+            frame.pts, frame.time_base = self._samples, fractions.Fraction(1, 48_000)
+            self._samples += frame.duration or 960
+            return frame
         if isinstance(frame, av.AudioFrame):
             frame.pts = self._samples
             frame.time_base = fractions.Fraction(1, frame.sample_rate)

@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
+from ..errors import SourceError
 from .feeds import AudioFeed, VideoFeed, pump
 from .frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
 from .quality import Quality
@@ -30,6 +31,8 @@ __all__ = ["FilterChain", "LocalMedia"]
 
 log = logging.getLogger("zero_nb.filters")
 
+_ENCODED_FILTER = ("filters need decoded frames, and an encoded source (from_file(..., "
+                   "encoded=True)) sends its packets unchanged: use encoded=False to filter it")
 
 class FilterChain:
     """Filters applied in order; one that raises (or returns a bad frame) is skipped for that
@@ -135,7 +138,7 @@ class _OutputTrack(MediaStreamTrack):
         super().__init__()
         self.kind = media.kind
         self._media = media
-        self._restamp = Restamper()
+        self._restamp = Restamper(media.kind)
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         media = self._media
@@ -195,6 +198,8 @@ class LocalMedia:
         """Send from ``source`` (None: send nothing); call on the engine loop."""
         if source is not None and source.kind != self.kind:
             raise ValueError(f"a {source.kind} source cannot feed local {self.kind}")
+        if getattr(source, "encoded", False) and self.filters:
+            raise SourceError(_ENCODED_FILTER)
         old, self.source = self.source, source
         if old is not None and old is not source:
             old.close()
@@ -223,6 +228,8 @@ class LocalMedia:
         """Apply ``fn`` to every outgoing frame: video ``(H, W, 3)`` uint8 RGB -> RGB (any
         size), audio ``(960, 2)`` float32 -> same. Runs on a worker thread, newest frame
         wins: a slow filter lowers the fps instead of adding delay."""
+        if getattr(self.source, "encoded", False):
+            raise SourceError(_ENCODED_FILTER)
         self.filters.add(fn)
 
     def remove_filter(self, fn: Callable[[np.ndarray], np.ndarray] | None = None) -> None:

@@ -51,7 +51,7 @@ class MeshLink:
         for kind in ("audio", "video"):
             transceiver = pc.addTransceiver(kind, direction="sendrecv")
             transceiver.sender.replaceTrack(self.host.local_track(kind))
-            self.host.configure_sender(transceiver.sender, kind)
+            self.host.configure_transceiver(transceiver, kind)
         self.peer.adopt(pc, self._set_state)
         return pc
 

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient
 from . import stats as stats_mod
+from .encoded import prefer_codec
 from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
@@ -306,10 +307,13 @@ class Room:
         """A new relay of this participant's ``kind`` output, for one connection."""
         return self.local_media(kind).subscribe()
 
-    def configure_sender(self, sender: RTCRtpSender, kind: str) -> None:
-        """Prepare a sender of this participant's ``kind`` (quality caps on its encoder)."""
+    def configure_transceiver(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
+        """Prepare a transceiver sending this participant's ``kind``: the codec an encoded
+        source needs, quality caps on the encoder."""
+        media = self.local_media(kind)
+        prefer_codec(transceiver, media.source)  # an H.264 file offers H.264
         if kind == "video":
-            add_encoder_hook(sender, self.local.video.quality.cap_encoder)
+            add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
 
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
         """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""

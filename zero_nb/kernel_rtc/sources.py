@@ -470,10 +470,14 @@ class _FileReader:
             return next(self._audio)
 
 
-def from_file(path: str | Path, *, loop: bool = False) -> tuple[VideoSource | None,
-                                                                  AudioSource | None]:
+def from_file(path: str | Path, *, loop: bool = False, encoded: bool = False
+              ) -> tuple[VideoSource | None, AudioSource | None]:
     """``(video, audio)`` sources playing a media file (either may be None); ``loop=True``
-    repeats it. Use as ``zero_nb.join(..., video=v, audio=a)``."""
+    repeats it; ``encoded=True`` sends its VP8/H.264/Opus packets unchanged (no decode, no
+    encode: :mod:`.encoded`). Use as ``zero_nb.join(..., video=v, audio=a)``."""
+    if encoded:  # class helper: packets as they are, in kernel_rtc/encoded.py
+        from .encoded import encoded_from_file
+        return encoded_from_file(path, loop=loop)
     reader = _FileReader(str(path), loop)
     video = VideoSource(reader.next_video, reader.fps, label=f"file {path}") \
         if reader.has_video else None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ZeroNBError
 
 if TYPE_CHECKING:
-    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver
 
     from .peer import RemotePeer
 
@@ -50,8 +50,8 @@ class RoomHost(Protocol):
         """A new relay of what this participant sends (``"audio"`` or ``"video"``)."""
         ...
 
-    def configure_sender(self, sender: RTCRtpSender, kind: str) -> None:
-        """Prepare a new sender of ``kind`` (encoder hooks: quality caps)."""
+    def configure_transceiver(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
+        """Prepare a new transceiver that sends ``kind``: codec preference, encoder hooks."""
         ...
 
     def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:

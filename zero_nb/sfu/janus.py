@@ -4,8 +4,8 @@ One :class:`JanusSession` is one WebSocket and one Janus session: requests carry
 and wait for their reply; plugin requests answered asynchronously (``ack`` first, the ``event``
 later) wait for that event. Events that answer nothing (``publishers``, ``webrtcup``,
 ``hangup`` ...) go to the handle's ``on_event``. A keepalive goes out every 20 s (Janus drops a
-silent session after 60 s). When the socket closes, pending requests fail with
-:class:`JanusError` and ``on_close(reason)`` is called once.
+silent session after 60 s). When the socket closes, or a keepalive goes unanswered, pending
+requests fail with :class:`JanusError` and ``on_close(reason)`` is called once.
 """
 
 from __future__ import annotations
@@ -170,13 +170,19 @@ class JanusSession:
         finally:
             self._pending.pop(tx, None)
 
+    async def keepalive(self, timeout: float = REQUEST_TIMEOUT_S) -> None:
+        """One keepalive round trip: JanusError if Janus does not answer within ``timeout``."""
+        await self._send({"janus": "keepalive"}, timeout=timeout)
+
     async def _keep_alive(self) -> None:
         while self.open:
             await asyncio.sleep(KEEPALIVE_S)
             try:
-                await self._send({"janus": "keepalive"})
+                await self.keepalive()
             except JanusError as exc:
-                log.debug("keepalive failed: %s", exc)
+                # a Janus that stops answering (hung, or its host gone without a FIN) is
+                # as lost as a closed socket: say so instead of waiting silently
+                self._fail(f"Janus at {self.url} stopped answering ({exc})")
 
     async def _read(self) -> None:
         reason = "closed"

@@ -134,7 +134,7 @@ class Sfu(Topology):
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
         for kind in ("audio", "video"):
             transceiver = pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
-            self.host.configure_sender(transceiver.sender, kind)
+            self.host.configure_transceiver(transceiver, kind)
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         data, jsep = await self._pub.message(

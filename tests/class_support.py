@@ -1,0 +1,78 @@
+"""A class in one process for tests and benchmarks/class.py: encoded students, colour checks.
+
+Students send encoded test clips (no encoder runs per student: kernel_rtc/encoded.py), one
+distinct colour each, and receive nothing (``room.subscribe([])``); the teacher receives all.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import concurrent.futures
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import zero_nb
+from zero_nb import sources
+
+
+def colours(n: int) -> list[tuple[int, int, int]]:
+    """``n`` colours far apart: hues around the circle, alternating two brightnesses."""
+    out = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb(i / n, 1.0, 1.0 if i % 2 == 0 else 0.6)
+        out.append((round(r * 255), round(g * 255), round(b * 255)))
+    return out
+
+
+def student_clips(folder: Path, n: int, *, motion: bool = False, kbps: int = 250,
+                  seconds: float = 4.0, fps: int = 15) -> list[Path]:
+    """One VP8 clip per student (320x240, keyframe every second), written once."""
+    return [sources.write_test_clip(folder / f"student{i:02d}.ivf", rgb, seconds, fps=fps,
+                                    motion=motion, kbps=kbps)
+            for i, rgb in enumerate(colours(n))]
+
+
+def join_student(url: str, session: str, index: int, clip: Path, config: Any) -> Any:
+    video, audio = sources.from_file(clip, loop=True, encoded=True)
+    room = zero_nb.join(session, url, name=f"s{index:02d}", video=video, audio=audio,
+                        config=config, timeout=60)
+    room.subscribe([])  # students only publish: the teacher receives
+    return room
+
+
+def join_students(url: str, session: str, clips: Sequence[Path], config: Any,
+                  workers: int = 8) -> list[Any]:
+    """Every student joins (``workers`` at a time), all in this process's one engine loop."""
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(join_student, url, session, i, clip, config)
+                   for i, clip in enumerate(clips)]
+        return [f.result() for f in futures]
+
+
+def colour_of(img: np.ndarray | None) -> np.ndarray | None:
+    """Median colour of the left half below the counter rows (the right half may move)."""
+    if img is None:
+        return None
+    h, w = img.shape[:2]
+    return np.median(img[h // 5:, : w // 2].reshape(-1, 3), axis=0)
+
+
+def colour_ok(img: np.ndarray | None, rgb: Sequence[int], tol: float = 30) -> bool:
+    got = colour_of(img)
+    return got is not None and bool(np.all(np.abs(got - np.asarray(rgb)) < tol))
+
+
+def expected_colour(name: str, n: int) -> tuple[int, int, int]:
+    """Student ``sNN``'s colour in a class of ``n``."""
+    return colours(n)[int(name[1:])]
+
+
+def streams_ok(teacher: Any, students: Sequence[Any], n: int) -> dict[str, bool]:
+    """Per student name: does the teacher show its colour right now? (``n``: class size)"""
+    by_name = {p.name: p for p in list(teacher.peers.values())}
+    return {s.name: s.name in by_name and
+            colour_ok(by_name[s.name].video.latest(), expected_colour(s.name, n))
+            for s in students}
