@@ -29,7 +29,9 @@ def sfu_hooks(config: Mapping[str, Any]) -> SessionHooks | None:
     from .sfu.bridge import JanusBridge
 
     limits = config["signaling"]["limits"]
-    return JanusBridge(sfu["url"], max_publishers=limits["max_peers_per_session"]).hooks()
+    simulcast = config["media"]["video"]["simulcast"]
+    return JanusBridge(sfu["url"], max_publishers=limits["max_peers_per_session"],
+                       bitrate=sfu["bitrate"], simulcast=simulcast is not False).hooks()
 
 
 def create_server(host: str | None = None, port: int | None = None, *,

@@ -61,6 +61,7 @@ _SCHEMA: dict[str, Any] = {
     "sfu": {
         "enabled": (False, (bool,)),
         "url": (None, (str, list, None)),  # a list: several Janus (sfu/bridge.py)
+        "bitrate": (None, (int, None)),  # bits/s cap per publisher, >= 64000 (Janus room)
     },
     "media": {
         "video": {
@@ -167,6 +168,9 @@ def load_config(
             raise ConfigError(f"{origin}: {exc}") from None
     _check_ice_servers(result["webrtc"]["ice_servers"])
     _check_sfu_url(result["sfu"]["url"])
+    if (bitrate := result["sfu"]["bitrate"]) is not None and bitrate < 64_000:
+        raise ConfigError(f"config key 'sfu.bitrate' is {bitrate} bits/s: Janus ignores caps "
+                          "under 64000; give at least 64000 (e.g. 300000 for 300 kbit/s)")
     return result
 
 

@@ -20,10 +20,30 @@ export const SFU_TIMING = {
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * @typedef {{kind: string, url: string, room: number, pin?: string}} SfuInfo
+ * @typedef {{kind: string, url: string, room: number, pin?: string, simulcast?: boolean,
+ *   bitrate?: number | null}} SfuInfo
  * @typedef {{onEvent: (data: Record<string, any>) => void,
  *   onHangup: (reason: string) => void, onClose: (reason: string) => void}} PublisherHooks
  */
+
+/**
+ * Simulcast layers for a camera track, highest first (Janus' default rid order "hml"):
+ * 3 at 720p and up, 2 below (Chromium sends no more at VGA), none under 360 lines.
+ * @param {MediaStreamTrack} track
+ * @param {number | null | undefined} cap  the room's bitrate cap (bits/s), if any
+ * @returns {RTCRtpEncodingParameters[] | undefined}
+ */
+export function simulcastLayers(track, cap) {
+  const height = track.getSettings().height ?? 480;
+  if (height < 360) return undefined;
+  const top = Math.min(cap ?? 1_500_000, 1_500_000);
+  /** @type {RTCRtpEncodingParameters[]} */
+  const layers = height >= 720
+    ? [{ rid: "h", maxBitrate: top }, { rid: "m", maxBitrate: top / 3, scaleResolutionDownBy: 2 },
+      { rid: "l", maxBitrate: top / 10, scaleResolutionDownBy: 4 }]
+    : [{ rid: "h", maxBitrate: top }, { rid: "l", maxBitrate: top / 5, scaleResolutionDownBy: 2 }];
+  return layers;
+}
 
 export class Publisher {
   /**
@@ -105,7 +125,12 @@ export class Publisher {
     for (const kind of KINDS) {
       const track = tracks[kind];
       const stream = new MediaStream(track ? [track] : []);
-      pc.addTransceiver(track ?? kind, { direction: "sendonly", streams: [stream] });
+      /** @type {RTCRtpTransceiverInit} */
+      const init = { direction: "sendonly", streams: [stream] };
+      const layers = kind === "video" && track && this.info.simulcast !== false
+        ? simulcastLayers(track, this.info.bitrate) : undefined;
+      if (layers) init.sendEncodings = layers;
+      pc.addTransceiver(track ?? kind, init);
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, SFU_TIMING.gathering);

@@ -85,3 +85,38 @@ def test_janus_killed_mid_call_shows_sfu_lost_and_chat_continues(call_page, sfu_
     page.page.evaluate("() => window.zeroNb.send('still here')")
     wait_until(lambda: any(m["data"] == "still here" for m in bot.messages), 5 * UNIT,
                "chat to reach the bot after Janus died")
+
+
+def test_page_publishes_simulcast_and_a_kernel_switches_layers(browser, sfu_server):
+    """The page (fake camera 640x480) publishes two simulcast layers through Janus; a kernel
+    subscribed at 'low' gets frames <= 320 wide, 'high' brings 640x480 within 3 s, and back."""
+    from tests.browser.helpers import Page
+
+    teacher = zero_nb.join("sim", sfu_server.url, name="teacher", config=MEDIA_CONFIG)
+    try:
+        context = browser(None)  # Chromium's own fake camera: 640x480, moving
+        tab = context.pages[0] if context.pages else context.new_page()
+        page = Page(tab, f"http://127.0.0.1:{sfu_server.port}").open(
+            session="sim", name="student", **QUERY)
+        page.wait_state("joined")
+        teacher.subscribe(layer="low")
+        peer = wait_until(lambda: teacher.peers and teacher.peer("student"), 20 * UNIT,
+                          "the student in the teacher's room")
+        feed = peer.video
+
+        def width() -> int:
+            img = feed.latest()
+            return 0 if img is None else img.shape[1]
+
+        wait_until(lambda: 0 < width() <= 320, 30 * UNIT, "low-layer frames (<= 320 wide)")
+        assert feed.layer == "low"
+        peer.set_layer("high")
+        wait_until(lambda: width() == 640, 3 * UNIT + 1, "the high layer (640 wide)")
+        assert feed.latest().shape == (480, 640, 3) and feed.layer in ("mid", "high")
+        row = teacher.stats()[peer.peer_id]["in"]["video"]
+        assert row["layer"] == feed.layer  # the layer is in stats too
+        peer.set_layer("low")
+        wait_until(lambda: 0 < width() <= 320, 3 * UNIT + 1, "the low layer again")
+        assert not page.console_errors
+    finally:
+        teacher.leave()

@@ -56,6 +56,8 @@ def test_bitrate_cap_below_aiortc_floor_is_met(pair):
         if rates[-1] <= 180:
             break
     assert rates[-1] <= 180, f"received kbps after the cap: {rates}"
+    out = a.stats()[b.peer_id]["out"]["video"]
+    assert out["target_kbps"] is not None and out["target_kbps"] <= 150  # visible in stats
     assert b.peer("a").video.fps > 10  # capped, not frozen
     a.local.video.set_quality()
     assert wait_until(lambda: _kbps(a, b, 1.0) > 200, 10 * UNIT)

@@ -57,3 +57,12 @@ def test_ice_servers_with_credentials(monkeypatch):
     monkeypatch.delenv("ZERO_NB_CONFIG", raising=False)
     turn = {"urls": ["turn:127.0.0.1:3478"], "username": "u", "credential": "p"}
     assert load_config({"webrtc": {"ice_servers": [turn]}})["webrtc"]["ice_servers"] == [turn]
+
+
+def test_sfu_bitrate_and_quality_keys():
+    """sfu.bitrate is bits/s, at least Janus' 64000; media.video.max_kbps/simulcast accepted."""
+    cfg = load_config({"sfu": {"bitrate": 300_000},
+                       "media": {"video": {"max_kbps": 150, "simulcast": False}}})
+    assert cfg["sfu"]["bitrate"] == 300_000 and cfg["media"]["video"]["max_kbps"] == 150
+    with pytest.raises(ConfigError, match="64000"):
+        load_config({"sfu": {"bitrate": 1000}})

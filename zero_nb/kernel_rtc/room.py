@@ -76,39 +76,30 @@ def _feed_source(value: Any, kind: str) -> MediaSource | None:
     return None
 
 
-def _video_source(value: Any, config: dict[str, Any]) -> MediaSource | None:
+def as_source(value: Any, kind: str, config: dict[str, Any]) -> MediaSource | None:
+    """What ``video=``/``audio=`` accept, as a source: a zero_nb source, a widget or feed,
+    True (test pattern / tone), and for video an RGB array or a callable ``f()``/``f(i)``."""
     if value is None or value is False:
         return None
-    if isinstance(value, VideoSource):
+    if isinstance(value, VideoSource if kind == "video" else AudioSource):
         return value
-    if (fed := _feed_source(value, "video")) is not None:
+    if (fed := _feed_source(value, kind)) is not None:
         return fed
     media = config["media"]["video"]
-    if value is True:
+    if kind == "audio" and value is True:
+        return tone(440.0, -20.0)
+    if kind == "video" and value is True:
         w, h = RESOLUTIONS[media["resolution"]]
         return test_pattern(w, h, media["fps"])
-    if isinstance(value, np.ndarray):
+    if kind == "video" and isinstance(value, np.ndarray):
         img = value
-        return from_frames(lambda i: img, media["fps"])
-    if callable(value):
+        return from_frames(lambda: img, media["fps"])
+    if kind == "video" and callable(value):
         return from_frames(value, media["fps"])
-    raise ZeroNBError(
-        f"video= takes a zero_nb.sources video source, True (test pattern), an RGB array or "
-        f"a callable index -> array; got {type(value).__name__}")
-
-
-def _audio_source(value: Any) -> MediaSource | None:
-    if value is None or value is False:
-        return None
-    if isinstance(value, AudioSource):
-        return value
-    if (fed := _feed_source(value, "audio")) is not None:
-        return fed
-    if value is True:
-        return tone(440.0, -20.0)
-    raise ZeroNBError(
-        f"audio= takes a zero_nb.sources audio source or True (a tone); got "
-        f"{type(value).__name__}")
+    what = ("a zero_nb.sources video source, True (test pattern), an RGB array or a callable "
+            "f() or f(index) -> array") if kind == "video" else \
+        "a zero_nb.sources audio source or True (a tone)"
+    raise ZeroNBError(f"{kind}= takes {what}; got {type(value).__name__}")
 
 
 class Room:
@@ -140,8 +131,8 @@ class Room:
         self.session = session
         self.peer_id: str | None = None
         self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
-        self._video_source = _video_source(video, self.config)
-        self._audio_source = _audio_source(audio)
+        self._video_source = as_source(video, "video", self.config)
+        self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
         self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
         self._peers: dict[str, RemotePeer] = {}
@@ -454,9 +445,9 @@ class Room:
 
         async def apply() -> None:
             if video is not ...:
-                self.local.video.set_source(_video_source(video, self.config))
+                self.local.video.set_source(as_source(video, "video", self.config))
             if audio is not ...:
-                self.local.audio.set_source(_audio_source(audio))
+                self.local.audio.set_source(as_source(audio, "audio", self.config))
 
         self.engine.run(apply(), timeout, "changing the source")
 

@@ -11,6 +11,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .encoders import encoder_of
 from .frames import CLOCK_RATE, VIDEO_CLOCK
 
 if TYPE_CHECKING:
@@ -48,30 +49,51 @@ class _Rates:
 _rates: weakref.WeakKeyDictionary[Room, _Rates] = weakref.WeakKeyDictionary()
 
 
-async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
-                        ) -> list[dict[str, Any]]:
+async def _counters(in_pc: Any, out_pc: Any) -> tuple[dict[tuple[str, str], dict[str, Any]],
+                                                     dict[str, float]]:
+    """RTP counters by (direction, kind), and RTT per kind: inbound from the connection that
+    carries the peer's media, outbound from the one that carries ours (the same in a mesh;
+    the publisher connection in an SFU)."""
     by_kind: dict[tuple[str, str], dict[str, Any]] = {}
     rtt: dict[str, float] = {}
-    if peer.pc is not None:
-        report = await peer.pc.getStats()
-        for s in report.values():
+    for pc, wanted in ((in_pc, "in"), (out_pc, "out")):
+        if pc is None:
+            continue
+        for s in (await pc.getStats()).values():
             kind = str(getattr(s, "kind", ""))
-            if s.type == "inbound-rtp":
+            if wanted == "in" and s.type == "inbound-rtp":
                 d = by_kind.setdefault(("in", kind), {})
                 d["packets"] = s.packetsReceived
                 d["packets_lost"] = s.packetsLost
                 d["jitter_ms"] = round(s.jitter * 1000 / CLOCK_RATE.get(kind, VIDEO_CLOCK), 2)
-            elif s.type == "remote-outbound-rtp":
+            elif wanted == "in" and s.type == "remote-outbound-rtp":
                 by_kind.setdefault(("in", kind), {})["bytes"] = s.bytesSent
-            elif s.type == "outbound-rtp":
+            elif wanted == "out" and s.type == "outbound-rtp":
                 d = by_kind.setdefault(("out", kind), {})
                 d["packets"] = s.packetsSent
                 d["bytes"] = s.bytesSent
-            elif s.type == "remote-inbound-rtp":
+            elif wanted == "out" and s.type == "remote-inbound-rtp":
                 d = by_kind.setdefault(("out", kind), {})
                 d["packets_lost"] = s.packetsLost
                 if s.roundTripTime is not None:
                     rtt[kind] = s.roundTripTime * 1000
+    return by_kind, rtt
+
+
+def _target_kbps(pc: Any) -> float | None:
+    """The video encoder's bitrate target (REMB within the quality cap), if encoding."""
+    for sender in pc.getSenders() if pc is not None else []:
+        encoder = encoder_of(sender)
+        if sender.kind == "video" and encoder is not None and hasattr(encoder,
+                                                                      "target_bitrate"):
+            return round(encoder.target_bitrate / 1000, 1)
+    return None
+
+
+async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
+                        ) -> list[dict[str, Any]]:
+    out_pc = room.topology.sending_for(peer) if room.topology is not None else peer.pc
+    by_kind, rtt = await _counters(peer.pc, out_pc)
     rtt_ms = round(min(rtt.values()), 1) if rtt else None
     duration = round(now - peer.connected_at, 1) if peer.connected_at else 0.0
     records = []
@@ -99,6 +121,11 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
             if direction == "out":
                 rec["filter_errors"] = sum(f["errors"] for f in feed.filters.stats())
                 rec["source_errors"] = feed.source_errors
+            if direction == "out" and kind == "video":
+                rec["target_kbps"] = _target_kbps(out_pc)  # what REMB and caps allow now
+                rec["fps_skipped"] = feed.quality.skipped
+            if direction == "in" and kind == "video":
+                rec["layer"] = peer.video.layer  # SFU simulcast: what Janus sends us
             if direction == "in" and peer.room.low_latency:
                 rec.update(_low_latency_counters(peer, kind))
             records.append(rec)

@@ -123,6 +123,10 @@ class Topology(abc.ABC):
     def sending(self) -> list[RTCPeerConnection]:
         """The connections that carry this participant's media out (for stats)."""
 
+    def sending_for(self, peer: RemotePeer) -> RTCPeerConnection | None:
+        """The connection that carries our media to ``peer`` (for its ``out`` stats)."""
+        return peer.pc
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every connection this topology opened."""

@@ -97,12 +97,15 @@ class JanusBridge:
     """Maps sessions to Janus rooms on one or several Janus servers."""
 
     def __init__(self, url: str | Sequence[str], *, max_publishers: int = 32,
+                 bitrate: int | None = None, simulcast: bool = True,
                  health_interval: float = HEALTH_INTERVAL_S,
                  health_timeout: float = HEALTH_TIMEOUT_S) -> None:
         urls = [url] if isinstance(url, str) else list(url)
         self.backends = [Backend(u) for u in urls]
         self.url = urls[0] if urls else ""
         self.max_publishers = max_publishers
+        self.bitrate = bitrate  # bits/s cap per publisher (Janus REMB + b=AS), None: Janus' own
+        self.simulcast = simulcast  # told to joiners: browsers publish simulcast layers
         self.health_interval = health_interval
         self.health_timeout = health_timeout
         self.rooms: dict[str, int] = {}  # session id -> Janus room id
@@ -139,7 +142,8 @@ class JanusBridge:
             self._created(session)
         info = session.data["sfu"]
         return {"sfu": {"kind": "janus", "url": info["url"], "room": info["room"],
-                        "pin": info["pin"]}}
+                        "pin": info["pin"], "simulcast": self.simulcast,
+                        "bitrate": self.bitrate}}
 
     def _ended(self, session: Session) -> None:
         info = session.data.get("sfu")
@@ -189,6 +193,7 @@ class JanusBridge:
                 "description": f"zero_nb {session_id}"[:100],
                 "notify_joining": False,
                 "videocodec": "vp8,h264",  # h264: encoded H.264 files (kernel_rtc/encoded.py)
+                **({"bitrate": self.bitrate, "bitrate_cap": True} if self.bitrate else {}),
             })
             log.info("session %s -> Janus room %d at %s", session_id, room, backend.url)
         except JanusError as exc:

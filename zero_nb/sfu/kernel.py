@@ -147,6 +147,9 @@ class Sfu(Topology):
     def sending(self) -> list[RTCPeerConnection]:
         return [self._pub_pc] if self._pub_pc is not None else []
 
+    def sending_for(self, peer: RemotePeer) -> RTCPeerConnection | None:
+        return self._pub_pc  # one publisher connection: Janus forwards it to everyone
+
     async def close(self) -> None:
         self._closed = True
         subs, self._subs = list(self._subs.values()), {}
