@@ -1,7 +1,8 @@
 """Media pipeline benchmark: bare aiortc vs zero_nb, two processes per case, one run.
 
-    python benchmarks/pipeline.py            # full run (~5 min), writes benchmarks/RESULTS.md
+    python benchmarks/pipeline.py            # full run (~6 min), writes benchmarks/RESULTS.md
     python benchmarks/pipeline.py --quick    # smoke run (~1.5 min), prints only
+    python benchmarks/pipeline.py --loss     # only the 5% loss A/B (writes its section)
 
 Each case runs a sender process and a receiver process on loopback inside a private network
 namespace (the script re-executes itself under ``unshare -n`` when needed). Latency is
@@ -10,8 +11,8 @@ pixels. The receiver's CPU is its process CPU time over the window.
 
 Cases: bare aiortc receiver (``recv()`` then ``to_ndarray`` on every frame) vs a zero_nb bot
 reading its feed, with the low-latency receive path off (stock jitter buffer) and on,
-A/B alternated; the same at 5 fps consumption (CPU); 5% injected loss; audio step latency;
-slow-consumer memory.
+A/B alternated; the same at 5 fps consumption (CPU); 5% injected loss (stock vs low latency,
+A/B alternated); audio step latency; slow-consumer memory.
 """
 
 from __future__ import annotations
@@ -221,8 +222,10 @@ def zn_receiver(url: str, out, warmup: float, window: float, read_fps: float,
         else:
             lat, _ = _frame_latencies(feed, t0, window)
         elapsed = time.monotonic() - t0
+        skipped = room.stats()[peer.peer_id]["in"]["video"].get("frames_skipped", 0)
         out.put({"fps": (feed.frame_count - start_frames) / elapsed, "lat": lat,
-                 "cpu": (cpu_s() - c0) / elapsed * 100, "dropped": feed.dropped})
+                 "cpu": (cpu_s() - c0) / elapsed * 100, "dropped": feed.dropped,
+                 "skipped": skipped})
         room.leave()
 
 
@@ -467,12 +470,93 @@ def summarize(res: dict) -> dict:
             "n": len(lat)}
 
 
+def report(label: str, res: dict, rows: list | None = None) -> dict:
+    s = summarize(res)
+    if rows is not None:
+        rows.append((label, s))
+    print(f"{label:<44} fps {s['fps']:>5}  p50 {s['p50']:>6} ms  p95 {s['p95']:>6} ms  "
+          f"cpu {s['cpu']:>5}%  (n={s['n']})", flush=True)
+    return s
+
+
+def medians(runs: list[dict]) -> dict:
+    return {k: round(statistics.median(x[k] for x in runs), 1) for k in runs[0]}
+
+
+def sizes_ab(sizes: list, rounds: int, window: float) -> dict[str, dict]:
+    """Bare aiortc vs zero_nb stock vs low latency per size, alternated; CPU at 5 fps."""
+    results: dict[str, dict] = {}
+    for size in sizes:
+        tag = f"{size[0]}x{size[1]}"
+        acc: dict[str, list[dict]] = {"bare": [], "stock": [], "low": []}
+        for r in range(rounds):
+            order = ["bare", "stock", "low"] if r % 2 == 0 else ["low", "stock", "bare"]
+            for which in order:
+                if which == "bare":
+                    res = run_case("bare", size, window=window)
+                else:
+                    res = run_case("zn", size, low_latency=which == "low", window=window)
+                acc[which].append(report(f"{tag} {which:<5} full-rate (round {r + 1})", res))
+        for which, runs in acc.items():
+            results[f"{tag} {which}"] = medians(runs)
+        cpu_bare = report(f"{tag} bare  eager to_ndarray, CPU",
+                          run_case("bare", size, window=window))
+        cpu_zn = report(f"{tag} zero_nb read at 5 fps, CPU",
+                        run_case("zn", size, read_fps=5, window=window))
+        results[f"{tag} cpu"] = {"bare": cpu_bare["cpu"], "zn5": cpu_zn["cpu"]}
+    return results
+
+
+def loss_ab(rounds: int, window: float) -> dict[str, dict]:
+    """640x480 with 5% injected video loss: stock jitter buffer vs the low-latency path
+    (loss tail included), A/B alternated, medians; ``skipped``: frames dropped behind
+    unrepaired gaps."""
+    acc: dict[str, list[dict]] = {"stock": [], "low": []}
+    for r in range(rounds):
+        for which in (("stock", "low") if r % 2 == 0 else ("low", "stock")):
+            res = run_case("zn", (640, 480), low_latency=which == "low", loss=0.05,
+                           window=window)
+            s = report(f"640x480 {which} 5% loss (round {r + 1})", res)
+            acc[which].append({**s, "skipped": res.get("skipped", 0)})
+    return {k: medians(v) for k, v in acc.items()}
+
+
+def audio_ab(quick: bool) -> dict[str, dict]:
+    audio = {}
+    for loss in (0.0, 0.05):
+        for which in ("stock", "low"):
+            res = run_case("zn", low_latency=which == "low", audio_steps=True, loss=loss,
+                           window=6.0 if quick else 10.0)
+            d = res["audio"]
+            key = which + ("+loss" if loss else "")
+            audio[key] = {"p50": round(pct(d, 0.5), 1), "p95": round(pct(d, 0.95), 1),
+                          "n": len(d)}
+            print(f"audio step latency {key:<10} p50 {audio[key]['p50']} ms  "
+                  f"p95 {audio[key]['p95']} ms  (n={len(d)})", flush=True)
+    return audio
+
+
+def slow_consumers(slow_s: float) -> dict[str, dict]:
+    slow = {}
+    for kind in ("bare", "zn"):
+        res = run_case(kind, (640, 480), slow=slow_s)
+        slow[kind] = {"rss_start": round(res["rss_start"]), "rss_end": round(res["rss_end"]),
+                      "p50": round(pct(res["lat"], 0.5)), "last": round(res["lat"][-1])
+                      if res["lat"] else None}
+        print(f"slow consumer ({kind}, 10 fps of 30, {slow_s:.0f} s): RSS "
+              f"{slow[kind]['rss_start']} -> {slow[kind]['rss_end']} MB, latency p50 "
+              f"{slow[kind]['p50']} ms, last {slow[kind]['last']} ms", flush=True)
+    return slow
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run; no RESULTS.md")
     parser.add_argument("--rounds", type=int, default=None, help="A/B rounds per size")
     parser.add_argument("--filter", action="store_true",
                         help="only the filter round trip (writes its section)")
+    parser.add_argument("--loss", action="store_true",
+                        help="only the 5%% loss A/B (writes its section)")
     args = parser.parse_args()
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
@@ -486,77 +570,51 @@ def main() -> int:
     quick = args.quick
     rounds = args.rounds or (1 if quick else 2)
     window = 4.0 if quick else 8.0
+    loss_rounds, loss_window = (args.rounds or 3), (6.0 if quick else 15.0)
+    if args.loss:
+        loss = loss_ab(loss_rounds, loss_window)
+        print(json.dumps({"loss": loss}))
+        write_loss(loss, loss_rounds, loss_window)
+        return 0
     sizes = [(640, 480)] if quick else [(640, 480), (1280, 720)]
-    rows: list[tuple[str, dict]] = []
-    results: dict[str, dict] = {}
-
-    def record(label: str, res: dict) -> dict:
-        s = summarize(res)
-        rows.append((label, s))
-        print(f"{label:<44} fps {s['fps']:>5}  p50 {s['p50']:>6} ms  p95 {s['p95']:>6} ms  "
-              f"cpu {s['cpu']:>5}%  (n={s['n']})", flush=True)
-        return s
-
-    for size in sizes:
-        tag = f"{size[0]}x{size[1]}"
-        acc: dict[str, list[dict]] = {"bare": [], "stock": [], "low": []}
-        for r in range(rounds):
-            order = ["bare", "stock", "low"] if r % 2 == 0 else ["low", "stock", "bare"]
-            for which in order:
-                if which == "bare":
-                    res = run_case("bare", size, window=window)
-                else:
-                    res = run_case("zn", size, low_latency=which == "low", window=window)
-                acc[which].append(record(f"{tag} {which:<5} full-rate (round {r + 1})", res))
-        for which, runs in acc.items():
-            results[f"{tag} {which}"] = {
-                k: round(statistics.median(x[k] for x in runs), 1) for k in runs[0]}
-        cpu_bare = record(f"{tag} bare  eager to_ndarray, CPU",
-                          run_case("bare", size, window=window))
-        cpu_zn = record(f"{tag} zero_nb read at 5 fps, CPU",
-                        run_case("zn", size, read_fps=5, window=window))
-        results[f"{tag} cpu"] = {"bare": cpu_bare["cpu"], "zn5": cpu_zn["cpu"]}
-
-    loss = {}
-    for which in ("stock", "low"):
-        loss[which] = record(f"640x480 {which} with 5% loss",
-                             run_case("zn", (640, 480), low_latency=which == "low",
-                                      loss=0.05, window=window))
-    audio = {}
-    for which in ("stock", "low"):
-        res = run_case("zn", low_latency=which == "low", audio_steps=True,
-                       window=6.0 if quick else 10.0)
-        d = res["audio"]
-        audio[which] = {"p50": round(pct(d, 0.5), 1), "p95": round(pct(d, 0.95), 1),
-                        "n": len(d)}
-        print(f"audio step latency {which:<6} p50 {audio[which]['p50']} ms  "
-              f"p95 {audio[which]['p95']} ms  (n={len(d)})", flush=True)
-    for which in ("stock", "low"):
-        res = run_case("zn", low_latency=which == "low", audio_steps=True, loss=0.05,
-                       window=6.0 if quick else 10.0)
-        d = res["audio"]
-        audio[which + "+loss"] = {"p50": round(pct(d, 0.5), 1),
-                                  "p95": round(pct(d, 0.95), 1), "n": len(d)}
-        print(f"audio step latency {which:<6} 5% loss p50 {audio[which + '+loss']['p50']} ms "
-              f"p95 {audio[which + '+loss']['p95']} ms", flush=True)
+    results = sizes_ab(sizes, rounds, window)
+    loss = loss_ab(loss_rounds, loss_window)
+    audio = audio_ab(quick)
     slow_s = 15.0 if quick else 60.0
-    slow = {}
-    for kind in ("bare", "zn"):
-        res = run_case(kind, (640, 480), slow=slow_s)
-        slow[kind] = {"rss_start": round(res["rss_start"]), "rss_end": round(res["rss_end"]),
-                      "p50": round(pct(res["lat"], 0.5)), "last": round(res["lat"][-1])
-                      if res["lat"] else None}
-        print(f"slow consumer ({kind}, 10 fps of 30, {slow_s:.0f} s): RSS "
-              f"{slow[kind]['rss_start']} -> {slow[kind]['rss_end']} MB, latency p50 "
-              f"{slow[kind]['p50']} ms, last {slow[kind]['last']} ms", flush=True)
-
+    slow = slow_consumers(slow_s)
     print(json.dumps({"results": results, "loss": loss, "audio": audio, "slow": slow}))
     if not quick:
-        write_results(results, loss, audio, slow, sizes, slow_s)
+        write_results(results, audio, slow, sizes, slow_s)
+        write_loss(loss, loss_rounds, loss_window)
     return 0
 
 
-def write_results(results, loss, audio, slow, sizes, slow_s) -> None:
+def write_loss(loss: dict, rounds: int, window: float) -> None:
+    s, z = loss["stock"], loss["low"]
+    lines = [
+        "## Video loss tail",
+        "",
+        f"`python benchmarks/pipeline.py --loss` on {datetime.date.today()}: 640x480 VP8 "
+        f"30 fps, two processes, 5% of media packets dropped on receive (`tests/netem.py`; "
+        f"NACK/RTX/PLI react as to real loss), {rounds} rounds of {window:g} s alternated, "
+        "medians. Low latency gives up on a gap that retransmission did not repair after "
+        "100 ms of RTP time (or at once for a complete key frame behind it): the frames "
+        "behind it are dropped (`skipped`), a key frame is requested.",
+        "",
+        "| 640x480, 5% injected loss | fps | p50 ms | p95 ms | frames skipped |",
+        "|---|---|---|---|---|",
+        f"| zero_nb, stock jitter buffer | {s['fps']} | {s['p50']} | {s['p95']} | — |",
+        f"| zero_nb, low latency (default) | {z['fps']} | {z['p50']} | {z['p95']} | "
+        f"{z['skipped']:g} |",
+        "",
+        f"Low latency vs stock: p50 {z['p50'] - s['p50']:+.1f} ms, p95 "
+        f"{z['p95'] - s['p95']:+.1f} ms.",
+        "",
+    ]
+    replace_section("## Video loss tail", lines)
+
+
+def write_results(results, audio, slow, sizes, slow_s) -> None:
     lines = [
         "## Media pipeline",
         "",
@@ -589,9 +647,7 @@ def write_results(results, loss, audio, slow, sizes, slow_s) -> None:
             f"({results[f'{tag} cpu']['zn5'] / max(results[f'{tag} cpu']['bare'], 0.1):.2f}x)")
     lines += [
         "",
-        "| 640x480, 5% injected loss | fps | p50 ms | p95 ms |",
-        "|---|---|---|---|",
-        *(f"| {k} | {v['fps']} | {v['p50']} | {v['p95']} |" for k, v in loss.items()),
+        "Video under 5% loss: see *Video loss tail*.",
         "",
         "| audio step latency (tone onset -> level in the feed) | p50 ms | p95 ms | steps |",
         "|---|---|---|---|",

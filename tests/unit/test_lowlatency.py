@@ -105,8 +105,16 @@ def truth(packets: Sequence[RtpPacket]) -> dict[int, bytes]:
     return frames
 
 
-def video_buffer(capacity: int = 512) -> LowLatencyVideoBuffer:
-    return LowLatencyVideoBuffer(capacity=capacity, codec_name=_codec)
+def video_buffer(capacity: int = 512, gap_deadline_ms: float | None = 100.0
+                 ) -> LowLatencyVideoBuffer:
+    return LowLatencyVideoBuffer(capacity=capacity, codec_name=_codec,
+                                 gap_deadline_ms=gap_deadline_ms)
+
+
+def fast_rule_only(capacity: int = 512) -> LowLatencyVideoBuffer:
+    """The marker rule alone, loss-tail deadline off: frames wait for any retransmission,
+    however late (the deadline has its own tests below)."""
+    return video_buffer(capacity, gap_deadline_ms=None)
 
 
 def stock_video(capacity: int = 512) -> JitterBuffer:
@@ -199,9 +207,9 @@ def test_lost_marker_packet_never_releases_partial(vp8_frames):
     packets = vp8_stream(vp8_frames[:5], repeat=2)
     marker = next(i for i, p in enumerate(packets) if p.marker and i > 1)  # end of frame 1
     first_pass = [p for i, p in enumerate(packets[:64]) if i != marker]
-    released = feed(video_buffer(), first_pass)
+    released = feed(fast_rule_only(), first_pass)
     assert [f.timestamp for _, f in released] == [packets[0].timestamp]  # frame 0 only
-    buffer = video_buffer()
+    buffer = fast_rule_only()
     released = feed(buffer, [*first_pass, packets[marker], *packets[64:]])
     assert released[1][0] == len(first_pass)  # whole frame 1 on the late marker packet
     assert [f.data for _, f in released] == list(truth(packets).values())
@@ -268,7 +276,7 @@ def test_shuffled_with_retransmitted_loss_property(vp8_frames, seed):
     packets = vp8_stream(vp8_frames, repeat=3)
     arrival = _shuffle(packets, random.Random(seed), 0.05, retransmit=True)
     expected = truth(packets)
-    buffer = video_buffer()
+    buffer = fast_rule_only()
     ours = feed(buffer, arrival)
     stock = feed(stock_video(), arrival)
     our_index = {f.timestamp: i for i, f in ours}
@@ -344,7 +352,7 @@ def test_h264_chain_rule():
 
     packets = _h264_stream(40)
     expected = truth(packets)
-    buffer = video_buffer(capacity=16)  # small: the stall ends by overflow quickly
+    buffer = fast_rule_only(capacity=16)  # small: the stall ends by overflow quickly
     fast_after_loss = 0
     for index, packet in enumerate(packets):
         if index == 7:
@@ -367,6 +375,108 @@ def test_h264_without_marker_bits_is_stock():
         (i, f.data) for i, f in feed(stock_video(), packets)
     ]
     assert buffer.frames_fast == 0
+
+
+# ---------------------------------------------------------------- video loss tail
+
+
+def feed_pli(buffer: object, packets: Iterable[RtpPacket]
+             ) -> tuple[list[tuple[int, JitterFrame]], list[int]]:
+    """Like :func:`feed`, plus the arrival indexes at which a PLI was asked for."""
+    out, plis = [], []
+    for index, packet in enumerate(packets):
+        pli, frame = buffer.add(packet)  # type: ignore[attr-defined]
+        if frame is not None:
+            out.append((index, frame))
+        if pli:
+            plis.append(index)
+    return out, plis
+
+
+def restamped(packets: Sequence[RtpPacket], seq: int, ts: int) -> list[RtpPacket]:
+    """Copies of ``packets`` continuing at sequence number ``seq``, timestamps + ``ts``."""
+    return [_packet(p.payload_type, seq + i, p.timestamp + ts, p.payload, bool(p.marker),
+                    p._data) for i, p in enumerate(packets)]  # type: ignore[attr-defined]
+
+
+def test_keyframe_detection():
+    """Key frame starts: VP8 P bit after any descriptor; H264 SPS/IDR, STAP-A, FU-A."""
+    vp8 = lowlatency._vp8_keyframe_start
+    assert vp8(b"\x10\x9c") and not vp8(b"\x10\x9d")  # no extension: P=0 vs P=1
+    assert vp8(b"\x90\x80\x81\x02\x9c") and not vp8(b"\x90\x80\x81\x02\x9d")  # 15-bit id
+    assert vp8(b"\x90\xe0\x05\x01\x20\x9c")  # 7-bit picture id, TL0PICIDX, TID
+    assert not vp8(b"\x00\x9c") and not vp8(b"\x90") and not vp8(b"")  # not a frame start
+    h264 = lowlatency._h264_keyframe_start
+    assert h264(b"\x67\x42") and h264(b"\x65\x88") and not h264(b"\x61\x88")
+    assert h264(b"\x7c\x85\x00") and not h264(b"\x7c\x05\x00") and not h264(b"\x7c\x81")
+    assert h264(b"\x18\x00\x02\x09\xf0\x00\x02\x67\x42")  # STAP-A: AUD, then SPS
+    assert not h264(b"\x18\x00\x02\x09\xf0") and not h264(b"")
+
+
+def test_complete_keyframe_behind_gap_released_at_once(vp8_frames):
+    """A packet lost for good: the next key frame is released as soon as it is complete,
+    long before the deadline; the frames between are dropped, never released partial."""
+    packets = vp8_stream(vp8_frames[:5], repeat=2)  # each repeat starts with a key frame
+    lost = 10  # inside frame 1
+    arrival = [p for i, p in enumerate(packets) if i != lost]
+    second = (packets[0].timestamp + 90_000) & 0xFFFF_FFFF
+    key = next(i for i, p in enumerate(arrival) if p.timestamp == second)
+    arrival.insert(key + 1, packets[lost])  # its retransmission, too late: dropped
+    buffer = video_buffer(gap_deadline_ms=10_000)
+    released, plis = feed_pli(buffer, arrival)
+    assert [i for i, _ in released][:2] == [0, key]
+    expected = truth(packets)
+    assert [f.timestamp for _, f in released] == [packets[0].timestamp, *list(expected)[5:]]
+    assert all(f.data == expected[f.timestamp] for _, f in released)
+    assert buffer.frames_skipped == 4 and buffer.gaps_skipped == 0 and not plis
+    assert buffer.late_dropped == 1
+
+
+def test_deadline_drops_frames_behind_gap_and_asks_for_a_keyframe(vp8_frames):
+    """No key frame behind the gap: once the newest packet is the deadline (100 ms of RTP
+    time) past the last released frame, the frames behind the gap are dropped, a PLI goes
+    out (again once per deadline), and the key frame that answers it is released whole."""
+    packets = vp8_stream(vp8_frames[:12])  # one key frame, then deltas at 3000 ticks
+    lost = 10
+    arrival = [p for i, p in enumerate(packets) if i != lost]
+    buffer = video_buffer()
+    released, plis = feed_pli(buffer, arrival)
+    assert [f.timestamp for _, f in released] == [packets[0].timestamp]
+    due = [i for i, p in enumerate(arrival)
+           if (p.timestamp - packets[0].timestamp) & 0xFFFF_FFFF >= 9000]
+    assert plis[0] == due[0] and buffer.gaps_skipped == 1
+    assert len(plis) == 3  # re-asked once per 100 ms: at ts 9000, 18000 and 27000
+    answer = restamped(vp8_stream(vp8_frames[:3]), SEQ0 + len(packets), 40_000)
+    more, plis = feed_pli(buffer, answer)
+    assert [i for i, _ in more] == [0, 33, 48]  # the key frame, then deltas, on markers
+    assert [f.data for _, f in more] == list(truth(answer).values())
+    assert buffer.frames_skipped == 11 and not plis
+
+
+def test_retransmission_before_deadline_still_wins(vp8_frames):
+    """A gap repaired before the deadline delays its frame only: nothing is skipped."""
+    packets = vp8_stream(vp8_frames[:12])
+    lost = 40  # frame 2 (packets 34..48)
+    arrival = [p for i, p in enumerate(packets) if i != lost]
+    arrival.insert(49, packets[lost])  # frame 3 arrived meanwhile: 67 ms < 100 ms
+    buffer = video_buffer()
+    released, plis = feed_pli(buffer, arrival)
+    assert [f.data for _, f in released] == list(truth(packets).values())
+    assert buffer.frames_skipped == 0 and buffer.gaps_skipped == 0 and not plis
+
+
+def test_h264_gap_skipped_to_next_idr():
+    """H264: an access unit lost for good is skipped to the next complete IDR; the chain
+    rule then resumes (fast releases on markers)."""
+    packets = _h264_stream(12)  # IDR every 5th access unit
+    arrival = [p for i, p in enumerate(packets) if i != 7]  # middle of access unit 2
+    buffer = video_buffer(gap_deadline_ms=10_000)
+    released, _ = feed_pli(buffer, arrival)
+    expected = truth(packets)
+    stamps = list(expected)
+    assert [f.timestamp for _, f in released] == [*stamps[:2], *stamps[5:]]
+    assert all(f.data == expected[f.timestamp] for _, f in released)
+    assert buffer.frames_skipped == 3 and buffer.frames_fallback == 1
 
 
 # ---------------------------------------------------------------- audio

@@ -98,13 +98,61 @@ def _no_codec(payload_type: int) -> str | None:
 # --------------------------------------------------------------------------- video
 
 
+def _vp8_keyframe_start(payload: bytes) -> bool:
+    """First packet of a VP8 key frame: descriptor S=1, PID=0, then P=0 (RFC 7741)."""
+    if not payload or payload[0] & 0x1F != 0x10:
+        return False
+    pos = 1
+    if payload[0] & 0x80:  # X: an extension octet |I|L|T|K|RSV|
+        if len(payload) < 2:
+            return False
+        ext, pos = payload[1], 2
+        if ext & 0x80:  # I: PictureID, 7 or 15 bits (M flag)
+            if pos >= len(payload):
+                return False
+            pos += 2 if payload[pos] & 0x80 else 1
+        pos += bool(ext & 0x40)  # L: TL0PICIDX
+        pos += bool(ext & 0x30)  # T or K: TID/KEYIDX octet
+    return pos < len(payload) and payload[pos] & 0x01 == 0
+
+
+def _h264_keyframe_start(payload: bytes) -> bool:
+    """A packet starting an H264 key frame: SPS or IDR, alone, in STAP-A or FU-A start."""
+    if not payload:
+        return False
+    nal = payload[0] & 0x1F
+    if nal in (5, 7):
+        return True
+    if nal == 28:  # FU-A: start bit and the fragmented NAL's type
+        return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F == 5
+    if nal == 24:  # STAP-A: 16-bit size, then each NAL
+        pos = 1
+        while pos + 2 < len(payload):
+            if payload[pos + 2] & 0x1F in (5, 7):
+                return True
+            pos += 2 + (payload[pos] << 8 | payload[pos + 1])
+    return False
+
+
+_KEYFRAME_START = {"VP8": _vp8_keyframe_start, "H264": _h264_keyframe_start}
+
+
 class LowLatencyVideoBuffer(JitterBuffer):
-    """aiortc video ``JitterBuffer`` that also releases frames on their marker packet.
+    """aiortc video ``JitterBuffer`` that also releases frames on their marker packet, and
+    gives up on a gap that retransmission did not repair.
 
     ``codec_name(payload_type)`` returns the codec name ("VP8", "H264", ...) or None.
+    Stock aiortc holds every frame behind a missing packet until it arrives (or 512 packets
+    later). Here, when a complete key frame is waiting behind the gap it is released at once
+    (what it skips is not needed to decode it); otherwise, once the newest packet is
+    ``gap_deadline_ms`` of RTP time past the last released frame, the frames behind the gap
+    are dropped, a key frame is requested (PLI) and the next complete key frame is released:
+    late frames are dropped, never released late or partial. ``None`` turns this off.
+    Deterministic: driven by sequence numbers and RTP timestamps, not the wall clock.
     """
 
-    def __init__(self, capacity: int = 512, codec_name: CodecName | None = None) -> None:
+    def __init__(self, capacity: int = 512, codec_name: CodecName | None = None,
+                 gap_deadline_ms: float | None = 100.0) -> None:
         super().__init__(capacity=capacity, is_video=True)
         self._codec_name: CodecName = codec_name or _no_codec
         self._released_ts: int | None = None  # RTP timestamp of the last released frame
@@ -112,9 +160,15 @@ class LowLatencyVideoBuffer(JitterBuffer):
         # marker packet (H264 frame-start rule); None when unknown.
         self._chain_start: int | None = None
         self._last_removed: RtpPacket | None = None
+        self._deadline = None if gap_deadline_ms is None else int(gap_deadline_ms * 90)
+        self._newest: RtpPacket | None = None  # highest sequence number received
+        self._need_key = False  # gave up on a gap: only a key frame can be decoded now
+        self._pli_ts: int | None = None  # newest RTP timestamp when we last asked for one
         self.frames_fast = 0
         self.frames_fallback = 0
         self.late_dropped = 0
+        self.gaps_skipped = 0  # unrepaired gaps given up on
+        self.frames_skipped = 0  # frames dropped behind them (counted by timestamp)
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """Store ``packet``; return ``(pli_flag, frame or None)`` like aiortc."""
@@ -128,7 +182,15 @@ class LowLatencyVideoBuffer(JitterBuffer):
                     self._forget()  # stock resets the whole buffer
             elif delta >= self.capacity:
                 self._chain_start = None  # stock discards frames to make room
-        return super().add(packet)
+        newest = self._newest
+        if newest is None or 0 < _seq_add(packet.sequence_number,
+                                           -newest.sequence_number) < 0x8000:
+            self._newest = packet
+        pli, frame = super().add(packet)
+        if frame is None and self._deadline is not None:
+            frame, asked = self._unblock()
+            pli = pli or asked
+        return pli, frame
 
     def remove(self, count: int) -> None:
         """Drop ``count`` packets from the head (aiortc API), remembering the last."""
@@ -139,9 +201,13 @@ class LowLatencyVideoBuffer(JitterBuffer):
     def _forget(self) -> None:
         self._released_ts = None
         self._chain_start = None
+        self._newest = None
+        self._need_key = False
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         self._drop_released_tail()
+        if self._need_key:
+            return self._release_key(0)
         frame = self._fast_frame()
         if frame is not None:
             self.frames_fast += 1
@@ -172,11 +238,52 @@ class LowLatencyVideoBuffer(JitterBuffer):
             self._origin = _seq_add(self._origin, 1)
             self.late_dropped += 1
 
-    def _fast_frame(self) -> JitterFrame | None:
-        origin = self._origin
-        if origin is None:
+    def _at(self, count: int) -> RtpPacket | None:
+        """The packet ``count`` places after the head, if it is there."""
+        assert self._origin is not None
+        seq = _seq_add(self._origin, count)
+        packet = self._packets[seq % self._capacity]
+        return packet if packet is not None and packet.sequence_number == seq else None
+
+    def _span(self) -> int:
+        """Sequence numbers from the head to the newest packet (0 when empty)."""
+        if self._origin is None or self._newest is None:
+            return 0
+        span = _seq_add(self._newest.sequence_number, -self._origin) + 1
+        return span if span <= self._capacity else 0
+
+    def _complete(self, count: int) -> list[RtpPacket] | None:
+        """The packets of the frame starting ``count`` after the head, through its marker
+        packet, if all are there (contiguous, one timestamp and payload type)."""
+        first = self._at(count)
+        if first is None:
             return None
-        first = self._packets[origin % self._capacity]
+        packets: list[RtpPacket] = []
+        for offset in range(count, count + self._capacity):
+            packet = self._at(offset)
+            if (packet is None or packet.timestamp != first.timestamp
+                    or packet.payload_type != first.payload_type):
+                return None  # gap or foreign packet before the marker: not provably whole
+            packets.append(packet)
+            if packet.marker:
+                return packets
+        return None
+
+    def _take(self, packets: list[RtpPacket]) -> JitterFrame:
+        # Same bytes as aiortc's own assembly: the depayloaded data of each packet.
+        frame = JitterFrame(
+            data=b"".join([p._data for p in packets]),  # type: ignore[attr-defined]
+            timestamp=packets[0].timestamp,
+        )
+        self.remove(len(packets))
+        self._released_ts = packets[0].timestamp
+        self._chain_start = _seq_add(packets[-1].sequence_number, 1)
+        return frame
+
+    def _fast_frame(self) -> JitterFrame | None:
+        if self._origin is None:
+            return None
+        first = self._at(0)
         if first is None:
             return None
         codec = (self._codec_name(first.payload_type) or "").upper()
@@ -186,36 +293,74 @@ class LowLatencyVideoBuffer(JitterBuffer):
             if not first.payload or first.payload[0] & 0x1F != 0x10:
                 return None
         elif codec == "H264":
-            if self._chain_start != origin:
+            if self._chain_start != self._origin:
                 return None
         else:
             return None
+        packets = self._complete(0)
+        return None if packets is None else self._take(packets)
 
-        packets: list[RtpPacket] = []
-        for count in range(self._capacity):
-            packet = self._packets[(origin + count) % self._capacity]
-            if (
-                packet is None
-                or packet.sequence_number != _seq_add(origin, count)
-                or packet.timestamp != first.timestamp
-                or packet.payload_type != first.payload_type
-            ):
-                return None  # gap or foreign packet before the marker: not provably whole
-            packets.append(packet)
-            if packet.marker:
-                break
-        else:
-            return None
+    # -- the loss tail: gaps that retransmission did not repair ----------------------------
+    def _unblock(self) -> tuple[JitterFrame | None, bool]:
+        """Nothing was released: if a gap holds the head, skip to a complete key frame
+        behind it, or after the deadline give up on it. Returns ``(frame, pli_flag)``."""
+        if self._need_key:
+            return None, self._ask_key(force=False)
+        span = self._span()
+        gap = next((c for c in range(span) if self._at(c) is None), None)
+        if gap is None:
+            return None, False  # nothing missing: the head frame is still arriving
+        frame = self._release_key(gap + 1)
+        if frame is not None:
+            return frame, False
+        if self._age() < (self._deadline or 0):
+            return None, False  # still worth waiting for a retransmission
+        self._need_key = True
+        self.gaps_skipped += 1
+        return None, self._ask_key(force=True)
 
-        # Same bytes as aiortc's own assembly: the depayloaded data of each packet.
-        frame = JitterFrame(
-            data=b"".join([p._data for p in packets]),  # type: ignore[attr-defined]
-            timestamp=first.timestamp,
-        )
-        self.remove(len(packets))
-        self._released_ts = first.timestamp
-        self._chain_start = _seq_add(packets[-1].sequence_number, 1)
-        return frame
+    def _age(self) -> int:
+        """RTP ticks from the last released frame (else the oldest held) to the newest."""
+        assert self._newest is not None
+        ref = self._released_ts
+        if ref is None:
+            held = next((p for c in range(self._span()) if (p := self._at(c)) is not None),
+                        self._newest)
+            ref = held.timestamp
+        age = (self._newest.timestamp - ref) & 0xFFFF_FFFF
+        return age if age < 0x8000_0000 else 0
+
+    def _ask_key(self, force: bool) -> bool:
+        """Whether to send a PLI now: at once on giving up, then once per deadline."""
+        assert self._newest is not None
+        now = self._newest.timestamp
+        if not force and self._pli_ts is not None and \
+                (now - self._pli_ts) & 0xFFFF_FFFF < (self._deadline or 0):
+            return False
+        self._pli_ts = now
+        return True
+
+    def _release_key(self, start: int) -> JitterFrame | None:
+        """Release the first complete key frame at or after ``start`` (from the head),
+        dropping everything before it; None if there is none yet."""
+        for count in range(start, self._span()):
+            first = self._at(count)
+            if first is None:
+                continue
+            codec = (self._codec_name(first.payload_type) or "").upper()
+            is_key = _KEYFRAME_START.get(codec)
+            if is_key is None or not is_key(first.payload):
+                continue
+            packets = self._complete(count)
+            if packets is None:
+                continue
+            skipped = {p.timestamp for c in range(count) if (p := self._at(c)) is not None}
+            self.frames_skipped += len(skipped - {self._released_ts})
+            self.remove(count)
+            self._need_key = False
+            self.frames_fast += 1
+            return self._take(packets)
+        return None
 
 
 # --------------------------------------------------------------------------- audio
@@ -592,6 +737,8 @@ def counters(receiver: RTCRtpReceiver) -> dict[str, Any]:
         "audio_concealed": 0,
         "audio_coalesced": 0,
         "late_dropped": 0,
+        "gaps_skipped": 0,
+        "frames_skipped": 0,
         "depth": 0,
     }
     if isinstance(buffer, LowLatencyVideoBuffer):
@@ -600,6 +747,8 @@ def counters(receiver: RTCRtpReceiver) -> dict[str, Any]:
             frames_fast=buffer.frames_fast,
             frames_fallback=buffer.frames_fallback,
             late_dropped=buffer.late_dropped,
+            gaps_skipped=buffer.gaps_skipped,
+            frames_skipped=buffer.frames_skipped,
         )
     elif isinstance(buffer, LowLatencyAudioBuffer):
         result.update(

@@ -143,7 +143,8 @@ def _low_latency_counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
         if transceiver.kind == kind:
             c = lowlatency.counters(transceiver.receiver)
             return {"concealed": c.get("audio_concealed", 0)} if kind == "audio" else \
-                {"frames_fast": c.get("frames_fast", 0)}
+                {"frames_fast": c.get("frames_fast", 0),
+                 "frames_skipped": c.get("frames_skipped", 0)}
     return {}
 
 
