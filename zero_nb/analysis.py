@@ -93,7 +93,7 @@ def talk(script: Sequence[tuple[float, float]], t0: float, *, f0: float = 140.0,
     bursts = [(float(a), float(b)) for a, b in script]
 
     def make(index: int) -> np.ndarray:
-        block = round((time.time() - t0) * RATE / BLOCK)
+        block = math.floor((time.time() - t0) * RATE / BLOCK)  # the block "now" falls in
         t = (block * BLOCK + np.arange(BLOCK)) / RATE
         gate = _gate(t, bursts)
         if not gate.any():

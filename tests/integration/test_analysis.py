@@ -62,7 +62,7 @@ def test_timeline_and_turns_of_a_scripted_conversation():
         found = [(g["name"], g["start"] - t0, g["end"] - t0) for g in me.timeline()]
         assert [f[0] for f in found] == [s[0] for s in SCRIPT], found
         latency = statistics.median(f[1] - s[1] for f, s in zip(found, SCRIPT, strict=True))
-        assert 0.0 <= latency <= 0.4, found
+        assert -0.05 <= latency <= 0.4, found  # stamps are arrival times, +-1 block
         errors = [max(abs(fs - latency - s), abs(fe - latency - e))
                   for (_, s, e), (_, fs, fe) in zip(SCRIPT, found, strict=True)]
         print(f"latency {latency * 1000:.0f} ms, worst boundary error {max(errors) * 1000:.0f} ms")
