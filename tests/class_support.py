@@ -6,7 +6,6 @@ distinct colour each, and receive nothing (``room.subscribe([])``); the teacher 
 
 from __future__ import annotations
 
-import colorsys
 import concurrent.futures
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,20 +18,30 @@ from zero_nb import sources
 
 
 def colours(n: int) -> list[tuple[int, int, int]]:
-    """``n`` colours far apart: hues around the circle, alternating two brightnesses."""
-    out = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb(i / n, 1.0, 1.0 if i % 2 == 0 else 0.6)
-        out.append((round(r * 255), round(g * 255), round(b * 255)))
-    return out
+    """``n`` colours at least 85 apart on some channel (levels 0/85/170/255, no greys), the
+    first ``n`` of a fixed order, so a class of 10 reuses the clips of a class of 30."""
+    levels = (255, 0, 170, 85)
+    palette = [(r, g, b) for r in levels for g in levels for b in levels
+               if not r == g == b]
+    if n > len(palette):
+        raise ValueError(f"at most {len(palette)} distinct student colours")
+    # stride through the palette so neighbours in a small class differ on several channels
+    order = sorted(range(len(palette)), key=lambda i: (i * 7) % len(palette))
+    return [palette[i] for i in order[:n]]
 
 
 def student_clips(folder: Path, n: int, *, motion: bool = False, kbps: int = 250,
                   seconds: float = 4.0, fps: int = 15) -> list[Path]:
-    """One VP8 clip per student (320x240, keyframe every second), written once."""
-    return [sources.write_test_clip(folder / f"student{i:02d}.ivf", rgb, seconds, fps=fps,
-                                    motion=motion, kbps=kbps)
-            for i, rgb in enumerate(colours(n))]
+    """One VP8 clip per student (320x240, keyframe every second); an existing file of the
+    same name is reused (the name holds every parameter)."""
+    clips = []
+    for i, rgb in enumerate(colours(n)):
+        tag = f"{'m' if motion else 's'}{kbps}k{seconds:g}s{fps}"
+        path = folder / f"student{i:02d}-{tag}.ivf"
+        if not path.exists():
+            sources.write_test_clip(path, rgb, seconds, fps=fps, motion=motion, kbps=kbps)
+        clips.append(path)
+    return clips
 
 
 def join_student(url: str, session: str, index: int, clip: Path, config: Any) -> Any:

@@ -336,7 +336,7 @@ def clip_frame(color: tuple[int, int, int], index: int, width: int, height: int,
     img = np.empty((height, width, 3), np.uint8)
     img[:] = color
     if motion:
-        rng = np.random.default_rng(index // 4)  # new texture 4x a second at 15 fps
+        rng = np.random.default_rng(index // 2)  # a new texture every other frame
         half = width // 2
         texture = rng.integers(0, 256, (height, half, 3), np.uint8)
         img[:, half:] = np.roll(texture, 3 * index, axis=1)
@@ -367,7 +367,8 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
         video.codec_context.options = (
             {"profile": "baseline", "bf": "0", "tune": "zerolatency"} if codec == "libx264"
             else {"kf_min_dist": str(max(1, round(keyframe_s * fps))), "auto-alt-ref": "0",
-                  "lag-in-frames": "0"})
+                  "lag-in-frames": "0", "minrate": str(kbps * 1000),  # CBR: near kbps
+                  "maxrate": str(kbps * 1000), "bufsize": str(kbps * 1000)})
         audio: Any = out.add_stream("libopus", rate=AUDIO_RATE) if tone_hz is not None \
             else None
         frames = max(1, round(seconds * fps))
