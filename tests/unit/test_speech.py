@@ -15,7 +15,7 @@ from zero_nb.kernel_rtc.vad import Change, Segmenter, VadSettings, VoiceDetector
 pytest.importorskip("webrtcvad")
 
 SCRIPT = [(0.5, 2.0), (2.8, 3.6), (5.0, 7.5), (8.2, 8.6)]
-T0 = 1_000.0  # any wall-clock origin
+T0 = 1_796_000_000.0  # a wall-clock origin of today (float precision as in use)
 
 
 def noise(seconds: float, level_db: float, seed: int = 0) -> np.ndarray:
@@ -221,3 +221,61 @@ def test_face_detector_on_the_clip():
     green = (out[..., 1] == 255) & (out[..., 0] == 0) & (out[..., 2] == 0)
     assert green.sum() > 100  # the box
     assert det.detect(np.full((240, 320, 3), 90, np.uint8)) == []
+
+
+class _Room:
+    """The little of a Room that SpeechTracker uses: hooks, events, identity."""
+
+    peer_id = "me"
+    name = "me"
+    _local = None
+    closed = False
+
+    def __init__(self) -> None:
+        self.hooks: list = []
+        self.events: list = []
+
+    def add_peer_hook(self, hook) -> None:
+        self.hooks.append(hook)
+
+    def _emit(self, event, *args) -> None:
+        self.events.append((event, *args))
+
+
+def test_tracker_follows_a_feed_on_its_thread():
+    """Real-time audio pushed into an AudioFeed: the tracker (worker thread) sets
+    feed.speaking, emits speaking True/False and records one segment, closed when the
+    feed ends mid-speech."""
+    import time
+    from types import SimpleNamespace
+
+    import av
+
+    from zero_nb.kernel_rtc.speech import SpeechTracker
+
+    room = _Room()
+    tracker = SpeechTracker(room)
+    peer = SimpleNamespace(peer_id="p1", name="anna", audio=AudioFeed("anna"))
+    room.hooks[0](peer)
+    sig = bursts([(0.1, 0.5), (0.9, 2.0)], 1.4)
+    seen_speaking = False
+    start = time.time()
+    for i in range(0, len(sig), 960):
+        pcm = (np.repeat(sig[i:i + 960], 2) * 32767).astype("<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="stereo")
+        frame.sample_rate = RATE
+        time.sleep(max(0.0, start + i / RATE - time.time()))  # the media clock
+        peer.audio._push(frame)
+        seen_speaking |= peer.audio.speaking
+    peer.audio._end()  # the peer leaves while speaking
+    deadline = time.monotonic() + 5
+    while len(room.events) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [(e[1].name, e[2]) for e in room.events] == [
+        ("anna", True), ("anna", False), ("anna", True), ("anna", False)]
+    assert seen_speaking and not peer.audio.speaking
+    rows = tracker.timeline()
+    assert [r["name"] for r in rows] == ["anna", "anna"]
+    assert abs(rows[0]["start"] - start - 0.1) < 0.1 and abs(rows[0]["end"] - start - 0.5) < 0.1
+    assert abs(rows[1]["start"] - start - 0.9) < 0.1 and tracker.active_speaker() is None
+    assert tracker.turns()["speaker_changes"] == 0 and tracker.dropped == 0

@@ -94,6 +94,11 @@ class SpeechTracker:
         if local is None or pid is None or pid in self._streams:
             return
         feed = local.audio.feed
+        with self._lock:  # our id changed (a re-join): stop following under the old one
+            for key, stream in list(self._streams.items()):
+                if isinstance(stream.who, LocalParticipant):
+                    self._close_stream(stream)
+                    del self._streams[key]
         self._follow(pid, LocalParticipant(pid, self.room.name or "me", feed), feed)
 
     def _follow(self, key: str, who: Any, feed: AudioFeed) -> None:

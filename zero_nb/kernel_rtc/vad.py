@@ -102,7 +102,7 @@ class Segmenter:
             self._voiced += 1
             self._last_end = start + self.frame_s
             if not self.speaking and \
-                    self._voiced * self.frame_s >= self.settings.min_segment_s - 1e-9:
+                    self._voiced * self.frame_s >= self.settings.min_segment_s - 1e-6:
                 self.speaking = True
                 return [Change(True, self._start)]
             return []
@@ -111,16 +111,15 @@ class Segmenter:
     def expire(self, now: float) -> list[Change]:
         """Close the segment if ``now`` is ``hangover_s`` past its last voiced frame (also
         for a stream that stopped delivering audio)."""
-        if self._start is None or now - self._last_end < self.settings.hangover_s - 1e-9:
+        # 1 ms slack: wall-clock times (~1.8e9 s) carry only ~0.2 µs of precision
+        if self._start is None or now - self._last_end < self.settings.hangover_s - 1e-3:
             return []
-        was, self.speaking, self._start = self.speaking, False, None
-        return [Change(False, self._last_end)] if was else []
+        return self.close()
 
     def close(self) -> list[Change]:
         """End of stream: close an open segment at its last voiced frame."""
-        if self._start is None:
-            return []
-        return self.expire(self._last_end + self.settings.hangover_s)
+        was, self.speaking, self._start = self.speaking, False, None
+        return [Change(False, self._last_end)] if was else []
 
 
 class VoiceDetector:
