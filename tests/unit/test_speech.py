@@ -259,6 +259,7 @@ def test_tracker_follows_a_feed_on_its_thread():
     room.hooks[0](peer)
     sig = bursts([(0.1, 0.5), (0.9, 2.0)], 1.4)
     seen_speaking = False
+    assert tracker.states() == {"p1": False}
     start = time.time()
     for i in range(0, len(sig), 960):
         pcm = (np.repeat(sig[i:i + 960], 2) * 32767).astype("<i2").reshape(1, -1)

@@ -217,6 +217,13 @@ class SpeechTracker:
         with self._lock:
             return [s.who for s in self._streams.values() if s.detector.speaking]
 
+    def states(self) -> dict[str, bool]:
+        """``{peer_id: speaking}`` for everyone followed (e.g. for a gallery highlight)."""
+        if not self.available:
+            return {}
+        with self._lock:
+            return {key: s.detector.speaking for key, s in self._streams.items()}
+
     def active_speaker(self) -> Any:
         """The loudest participant speaking now (by VAD, not level alone), or None."""
         talking = self.speaking()
