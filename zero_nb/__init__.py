@@ -12,13 +12,13 @@ from .config import load_config
 from .signaling.server import ServerHandle
 
 if TYPE_CHECKING:
-    from . import plot, sources, widgets
+    from . import analysis, plot, sources, widgets
     from ._join import join, join_async
     from .kernel_rtc.room import Room
 
 # The media stack (aiortc, PyAV) loads on first use: `zero-nb serve` and `serve()` stay light.
 _LAZY = {"join": "._join", "join_async": "._join", "Room": ".kernel_rtc.room",
-         "sources": ".sources", "plot": ".plot",
+         "sources": ".sources", "plot": ".plot", "analysis": ".analysis",
          "widgets": ".widgets"}
 
 
@@ -35,6 +35,7 @@ __all__ = [
     "Room",
     "ServerHandle",
     "__version__",
+    "analysis",
     "errors",
     "join",
     "join_async",

@@ -62,16 +62,18 @@ def test_two_janus_share_sessions_and_survive_one_stopping(tmp_path):
     (tmp_path / "j1").mkdir()
     (tmp_path / "j2").mkdir()
     with two_janus(tmp_path) as (j1, j2):
-        server = zero_nb.serve("127.0.0.1", 0, config={
-            "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}},
-            "sfu": {"enabled": True, "url": [j1.url, j2.url]}})
-        bridge = server.server.sfu_bridge
+        from zero_nb.sfu.bridge import JanusBridge
+        from zero_nb.signaling.server import serve
+
+        bridge = JanusBridge([j1.url, j2.url])  # what zero_nb.serve builds for a url list
+        server = serve("127.0.0.1", 0, hooks=bridge.hooks(), config={
+            "signaling": {"heartbeat": {"interval": 1.0, "timeout": 2.0}}})
         rooms = []
         try:
             rooms = [bot(server, f"c{i}") for i in range(4)]
-            urls = [r._sfu.url for r in rooms]
+            urls = [r.topology.url for r in rooms]
             assert sorted(urls) == sorted([j1.url, j2.url] * 2)
-            on_j1 = [r for r in rooms if r._sfu.url == j1.url]
+            on_j1 = [r for r in rooms if r.topology.url == j1.url]
             errors: list[str] = []
             for room in on_j1:
                 room.on("error", lambda peer, text: errors.append(text))
@@ -81,13 +83,13 @@ def test_two_janus_share_sessions_and_survive_one_stopping(tmp_path):
             assert wait_until(lambda: not bridge.backends[0].healthy, 10 * UNIT)
             fresh = bot(server, "c-new", (0, 255, 0))
             rooms.append(fresh)
-            assert fresh._sfu.url == j2.url and fresh._sfu.error is None
+            assert fresh.topology.url == j2.url and fresh.topology.error is None
             # someone joins a session that was on the stopped Janus: it moves to the other
             again = bot(server, on_j1[0].session)
             rooms.append(again)
-            assert again._sfu.url == j2.url
-            assert wait_until(lambda: again._sfu.publisher_id is not None, 10 * UNIT)
-            assert again._sfu.error is None
+            assert again.topology.url == j2.url
+            assert wait_until(lambda: again.topology.publisher_id is not None, 10 * UNIT)
+            assert again.topology.error is None
         finally:
             for room in rooms:
                 room.leave()
