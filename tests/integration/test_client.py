@@ -101,6 +101,10 @@ def test_join_refusals_raise_at_once():
             assert took < 1.0 * UNIT, f"{code}: raised after {took:.2f} s"
             assert isinstance(info.value, JoinRefused) and info.value.code == code
             assert info.value.message and info.value.message in str(info.value)
+        source = zero_nb.sources.solid((255, 0, 0))  # a refused join leaves it usable
+        with pytest.raises(BadPassword):
+            zero_nb.join("p", server, password="wrong", video=source)
+        assert not source.ended
     finally:
         owner.leave()
         server.stop()

@@ -151,11 +151,6 @@ class Room:
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
-        self._local = _Local(  # sources and filters report through report_error
-            LocalMedia("video", self._video_source, on_error=self.report_error),
-            LocalMedia("audio", self._audio_source, on_error=self.report_error))
-        if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
-            self._local.video.set_quality(max_kbps=max_kbps)
         self._client = SignalingClient(
             self.server, session=self.session, name=self.name, password=self._password,
             token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
@@ -165,10 +160,14 @@ class Room:
         try:
             joined = await self._client.connect(timeout)
         except BaseException:
-            self._local.video.close()
-            self._local.audio.close()
-            self._closed = True
+            self._closed = True  # the caller's sources stay open: a retry can use them
             raise
+        # local media only once joined: a refused join must not close the caller's sources
+        self._local = _Local(  # sources and filters report through report_error
+            LocalMedia("video", self._video_source, on_error=self.report_error),
+            LocalMedia("audio", self._audio_source, on_error=self.report_error))
+        if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
+            self._local.video.set_quality(max_kbps=max_kbps)
         self.engine.rooms.add(self)
         self.joined_at = time.time()
         try:
