@@ -415,13 +415,17 @@ def filter_main(rounds: int) -> None:
 
 
 def replace_section(title: str, lines: list[str]) -> None:
+    """Write ``lines`` as RESULTS.md's section ``title``: in place if it exists, else last."""
     path = ROOT / "benchmarks" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    block = "\n".join(lines).rstrip() + "\n"
     start = text.find(title)
     if start >= 0:
         end = text.find("\n## ", start + 5)
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
+        text = text[:start] + block + ("\n" + text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + block
+    path.write_text(text)
     print(f"wrote {path} ({title})")
 
 
