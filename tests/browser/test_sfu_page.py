@@ -20,6 +20,15 @@ QUERY = {"autojoin": "1", "processing": "0"}
 
 sfu_server = sfu_support.sfu_server
 
+# frame width and frames encoded of each simulcast layer the page publishes
+LAYERS_JS = """async () => { const out = [];
+  const pub = window.zeroNb.topology.publisher;
+  if (!pub || !pub.pc) return out;
+  (await pub.pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") out.push([s.frameWidth ?? 0,
+      s.framesEncoded ?? 0]); });
+  return out; }"""
+
 
 @pytest.fixture
 def sfu_bots(sfu_server):
@@ -110,13 +119,18 @@ def test_page_publishes_simulcast_and_a_kernel_switches_layers(browser, sfu_serv
 
         wait_until(lambda: 0 < width() <= 320, 30 * UNIT, "low-layer frames (<= 320 wide)")
         assert feed.layer == "low"
+        # the browser ramps its layers up with its bandwidth estimate: switch once the
+        # high layer is being encoded (the 3 s is Janus' switch, not Chromium's ramp)
+        wait_until(lambda: any(w == 640 and n > 30 for w, n in tab.evaluate(LAYERS_JS)),
+                   15 * UNIT, "the page to encode its 640-wide layer")
         peer.set_layer("high")
         wait_until(lambda: width() == 640, 3 * UNIT + 1, "the high layer (640 wide)")
         assert feed.latest().shape == (480, 640, 3) and feed.layer in ("mid", "high")
         row = teacher.stats()[peer.peer_id]["in"]["video"]
         assert row["layer"] == feed.layer  # the layer is in stats too
-        peer.set_layer("low")
+        peer.set_layer("low")  # at once: within Janus' one-PLI-a-second window
         wait_until(lambda: 0 < width() <= 320, 3 * UNIT + 1, "the low layer again")
+        assert feed.layer == "low"
         assert not page.console_errors
     finally:
         teacher.leave()

@@ -36,6 +36,7 @@ __all__ = ["Sfu"]
 log = logging.getLogger("zero_nb.sfu")
 
 LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
+NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
 FEED_RETRIES = 6  # "No such feed": the publisher is not up yet
 RETRY_S = 0.5
@@ -50,10 +51,14 @@ class _Subscription:
         self.pc: RTCPeerConnection | None = None
         self.task: asyncio.Task[None] | None = None
         self.video_mid: str | None = None  # the subscription's video stream, for configure
+        self.switched = asyncio.Event()  # Janus reported a substream since the last configure
+        self.nudge: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
+        if self.nudge is not None:
+            self.nudge.cancel()
         pc, self.pc = self.pc, None
         if pc is not None:
             with contextlib.suppress(Exception):
@@ -306,7 +311,7 @@ class Sfu(Topology):
             return
         sub.video_mid = next((str(s["mid"]) for s in data.get("streams", [])
                               if s.get("type") == "video" and "mid" in s), None)
-        sub.handle.on_event = lambda event, _jsep: self._on_subscriber_event(peer, event)
+        sub.handle.on_event = lambda event, _jsep: self._on_subscriber_event(peer, sub, event)
         pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
@@ -324,13 +329,37 @@ class Sfu(Topology):
         sub = self._subs.get(peer_id)
         if sub is None or sub.handle is None or sub.video_mid is None:
             return  # the join asks for it
+        sub.switched.clear()
+        await self._configure(sub, layer)
+        if sub.nudge is not None:
+            sub.nudge.cancel()
+        sub.nudge = asyncio.ensure_future(self._nudge(sub, layer))
+
+    async def _configure(self, sub: _Subscription, layer: str) -> None:
+        assert sub.handle is not None
         await sub.handle.message({"request": "configure", "streams": [
             {"mid": sub.video_mid, "substream": LAYERS.index(layer)}]})
 
-    def _on_subscriber_event(self, peer: RemotePeer, event: dict[str, Any]) -> None:
+    async def _nudge(self, sub: _Subscription, layer: str) -> None:
+        """Janus switches layers on the target's next key frame and asks the publisher for
+        one, but at most one PLI a second: a second switch within that second would wait for
+        the browser's next periodic key frame (minutes with VP8). Ask again until it moves."""
+        for _ in range(NUDGES):
+            try:
+                await asyncio.wait_for(sub.switched.wait(), NUDGE_S)
+                return
+            except asyncio.TimeoutError:
+                if sub.handle is None or self._closed:
+                    return
+                with contextlib.suppress(JanusError, asyncio.TimeoutError):
+                    await self._configure(sub, layer)
+
+    def _on_subscriber_event(self, peer: RemotePeer, sub: _Subscription,
+                             event: dict[str, Any]) -> None:
         substream = event.get("substream")
         if isinstance(substream, int) and 0 <= substream < len(LAYERS):
             peer.video.layer = LAYERS[substream]  # what Janus says it now sends
+            sub.switched.set()
 
 
 def _check_layer(layer: str) -> None:
