@@ -188,20 +188,17 @@ def _measure(janus: Any, procs: list[Any], t_conn: Any, window: float,
     cpu0 = {k: cpu_ticks(p) for k, p in pids.items()}
     t0 = time.monotonic()
     t_conn.send("start")
-    spy = None
-    if profile is not None:
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
-                                "--pid", str(pids["teacher"]), "--format", "raw",
-                                "--output", str(profile), "--duration", str(int(window)),
-                                "--rate", "200", "--native", "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     time.sleep(window)
     t_conn.send("stop")
     elapsed = time.monotonic() - t0
     cpu = {k: (cpu_ticks(p) - cpu0[k]) / TICK / elapsed * 100 for k, p in pids.items()}
     result = t_conn.recv()
-    if spy is not None:
-        spy.wait(window + 30)
+    if profile is not None:  # after the window: sampling must not skew its figures
+        subprocess.run([str(Path(sys.executable).parent / "py-spy"), "record",
+                        "--pid", str(pids["teacher"]), "--format", "raw", "--output",
+                        str(profile), "--duration", str(int(window)), "--rate", "100",
+                        "--native"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                       timeout=window + 60, check=False)
     fps = list(result["fps"].values()) or [0.0]
     return {"fps_min": min(fps), "fps_median": statistics.median(fps), "streams": len(fps),
             "colour_ok": sum(result["colour_ok"].values()),
