@@ -72,7 +72,8 @@ def test_two_janus_share_sessions_and_survive_one_stopping(tmp_path):
         try:
             rooms = [bot(server, f"c{i}") for i in range(4)]
             assert wait_until(lambda: all(
-                r.topology._pub_pc is not None and r.topology._pub_pc.connectionState == "connected"
+                r.topology._pub_pc is not None and
+                r.topology._pub_pc.connectionState == "connected"
                 for r in rooms), 20 * UNIT)  # published: a loss now is "SFU lost"
             urls = [r.topology.url for r in rooms]
             assert sorted(urls) == sorted([j1.url, j2.url] * 2)
