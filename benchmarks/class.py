@@ -272,11 +272,21 @@ def summarise_profile(path: Path) -> list[tuple[str, float]]:
         if not stack or not count.isdigit() or any(k in stack for k in IDLE):
             continue
         frames = stack.split(";")[::-1]
-        category = next((name for frame in frames for name, keys in CATEGORIES
-                         if any(k in frame for k in keys)), "other")
+        category = REMB_SEND if _sends_remb(stack) else next(
+            (name for frame in frames for name, keys in CATEGORIES
+             if any(k in frame for k in keys)), "other")
         totals[category] = totals.get(category, 0) + int(count)
     busy = sum(totals.values()) or 1
     return sorted(((k, 100 * v / busy) for k, v in totals.items()), key=lambda kv: -kv[1])
+
+
+REMB_SEND = "sending REMB (SRTCP protect + sendto, from _handle_rtp_packet)"
+
+
+def _sends_remb(stack: str) -> bool:
+    # the only plain _send_rtcp inside _handle_rtp_packet is REMB (NACK, PLI have their own)
+    return "_handle_rtp_packet" in stack and "._send_rtcp (" in stack and \
+        "_send_rtcp_" not in stack
 
 
 def remb_share(path: Path) -> float:
@@ -288,9 +298,7 @@ def remb_share(path: Path) -> float:
         if not stack or not n.isdigit() or any(k in stack for k in IDLE):
             continue
         busy += int(n)
-        sending = ("_handle_rtp_packet" in stack and "._send_rtcp (" in stack
-                   and "_send_rtcp_" not in stack)
-        if sending or "RemoteBitrateEstimator.add" in stack:
+        if _sends_remb(stack) or "RemoteBitrateEstimator.add" in stack:
             remb += int(n)
     return 100 * remb / (busy or 1)
 
@@ -351,13 +359,17 @@ def write_results(rows: list[dict[str, Any]], window: float,
         lines += ["", f"Where the teacher's time goes at N = {profile_n} (py-spy --native, "
                   "share of busy samples, innermost recognised frame):", ""]
         lines += [f"- {name}: {share:.0f}%" for name, share in profile if share >= 1]
-        lines += ["", "Sending REMB (RTCP, SRTCP-protected, one `sendto` each) from inside "
-                  "`_handle_rtp_packet` plus aiortc's per-packet estimate (rate.py) are "
-                  f"{remb_share(PROFILE):.0f}% of the busy samples, for nothing: Janus ignores "
-                  "subscribers' REMB. The "
-                  "row \"without REMB estimate\" measures the proposed cut "
-                  "(`zero_nb.sfu.janus.skip_remb_estimate(pc)` on each subscription, a line "
-                  "in `zero_nb/sfu/room.py`)."]
+        lines += ["", "REMB (aiortc's per-packet estimate in rate.py, and sending it: an "
+                  "SRTCP-protected RTCP packet and a `sendto` from inside `_handle_rtp_packet`) "
+                  f"is {remb_share(PROFILE):.0f}% of the busy samples, for nothing: Janus "
+                  "ignores subscribers' REMB. The row \"without REMB estimate\" measures the "
+                  "proposed cut (`zero_nb.sfu.janus.skip_remb_estimate(pc)` on each "
+                  "subscription once its remote description is set, a line in "
+                  "`zero_nb/sfu/kernel.py`): a smaller cut than the sample share, for a "
+                  "reason not established here (py-spy counts a thread inside a syscall such "
+                  "as `sendto` as busy, whatever that costs in CPU). The baseline's "
+                  "students encode live at aiortc's own bitrate (above 250 kbps for this "
+                  "texture), so its teacher gets more packets per stream."]
     replace_section("## Class", [*lines, ""])
 
 

@@ -154,9 +154,11 @@ def test_a_hung_janus_gets_no_new_sessions_until_it_answers(tmp_path):
     (tmp_path / "j1").mkdir()
     (tmp_path / "j2").mkdir()
     with two_janus(tmp_path) as (j1, j2):
-        server = zero_nb.serve("127.0.0.1", 0, config={
-            "sfu": {"enabled": True, "url": [j1.url, j2.url]}})
-        bridge = server.server.sfu_bridge
+        from zero_nb.sfu.bridge import JanusBridge
+        from zero_nb.signaling.server import serve
+
+        bridge = JanusBridge([j1.url, j2.url])
+        server = serve("127.0.0.1", 0, hooks=bridge.hooks())
         rooms = []
         try:
             rooms.append(bot(server, "h0"))
