@@ -42,6 +42,7 @@ MAX_CORE_PCT_PER_STREAM = 1.0
 MAX_JOIN_S = 30.0
 TICK = os.sysconf("SC_CLK_TCK")
 CLIPS = Path(tempfile.gettempdir()) / "zero_nb_class_clips"
+PROFILE = Path(tempfile.gettempdir()) / "zero_nb_class_teacher.pyspy"  # raw, kept to re-read
 
 
 def only_loopback() -> bool:
@@ -64,9 +65,13 @@ def rss_mb(pid: int) -> float:
 
 # -- the two processes ---------------------------------------------------------------------------
 
-def teacher(url: str, session: str, n: int, conn: Any) -> None:
-    """Receives every student; answers the orchestrator's commands over ``conn``."""
+def teacher(url: str, session: str, n: int, no_remb: bool, conn: Any) -> None:
+    """Receives every student; answers the orchestrator's commands over ``conn``.
+    ``no_remb``: the proposed cut, subscriptions without aiortc's REMB estimate."""
     import zero_nb
+
+    if no_remb:
+        _skip_remb_on_subscriptions()
 
     room = zero_nb.join(session, url, name="teacher", config=MEDIA, timeout=60)
     conn.send("joined")
@@ -93,6 +98,22 @@ def teacher(url: str, session: str, n: int, conn: Any) -> None:
             room.leave()
             conn.send("left")
             return
+
+
+def _skip_remb_on_subscriptions() -> None:
+    """What the proposal does in zero_nb/sfu/room.py (``skip_remb_estimate(pc)`` once a
+    subscription's remote description is set), done here from outside for the measurement."""
+    from aiortc import RTCPeerConnection
+
+    from zero_nb.sfu.janus import skip_remb_estimate
+
+    original = RTCPeerConnection.setRemoteDescription
+
+    async def set_remote(self: Any, description: Any) -> None:
+        await original(self, description)
+        skip_remb_estimate(self)
+
+    RTCPeerConnection.setRemoteDescription = set_remote  # type: ignore[method-assign]
 
 
 def _counts(room: Any) -> dict[str, int]:
@@ -136,7 +157,7 @@ def students(url: str, session: str, clips: list[str], live: bool, conn: Any) ->
 # -- one class size ------------------------------------------------------------------------------
 
 def run_case(janus: Any, n: int, window: float, *, live: bool = False,
-             profile: Path | None = None) -> dict[str, Any]:
+             profile: Path | None = None, no_remb: bool = False) -> dict[str, Any]:
     import zero_nb
     from tests import class_support
 
@@ -146,10 +167,11 @@ def run_case(janus: Any, n: int, window: float, *, live: bool = False,
         "signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}},
         "sfu": {"enabled": True, "url": janus.url}})
     ctx = mp.get_context("spawn")
-    session = f"class{n}{'live' if live else ''}"
+    session = f"class{n}{'live' if live else ''}{'noremb' if no_remb else ''}"
     t_conn, t_child = ctx.Pipe()
     s_conn, s_child = ctx.Pipe()
-    procs = [ctx.Process(target=teacher, args=(server.url, session, n, t_child), daemon=True),
+    procs = [ctx.Process(target=teacher, args=(server.url, session, n, no_remb, t_child),
+                         daemon=True),
              ctx.Process(target=students, args=(server.url, session, clips, live, s_child),
                          daemon=True)]
     try:
@@ -177,7 +199,7 @@ def run_case(janus: Any, n: int, window: float, *, live: bool = False,
             if proc.is_alive():
                 proc.terminate()
         server.stop()
-    row.update(n=n, live=live, join_s=join_s)
+    row.update(n=n, live=live, join_s=join_s, no_remb=no_remb)
     _print_row(row)
     return row
 
@@ -188,20 +210,17 @@ def _measure(janus: Any, procs: list[Any], t_conn: Any, window: float,
     cpu0 = {k: cpu_ticks(p) for k, p in pids.items()}
     t0 = time.monotonic()
     t_conn.send("start")
-    spy = None
-    if profile is not None:
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
-                                "--pid", str(pids["teacher"]), "--format", "raw",
-                                "--output", str(profile), "--duration", str(int(window)),
-                                "--rate", "200", "--native", "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     time.sleep(window)
     t_conn.send("stop")
     elapsed = time.monotonic() - t0
     cpu = {k: (cpu_ticks(p) - cpu0[k]) / TICK / elapsed * 100 for k, p in pids.items()}
     result = t_conn.recv()
-    if spy is not None:
-        spy.wait(window + 30)
+    if profile is not None:  # after the window: sampling must not skew its figures
+        subprocess.run([str(Path(sys.executable).parent / "py-spy"), "record",
+                        "--pid", str(pids["teacher"]), "--format", "raw", "--output",
+                        str(profile), "--duration", str(int(window)), "--rate", "100",
+                        "--native"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                       timeout=window + 60, check=False)
     fps = list(result["fps"].values()) or [0.0]
     return {"fps_min": min(fps), "fps_median": statistics.median(fps), "streams": len(fps),
             "colour_ok": sum(result["colour_ok"].values()),
@@ -211,7 +230,9 @@ def _measure(janus: Any, procs: list[Any], t_conn: Any, window: float,
 
 def _print_row(r: dict[str, Any]) -> None:
     per = r["teacher_cpu"] / max(1, r["streams"])
-    print(f"N={r['n']:2}{' live-encoding students' if r['live'] else ''}: join "
+    kind = " live-encoding students" if r["live"] else \
+        " teacher without REMB estimate" if r["no_remb"] else ""
+    print(f"N={r['n']:2}{kind}: join "
           f"{r['join_s']:4.1f} s, fps min {r['fps_min']:4.1f} median {r['fps_median']:4.1f}, "
           f"colour {r['colour_ok']}/{r['n']}, teacher {r['teacher_cpu']:5.1f}% "
           f"({per:4.2f}%/stream), students {r['students_cpu']:5.1f}%, Janus "
@@ -237,19 +258,65 @@ CATEGORIES = [
 ]
 
 
+# a thread waiting (queue, condition, GIL, select, pipe): not CPU time; --native keeps them
+IDLE = ("Condition.wait (threading.py", "Queue.get (queue.py", "_ConnectionBase.recv",
+        "Selector.select", "pthread_cond_timedwait", "pthread_cond_wait", "take_gil",
+        "epoll_wait", "Event.wait (threading.py")
+
+
 def summarise_profile(path: Path) -> list[tuple[str, float]]:
     """Share of the teacher's busy samples per category (py-spy raw: 'stack count')."""
     totals: dict[str, int] = {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        if not stack or not count.isdigit() or any(k in stack for k in IDLE):
             continue
         frames = stack.split(";")[::-1]
-        category = next((name for frame in frames for name, keys in CATEGORIES
-                         if any(k in frame for k in keys)), "other")
+        category = REMB_SEND if _sends_remb(stack) else next(
+            (name for frame in frames for name, keys in CATEGORIES
+             if any(k in frame for k in keys)), "other")
         totals[category] = totals.get(category, 0) + int(count)
     busy = sum(totals.values()) or 1
     return sorted(((k, 100 * v / busy) for k, v in totals.items()), key=lambda kv: -kv[1])
+
+
+REMB_SEND = "sending REMB (SRTCP protect + sendto, from _handle_rtp_packet)"
+
+
+def _sends_remb(stack: str) -> bool:
+    # the only plain _send_rtcp inside _handle_rtp_packet is REMB (NACK, PLI have their own)
+    return "_handle_rtp_packet" in stack and "._send_rtcp (" in stack and \
+        "_send_rtcp_" not in stack
+
+
+def remb_share(path: Path) -> float:
+    """Share of busy samples spent on REMB: aiortc's estimate (rate.py) and sending it (the
+    only plain ``_send_rtcp`` inside ``_handle_rtp_packet``)."""
+    busy = remb = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit() or any(k in stack for k in IDLE):
+            continue
+        busy += int(n)
+        if _sends_remb(stack) or "RemoteBitrateEstimator.add" in stack:
+            remb += int(n)
+    return 100 * remb / (busy or 1)
+
+
+def top_functions(path: Path, count: int = 15) -> list[tuple[str, float]]:
+    """Innermost Python function of each busy sample, by share (to see what to cut)."""
+    totals: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit() or any(k in stack for k in IDLE):
+            continue
+        frames = [f for f in stack.split(";") if ".py:" in f]
+        key = frames[-1].split(" (")[0] + " (" + frames[-1].split(" (")[1].split(":")[0] + \
+            ")" if frames else "native"
+        totals[key] = totals.get(key, 0) + int(n)
+    busy = sum(totals.values()) or 1
+    return sorted(((k, 100 * v / busy) for k, v in totals.items()), key=lambda kv: -kv[1])[
+        :count]
 
 
 # -- RESULTS.md ----------------------------------------------------------------------------------
@@ -280,7 +347,9 @@ def write_results(rows: list[dict[str, Any]], window: float,
         per = r["teacher_cpu"] / max(1, r["streams"])
         met = (r["fps_min"] >= MIN_FPS and per <= MAX_CORE_PCT_PER_STREAM
                and r["join_s"] <= MAX_JOIN_S and r["colour_ok"] == r["n"])
-        kind = f"{r['n']} live-encoding (baseline)" if r["live"] else f"{r['n']} encoded"
+        kind = f"{r['n']} live-encoding (baseline)" if r["live"] else \
+            f"{r['n']} encoded, teacher without REMB estimate (proposal)" if r["no_remb"] \
+            else f"{r['n']} encoded"
         lines.append(
             f"| {kind} | {r['join_s']:.1f} s | {r['fps_min']:.1f} / {r['fps_median']:.1f} | "
             f"{r['colour_ok']}/{r['n']} | {r['teacher_cpu']:.0f}% | {per:.2f}% | "
@@ -290,6 +359,17 @@ def write_results(rows: list[dict[str, Any]], window: float,
         lines += ["", f"Where the teacher's time goes at N = {profile_n} (py-spy --native, "
                   "share of busy samples, innermost recognised frame):", ""]
         lines += [f"- {name}: {share:.0f}%" for name, share in profile if share >= 1]
+        lines += ["", "REMB (aiortc's per-packet estimate in rate.py, and sending it: an "
+                  "SRTCP-protected RTCP packet and a `sendto` from inside `_handle_rtp_packet`) "
+                  f"is {remb_share(PROFILE):.0f}% of the busy samples, for nothing: Janus "
+                  "ignores subscribers' REMB. The row \"without REMB estimate\" measures the "
+                  "proposed cut (`zero_nb.sfu.janus.skip_remb_estimate(pc)` on each "
+                  "subscription once its remote description is set, a line in "
+                  "`zero_nb/sfu/kernel.py`): a smaller cut than the sample share, for a "
+                  "reason not established here (py-spy counts a thread inside a syscall such "
+                  "as `sendto` as busy, whatever that costs in CPU). The baseline's "
+                  "students encode live at aiortc's own bitrate (above 250 kbps for this "
+                  "texture), so its teacher gets more packets per stream."]
     replace_section("## Class", [*lines, ""])
 
 
@@ -300,6 +380,9 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="py-spy the teacher during the window of class size N")
+    parser.add_argument("--no-remb", type=int, default=None, metavar="N",
+                        help="also run class size N with the teacher's subscriptions "
+                             "skipping aiortc's REMB estimate (the proposed cut)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     if not only_loopback():
@@ -316,12 +399,17 @@ def main() -> int:
         if not args.no_baseline:
             rows.append(run_case(janus, min(args.sizes), args.window, live=True))
         for n in args.sizes:
-            spy = Path(tmp) / "teacher.txt" if n == args.profile else None
+            spy = PROFILE if n == args.profile else None
             rows.append(run_case(janus, n, args.window, profile=spy))
             if spy is not None and spy.exists():
                 summary = summarise_profile(spy)
                 for name, share in summary:
                     print(f"   {share:5.1f}%  {name}")
+                for name, share in top_functions(spy, 8):
+                    print(f"   {share:5.1f}%  {name}")
+                print(f"   REMB estimate + sending: {remb_share(spy):.0f}% of busy samples")
+        if args.no_remb is not None:
+            rows.append(run_case(janus, args.no_remb, args.window, no_remb=True))
     if not args.no_write:
         write_results(rows, args.window, summary, args.profile)
     return 0

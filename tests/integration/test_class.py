@@ -71,6 +71,10 @@ def test_two_janus_share_sessions_and_survive_one_stopping(tmp_path):
         rooms = []
         try:
             rooms = [bot(server, f"c{i}") for i in range(4)]
+            assert wait_until(lambda: all(
+                r.topology._pub_pc is not None and
+                r.topology._pub_pc.connectionState == "connected"
+                for r in rooms), 20 * UNIT)  # published: a loss now is "SFU lost"
             urls = [r.topology.url for r in rooms]
             assert sorted(urls) == sorted([j1.url, j2.url] * 2)
             on_j1 = [r for r in rooms if r.topology.url == j1.url]
@@ -140,3 +144,38 @@ def test_bot_from_the_shell_sends_an_encoded_file(sfu_server, tmp_path, media_co
         out = proc.communicate(timeout=10 * UNIT)[0]
         viewer.leave()
     assert "joined shell as s00" in out, out
+
+
+def test_a_hung_janus_gets_no_new_sessions_until_it_answers(tmp_path):
+    """A Janus that stops answering (SIGSTOP) is marked down within seconds and new sessions
+    go to the other; once it answers again it takes sessions again."""
+    import signal
+
+    (tmp_path / "j1").mkdir()
+    (tmp_path / "j2").mkdir()
+    with two_janus(tmp_path) as (j1, j2):
+        from zero_nb.sfu.bridge import JanusBridge
+        from zero_nb.signaling.server import serve
+
+        bridge = JanusBridge([j1.url, j2.url])
+        server = serve("127.0.0.1", 0, hooks=bridge.hooks())
+        rooms = []
+        try:
+            rooms.append(bot(server, "h0"))
+            assert wait_until(lambda: all(b._janus is not None for b in bridge.backends),
+                              5 * UNIT)
+            j1.send_signal(signal.SIGSTOP)
+            try:
+                assert wait_until(lambda: not bridge.backends[0].healthy, 15 * UNIT)
+                sessions = [f"h{i}" for i in range(1, 4)]
+                rooms += [bot(server, s) for s in sessions]
+                assert all(r.topology.url == j2.url for r in rooms[1:])
+            finally:
+                j1.send_signal(signal.SIGCONT)
+            assert wait_until(lambda: bridge.backends[0].healthy, 15 * UNIT)
+            rooms.append(bot(server, "h4"))
+            assert rooms[-1].topology.url == j1.url  # the least loaded again
+        finally:
+            for room in rooms:
+                room.leave()
+            server.stop()
