@@ -112,6 +112,7 @@ export class Negotiation {
       await transceiver.sender.replaceTrack(this.mesh.tracks[kind]);
       stream.addTrack(transceiver.receiver.track);
     }
+    this.mesh.e2ee?.bind(pc, this.peer); // E2EE hook (js/rtc/e2ee.js): transform frames
     if (pc === this.peer.pc) this.peer.setStream(stream);
   }
 
