@@ -133,6 +133,8 @@ def configure_transceiver(room: Any, transceiver: RTCRtpTransceiver, kind: str) 
         room.report_error(f"E2EE: {mime} from {source!r} cannot be encrypted end to end "
                           "(VP8 and Opus only): nothing is sent; use a VP8 file or a "
                           "decoded source")
+        add_encoder_hook(transceiver.sender, lambda encoder: _Refusing())
+        return
     _restrict_codecs(transceiver, kind)
     add_encoder_hook(transceiver.sender,
                      lambda encoder: seal_encoder(encoder, keyring, room.report_error))
