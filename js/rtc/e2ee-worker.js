@@ -146,6 +146,7 @@ export function workerMain() {
     readable.pipeThrough(transform).pipeTo(writable).catch(() => {});
   }
 
+  scope.postMessage({ type: "ready" });
   scope.onrtctransform = (/** @type {any} */ event) => {
     const t = event.transformer;
     pipe({ ...t.options, readable: t.readable, writable: t.writable });

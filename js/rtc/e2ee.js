@@ -70,7 +70,7 @@ export class Keyring {
     const source = `(${workerMain.toString()})()`;
     const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     this.worker = new Worker(url);
-    URL.revokeObjectURL(url);
+    this.worker.onerror = (event) => console.error("E2EE worker:", event.message);
     /** whether a key was set: without one, every received frame is "no-key" */
     this.hasKey = false;
     this._nextId = 1;
@@ -79,6 +79,8 @@ export class Keyring {
     this.worker.onmessage = (event) => {
       const msg = event.data;
       if (msg?.type === "state") this._listeners.get(msg.id)?.(msg.state);
+      // the worker has loaded its script once it speaks: only then may the URL go
+      else if (msg?.type === "ready") URL.revokeObjectURL(url);
     };
   }
 
