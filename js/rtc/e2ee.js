@@ -190,7 +190,10 @@ export class E2eeLink {
 
   /**
    * Transform what `pc` sends and (for a remote `peer`) receives; VP8 first for video.
-   * Call after the transceivers exist and before createOffer/createAnswer.
+   * Call in the same task that made the transceivers (right after addTransceiver or
+   * setRemoteDescription, before any other await): Chromium short-circuits the frames of a
+   * sender or receiver that has no transform by its next task, and a transform set later is
+   * ignored — media would then flow in clear.
    * @param {RTCPeerConnection} pc
    * @param {any} peer the remote participant, or null for a publish-only connection
    */
@@ -200,12 +203,12 @@ export class E2eeLink {
     for (const transceiver of pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;
       if (kind === "video") preferVp8(transceiver);
-      const dir = transceiver.direction;
-      if ((dir === "sendrecv" || dir === "sendonly") && !this._bound.has(transceiver.sender)) {
+      // every sender, whatever its direction now: an answerer's transceivers start recvonly
+      if (!this._bound.has(transceiver.sender)) {
         this._bound.add(transceiver.sender);
         attachSender(transceiver.sender, keyring, kind);
       }
-      if (peer && dir !== "sendonly" && !this._bound.has(transceiver.receiver)) {
+      if (peer && !this._bound.has(transceiver.receiver)) {
         this._bound.add(transceiver.receiver);
         attachReceiver(transceiver.receiver, keyring, (state) => {
           peer.e2ee = state;
