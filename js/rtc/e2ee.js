@@ -15,7 +15,7 @@
  * never send to the server.
  */
 
-import { workerMain } from "./e2ee-worker.js";
+import { workerSource } from "./e2ee-worker.js";
 
 export const E2EE_SALT_PREFIX = "zero_nb/e2ee/v1/";
 export const PBKDF2_ITERATIONS = 100000;
@@ -67,7 +67,7 @@ export function fragmentPassphrase(hash = globalThis.location?.hash ?? "") {
 /** Keys by key id, held by this keyring's frame worker; seals with the newest. */
 export class Keyring {
   constructor() {
-    const source = `(${workerMain.toString()})()`;
+    const source = workerSource();
     const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     this.worker = new Worker(url);
     this.worker.onerror = (event) => console.error("E2EE worker:", event.message);

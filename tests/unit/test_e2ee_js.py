@@ -15,17 +15,18 @@ from zero_nb.kernel_rtc.e2ee import FrameSealer, Keyring, open_frame
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
 
-# Runs js/rtc/e2ee-worker.js's workerMain in Node (``self`` = globalThis): seals the given
-# frames and opens the given sealed ones through the worker's own stream pipeline.
+# Runs the worker script js/rtc/e2ee.js would start (``workerSource()``) in Node, with
+# ``self`` = globalThis: seals the given frames and opens the given sealed ones through the
+# worker's own stream pipeline.
 SCRIPT = """
 const [root, input] = process.argv.slice(1);
 const { deriveKey } = await import(root + "/js/rtc/e2ee.js");
-const { workerMain } = await import(root + "/js/rtc/e2ee-worker.js");
+const { workerSource } = await import(root + "/js/rtc/e2ee-worker.js");
 const job = JSON.parse(input);
 const states = [];
 globalThis.self = globalThis;
 globalThis.postMessage = (m) => { if (m.type === "state") states.push(m.state); };
-workerMain();
+new Function(workerSource())();
 globalThis.onmessage({ data: { type: "key", keyId: 0,
   key: await deriveKey(job.passphrase, job.session) } });
 async function run(op, kind, frames) {
