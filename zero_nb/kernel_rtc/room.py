@@ -179,6 +179,7 @@ class Room:
         try:
             # E2EE hook: the key is salted with the session name, known from 'joined'
             self.e2ee = e2ee_rtc.room_keyring(self._e2ee_passphrase, joined["session"])
+            self._e2ee_passphrase = None  # only the derived key stays in memory
             self._apply_joined(joined)
         except BaseException:
             await self._aleave()
