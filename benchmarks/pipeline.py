@@ -561,7 +561,13 @@ def main() -> int:
                         help="only the filter round trip (writes its section)")
     parser.add_argument("--loss", action="store_true",
                         help="only the 5%% loss A/B (writes its section)")
+    parser.add_argument("--e2ee", action="store_true",
+                        help="only E2EE on vs off (benchmarks/e2ee.py; writes its section)")
     args = parser.parse_args()
+    if args.e2ee:  # E2EE A/B lives in its own module: benchmarks/e2ee.py
+        import e2ee
+
+        return int(e2ee.main(["--rounds", str(args.rounds)] if args.rounds else []))
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
         cmd = [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,

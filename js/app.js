@@ -10,6 +10,7 @@
 import { CallView } from "./page/call.js";
 import { Chat } from "./page/chat.js";
 import { JoinForm } from "./page/join.js";
+import { fragmentPassphrase } from "./rtc/e2ee.js";
 import { Session } from "./rtc/session.js";
 import { Controls } from "./ui/controls.js";
 import { h } from "./ui/dom.js";
@@ -38,7 +39,8 @@ class CallPage {
   constructor(query) {
     this.wsUrl = query.get("server")
       || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
-    this.session = new Session({ server: this.wsUrl });
+    // E2EE hook: the passphrase comes from the URL fragment (#e2ee=...), never sent to a server
+    this.session = new Session({ server: this.wsUrl, e2ee: fragmentPassphrase() });
     this.status = new StatusLine($("status"));
     this.form = new JoinForm(query, () => this.join());
     this.chat = new Chat((text) => this.session.send(text), () => this.status.show(

@@ -115,6 +115,7 @@ def join(
     audio: Any = None,
     config: Mapping[str, Any] | str | None = None,
     timeout: float = 20.0,
+    e2ee: str | None = None,
 ) -> Room:
     """Join ``session`` (None: a new one) and return the :class:`Room` once joined.
 
@@ -122,10 +123,12 @@ def join(
     ``signaling.server_address`` and, if that is local and nothing answers, starts a server
     in this process. ``video``/``audio``: sources from :mod:`zero_nb.sources`, True for a
     test pattern / tone, or None to send nothing. ``config``: config.yaml's keys as a dict.
+    ``e2ee``: a passphrase shared out of band: media is end-to-end encrypted (docs/e2ee.md).
     """
     _show_as_widget()
     cfg = load_config(config)
-    kwargs = dict(name=name, password=password, token=token, video=video, audio=audio)
+    kwargs = dict(name=name, password=password, token=token, video=video, audio=audio,
+                  e2ee=e2ee)
     engine = get_engine()
     return engine.run(_ajoin(session, server, kwargs, cfg, timeout), timeout + 5.0,
                       f"joining session {session!r}")

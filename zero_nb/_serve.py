@@ -31,7 +31,8 @@ def sfu_hooks(config: Mapping[str, Any]) -> SessionHooks | None:
     limits = config["signaling"]["limits"]
     simulcast = config["media"]["video"]["simulcast"]
     return JanusBridge(sfu["url"], max_publishers=limits["max_peers_per_session"],
-                       bitrate=sfu["bitrate"], simulcast=simulcast is not False).hooks()
+                       bitrate=sfu["bitrate"], simulcast=simulcast is not False,
+                       require_e2ee=sfu["require_e2ee"]).hooks()  # E2EE hook
 
 
 def create_server(host: str | None = None, port: int | None = None, *,

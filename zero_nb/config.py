@@ -62,7 +62,9 @@ _SCHEMA: dict[str, Any] = {
         "enabled": (False, (bool,)),
         "url": (None, (str, list, None)),  # a list: several Janus (sfu/bridge.py)
         "bitrate": (None, (int, None)),  # bits/s cap per publisher, >= 64000 (Janus room)
+        "require_e2ee": (False, (bool,)),  # Janus refuses plain publishers (docs/e2ee.md)
     },
+    "e2ee": {"passphrase": (None, (str, None))},  # never logged
     "media": {
         "video": {
             "resolution": ("VGA", (str,)),

@@ -10,6 +10,16 @@
  *   session.join({ session: "lab", name: "ada" });
  */
 
+export {
+  attachReceiver,
+  attachSender,
+  createKeyring,
+  deriveKey,
+  E2eeLink,
+  e2eeSupport,
+  fragmentPassphrase,
+  Keyring,
+} from "./e2ee.js";
 export { Emitter } from "./emitter.js";
 export { gathered } from "./gather.js";
 export {

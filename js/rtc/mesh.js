@@ -27,6 +27,7 @@ export class Mesh extends Emitter {
     this.negotiations = new Map();
     /** @type {import("./peer.js").LocalTracks} what every connection sends */
     this.tracks = { ...(options.tracks ?? { audio: null, video: null }) };
+    this.e2ee = options.e2ee ?? null; // E2EE hook: used by negotiation.js and send()
   }
 
   /**
@@ -34,7 +35,7 @@ export class Mesh extends Emitter {
    * @param {import("./negotiation.js").Signal} signal
    */
   send(signal) {
-    return this._sendSignal(signal);
+    return this._sendSignal(this.e2ee ? this.e2ee.mark(signal) : signal); // E2EE hook
   }
 
   /**

@@ -104,6 +104,7 @@ export class Negotiation {
    * @param {RTCPeerConnection} pc
    */
   async _bind(pc) {
+    this.mesh.e2ee?.bind(pc, this.peer); // E2EE hook (js/rtc/e2ee.js): first, see there
     const stream = new MediaStream();
     for (const transceiver of pc.getTransceivers()) {
       const kind = transceiver.receiver.track.kind;

@@ -13,6 +13,7 @@
  *   local        {audio, video}                         the tracks we send changed
  */
 
+import { E2EE_PC_CONFIG, E2eeLink, e2eeSupport } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { LocalMedia } from "./media.js";
 import { SignalingClient } from "./signaling.js";
@@ -33,13 +34,21 @@ export const SESSION_ERRORS = {
 export class Session extends Emitter {
   /**
    * @param {{server: string, rtcConfig?: RTCConfiguration, maxMessages?: number,
-   *          signaling?: ConstructorParameters<typeof SignalingClient>[1]}} options
-   *   server: the signaling WebSocket URL (ws://HOST:PORT/ws)
+   *          signaling?: ConstructorParameters<typeof SignalingClient>[1],
+   *          e2ee?: string | null}} options
+   *   server: the signaling WebSocket URL (ws://HOST:PORT/ws); e2ee: a passphrase for end-to-end
+   *   encrypted media (docs/e2ee.md)
    */
   constructor(options) {
     super();
     this.server = options.server;
     this.rtcConfig = options.rtcConfig ?? { iceServers: [] };
+    // -- E2EE hook (js/rtc/e2ee.js); the fallback API needs a flag on every connection
+    /** @type {E2eeLink | null} */
+    this.e2ee = options.e2ee ? new E2eeLink(options.e2ee) : null;
+    if (this.e2ee && e2eeSupport() === "encoded-streams") {
+      this.rtcConfig = { ...this.rtcConfig, ...E2EE_PC_CONFIG };
+    }
     this.maxMessages = options.maxMessages ?? 500;
     this.signaling = new SignalingClient(options.server, options.signaling);
     /** @type {import("./topology.js").Topology | null} how peers are reached, once joined */
@@ -127,8 +136,10 @@ export class Session extends Emitter {
    */
   _joined(message, rejoin) {
     this.error = null;
+    // E2EE hook: a key salted with the session name; peer.e2ee follows each peer
+    this.e2ee?.start(message.session, (peer, state) => this.emit("e2ee", { peer, state }));
     try {
-      this._useTopology(topologyFor(message, { rtcConfig: this.rtcConfig,
+      this._useTopology(topologyFor(message, { rtcConfig: this.rtcConfig, e2ee: this.e2ee,
         tracks: this.media.tracks, send: (signal) => this.signaling.send(signal),
         online: () => this.state === "joined" }));
     } catch (err) {

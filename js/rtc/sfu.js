@@ -26,6 +26,7 @@ export class Sfu extends Emitter {
     this.rtcConfig = options.rtcConfig ?? { iceServers: [] };
     /** @type {import("./peer.js").LocalTracks} */
     this.tracks = { ...(options.tracks ?? { audio: null, video: null }) };
+    this.e2ee = options.e2ee ?? null; // E2EE hook: js/rtc/e2ee.js
     /** @type {string | null} */
     this.selfId = null;
     /** @type {Map<string, RemotePeer>} */
@@ -55,6 +56,7 @@ export class Sfu extends Emitter {
     this.state = "connecting";
     for (const peer of joined.peers ?? []) this.peerJoined(peer.peer_id, peer.name ?? "");
     const publisher = new Publisher(info, this.rtcConfig, {
+      e2ee: this.e2ee, // E2EE hook
       onEvent: (data) => this._onPublisherEvent(data),
       onClose: (reason) => this._lost(reason),
       onHangup: (reason) => this._fail(`Janus hung up our published stream (${reason}): the ` +
@@ -209,13 +211,14 @@ export class Sfu extends Emitter {
       transceiver.direction = "recvonly";
       stream.addTrack(transceiver.receiver.track);
     }
+    this.e2ee?.bind(pc, peer); // E2EE hook: open what we receive
     peer.setStream(stream);
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc, SFU_TIMING.gathering); // our candidates go inside the answer
     if (!current() || peer.pc !== pc) return;
     const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
-    await handle.message({ request: "start" }, { type: local.type, sdp: local.sdp,
-      trickle: false });
+    const answer = { type: local.type, sdp: local.sdp, trickle: false };
+    await handle.message({ request: "start" }, this.e2ee ? this.e2ee.mark(answer) : answer);
   }
 
   /**

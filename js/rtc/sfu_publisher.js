@@ -23,7 +23,8 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * @typedef {{kind: string, url: string, room: number, pin?: string, simulcast?: boolean,
  *   bitrate?: number | null}} SfuInfo
  * @typedef {{onEvent: (data: Record<string, any>) => void,
- *   onHangup: (reason: string) => void, onClose: (reason: string) => void}} PublisherHooks
+ *   onHangup: (reason: string) => void, onClose: (reason: string) => void,
+ *   e2ee?: import("./e2ee.js").E2eeLink | null}} PublisherHooks
  */
 
 /**
@@ -132,12 +133,14 @@ export class Publisher {
       if (layers) init.sendEncodings = layers;
       pc.addTransceiver(track ?? kind, init);
     }
+    this.hooks.e2ee?.bind(pc, null); // E2EE hook: seal what we publish
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, SFU_TIMING.gathering);
     if (this.closed) return;
     const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    const offer = { type: local.type, sdp: local.sdp, trickle: false };
     const { data, jsep } = await handle.message({ request: "publish" },
-      { type: local.type, sdp: local.sdp, trickle: false });
+      this.hooks.e2ee ? this.hooks.e2ee.mark(offer) : offer); // E2EE hook: JSEP e2ee: true
     if (!jsep) throw new JanusError(`Janus answered 'publish' without an SDP: ` +
       JSON.stringify(data));
     if (this.closed) return;

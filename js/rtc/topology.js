@@ -25,8 +25,9 @@ import { Sfu } from "./sfu.js";
 /**
  * @typedef {{send: (signal: import("./negotiation.js").Signal) => any,
  *   rtcConfig?: RTCConfiguration, tracks?: import("./peer.js").LocalTracks,
- *   online?: () => boolean}} TopologyOptions
+ *   online?: () => boolean, e2ee?: import("./e2ee.js").E2eeLink | null}} TopologyOptions
  *   send: a signal to the server (false if it could not) · online: signals can go out now
+ *   · e2ee: end-to-end encryption of media (js/rtc/e2ee.js), or null
  * @typedef {Mesh | Sfu} Topology
  */
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from . import e2ee_rtc
 from .ice import host_addresses
 from .topology import RoomHost, Topology, UnsupportedTopology
 
@@ -77,7 +78,8 @@ class MeshLink:
         with host_addresses(self.host.host_addresses):
             desc = await (pc.createOffer() if kind == "offer" else pc.createAnswer())
             await pc.setLocalDescription(desc)  # gathers every candidate: no trickle
-        return {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp}
+        return e2ee_rtc.mark_signal(  # E2EE hook: "e2ee": true when this room encrypts
+            self.host, {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp})
 
     async def offer(self, reset: bool = False) -> None:
         """Send an offer (a fresh connection when ``reset`` or there is none)."""
@@ -97,6 +99,7 @@ class MeshLink:
     async def handle(self, message: dict[str, Any]) -> None:
         """Apply an offer, answer or candidate from the remote peer."""
         kind = message["type"]
+        e2ee_rtc.note_signal(self.peer, message)  # E2EE hook: does the peer encrypt?
         handler = {"offer": self._on_offer, "answer": self._on_answer,
                    "candidate": self._on_candidate}.get(kind)
         if handler is None or self._closed:

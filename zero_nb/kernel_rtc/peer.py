@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection
 
+from . import e2ee_rtc
 from .feeds import AudioFeed, VideoFeed, pump
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ class RemotePeer:
         self.pc: RTCPeerConnection | None = None  # the connection carrying this peer's media
         self._tasks: set[asyncio.Future[Any]] = set()
         self.closed = False
+        self._e2ee: Any = None  # E2EE hook: kernel_rtc.e2ee.PeerCrypto, made by e2ee_rtc
+
+    @property
+    def e2ee(self) -> str | None:
+        """"ok", "no-key", "wrong-key" (frames dropped), or None: no encrypted frames seen."""
+        return e2ee_rtc.state(self)
 
     @property
     def has_media(self) -> bool:
@@ -60,6 +67,7 @@ class RemotePeer:
                 return
             if self.room.low_latency:
                 _install_low_latency(pc, track)
+            e2ee_rtc.on_track(self, pc, track)  # E2EE hook: after the low-latency buffer
             feed = self.video if track.kind == "video" else self.audio
             self._spawn(pump(track, feed, end=False))
 

@@ -23,7 +23,9 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient
+from . import e2ee_rtc
 from . import stats as stats_mod
+from .e2ee import Keyring
 from .encoded import prefer_codec
 from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
@@ -118,6 +120,7 @@ class Room:
         config: dict[str, Any] | None = None,
         engine: Engine | None = None,
         topologies: TopologyFactory = mesh_only,
+        e2ee: str | None = None,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.engine = engine or get_engine()
@@ -148,6 +151,9 @@ class Room:
         self._topologies = topologies
         self.topology: Topology | None = None  # how media travels: chosen from `joined`
         self.speech = SpeechTracker(self)  # analysis hook: voice activity (kernel_rtc/speech.py)
+        # -- E2EE hook (kernel_rtc/e2ee_rtc.py): the key is derived once the session is known
+        self._e2ee_passphrase = e2ee if e2ee is not None else self.config["e2ee"]["passphrase"]
+        self.e2ee: Keyring | None = None
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
@@ -171,6 +177,9 @@ class Room:
         self.engine.rooms.add(self)
         self.joined_at = time.time()
         try:
+            # E2EE hook: the key is salted with the session name, known from 'joined'
+            self.e2ee = e2ee_rtc.room_keyring(self._e2ee_passphrase, joined["session"])
+            self._e2ee_passphrase = None  # only the derived key stays in memory
             self._apply_joined(joined)
         except BaseException:
             await self._aleave()
@@ -304,6 +313,7 @@ class Room:
         prefer_codec(transceiver, media.source)  # an H.264 file offers H.264
         if kind == "video":
             add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
+        e2ee_rtc.configure_transceiver(self, transceiver, kind)  # E2EE hook: VP8/Opus, sealed
 
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
         """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""

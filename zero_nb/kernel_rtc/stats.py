@@ -11,6 +11,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from . import e2ee_rtc
 from .encoders import encoder_of
 from .frames import CLOCK_RATE, VIDEO_CLOCK
 
@@ -128,6 +129,8 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["layer"] = peer.video.layer  # SFU simulcast: what Janus sends us
             if direction == "in" and peer.room.low_latency:
                 rec.update(_low_latency_counters(peer, kind))
+            if direction == "in":  # E2EE hook: state and dropped frames
+                rec.update(e2ee_rtc.counters(peer, kind))
             records.append(rec)
     return records
 

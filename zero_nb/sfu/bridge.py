@@ -98,6 +98,7 @@ class JanusBridge:
 
     def __init__(self, url: str | Sequence[str], *, max_publishers: int = 32,
                  bitrate: int | None = None, simulcast: bool = True,
+                 require_e2ee: bool = False,
                  health_interval: float = HEALTH_INTERVAL_S,
                  health_timeout: float = HEALTH_TIMEOUT_S) -> None:
         urls = [url] if isinstance(url, str) else list(url)
@@ -106,6 +107,7 @@ class JanusBridge:
         self.max_publishers = max_publishers
         self.bitrate = bitrate  # bits/s cap per publisher (Janus REMB + b=AS), None: Janus' own
         self.simulcast = simulcast  # told to joiners: browsers publish simulcast layers
+        self.require_e2ee = require_e2ee  # E2EE hook: Janus refuses plain publishers
         self.health_interval = health_interval
         self.health_timeout = health_timeout
         self.rooms: dict[str, int] = {}  # session id -> Janus room id
@@ -143,7 +145,8 @@ class JanusBridge:
         info = session.data["sfu"]
         return {"sfu": {"kind": "janus", "url": info["url"], "room": info["room"],
                         "pin": info["pin"], "simulcast": self.simulcast,
-                        "bitrate": self.bitrate}}
+                        "bitrate": self.bitrate,
+                        **({"require_e2ee": True} if self.require_e2ee else {})}}  # E2EE
 
     def _ended(self, session: Session) -> None:
         info = session.data.get("sfu")
@@ -193,6 +196,7 @@ class JanusBridge:
                 "description": f"zero_nb {session_id}"[:100],
                 "notify_joining": False,
                 "videocodec": "vp8,h264",  # h264: encoded H.264 files (kernel_rtc/encoded.py)
+                "require_e2ee": self.require_e2ee,  # E2EE hook
                 **({"bitrate": self.bitrate, "bitrate_cap": True} if self.bitrate else {}),
             })
             log.info("session %s -> Janus room %d at %s", session_id, room, backend.url)

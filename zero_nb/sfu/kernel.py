@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from ..kernel_rtc import e2ee_rtc
 from ..kernel_rtc.ice import host_addresses
 from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
@@ -78,6 +79,7 @@ class Sfu(Topology):
         self.url: str = info["url"]
         self.room_id: int = info["room"]
         self.pin: str | None = info.get("pin")
+        self.require_e2ee = bool(info.get("require_e2ee"))  # E2EE hook: every feed encrypts
         self.error: str | None = None  # why media stopped, if it did
         self.publisher_id: int | None = None
         self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
@@ -109,7 +111,11 @@ class Sfu(Topology):
             self.publisher_id = joined.get("id")
             self.private_id = joined.get("private_id")
             self._on_publishers(joined.get("publishers", []))
-            await self._publish()
+            if self.require_e2ee and getattr(self.host, "e2ee", None) is None:  # E2EE hook
+                self.host.report_error("this session requires end-to-end encryption: nothing "
+                                       "is sent; leave() and join with e2ee='the passphrase'")
+            else:
+                await self._publish()
         except JanusError as exc:
             self._fail(f"SFU: cannot publish to Janus room {self.room_id} at {self.url}: {exc}")
         except Exception as exc:  # never into user code
@@ -144,7 +150,8 @@ class Sfu(Topology):
             await pc.setLocalDescription(await pc.createOffer())
         data, jsep = await self._pub.message(
             {"request": "publish"},
-            {"type": "offer", "sdp": pc.localDescription.sdp, "trickle": False})
+            e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
+                "type": "offer", "sdp": pc.localDescription.sdp, "trickle": False}))
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
@@ -313,13 +320,15 @@ class Sfu(Topology):
                               if s.get("type") == "video" and "mid" in s), None)
         sub.handle.on_event = lambda event, _jsep: self._on_subscriber_event(peer, sub, event)
         pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
+        # E2EE hook: Janus 1.1 does not tell subscribers whether a feed is encrypted; a
+        # require_e2ee room says every feed is
+        e2ee_rtc.note_signal(peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createAnswer())
-        await sub.handle.message({"request": "start"},
-                                 {"type": "answer", "sdp": pc.localDescription.sdp,
-                                  "trickle": False})
+        await sub.handle.message({"request": "start"}, e2ee_rtc.mark_signal(  # E2EE hook
+            self.host, {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}))
 
     # -- simulcast layers ------------------------------------------------------------------------
     async def set_layer(self, peer_id: str, layer: str) -> None:

@@ -1,0 +1,224 @@
+"""Where E2EE attaches to aiortc: per sender and per receiver, never globally.
+
+* Send: an encoder hook (``encoders.add_encoder_hook``, per sender) makes the sender's
+  VP8/Opus encoder seal each whole encoded frame just before RTP packetization
+  (``Vp8Encoder._packetize``; each Opus payload), on that encoder instance only.
+* Receive: the receiver's jitter buffer ``add`` is wrapped on the instance. Video frames are
+  opened as the buffer releases them (after the jitter buffer, before the decoder queue);
+  Opus packets are opened as they enter the buffer, because the low-latency audio buffer
+  may repacketize several packets into one, which only works on plain Opus. Both run on the
+  engine loop: AES-GCM of a frame is microseconds (benchmarks/RESULTS.md).
+* Codecs: a keyed room negotiates VP8 and Opus only; an H.264 stream is dropped with an
+  error instead of being decoded as garbage.
+* Signaling: offers and answers of a keyed room carry ``"e2ee": true`` (Janus: the JSEP
+  flag), so a peer without the key knows the media is encrypted and says ``no-key``.
+
+Call order in ``pc.on("track")``: after ``lowlatency.install``, which replaces the buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiortc import RTCRtpSender
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
+
+from .e2ee import E2eeError, FrameSealer, Keyring, PeerCrypto, clear_length
+from .encoders import add_encoder_hook
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
+
+    from .peer import RemotePeer
+
+__all__ = [
+    "configure_transceiver",
+    "counters",
+    "mark_signal",
+    "note_signal",
+    "on_track",
+    "room_keyring",
+    "seal_encoder",
+    "state",
+]
+
+log = logging.getLogger("zero_nb.e2ee")
+
+_ENCODER_ATTR = "_RTCRtpSender__encoder"
+_JB_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_CODECS_ATTR = "_RTCRtpReceiver__codecs"
+_ALLOWED = {"video": ("VP8", "RTX"), "audio": ("OPUS",)}
+
+
+def room_keyring(passphrase: str | None, session: str) -> Keyring | None:
+    """The room's keyring for ``passphrase`` (None: no E2EE)."""
+    return None if passphrase is None else Keyring.from_passphrase(passphrase, session)
+
+
+# --------------------------------------------------------------------------- send
+
+
+class _Refusing:
+    """Stands in for an encoder E2EE cannot protect: sends nothing, still paces the track."""
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], None]:
+        return [], None
+
+    def pack(self, packet: Any) -> tuple[list[bytes], None]:
+        return [], None
+
+
+def _seal_vp8(encoder: Vp8Encoder, sealer: FrameSealer) -> None:
+    packetize = type(encoder)._packetize  # the classmethod, bound to the class
+
+    def sealed_packetize(buffer: bytes, picture_id: int) -> list[bytes]:
+        return packetize(sealer.seal("VP8", buffer), picture_id) if buffer else []
+
+    # an instance attribute shadows the classmethod for this encoder only; encode() and
+    # pack() both call self._packetize with the whole frame
+    encoder._packetize = sealed_packetize  # type: ignore[method-assign]
+
+
+def _seal_opus(encoder: OpusEncoder, sealer: FrameSealer) -> None:
+    encode, pack = encoder.encode, encoder.pack
+
+    def sealed_encode(frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], Any]:
+        payloads, timestamp = encode(frame, force_keyframe)
+        return [sealer.seal("OPUS", p) for p in payloads], timestamp
+
+    def sealed_pack(packet: Any) -> tuple[list[bytes], Any]:
+        payloads, timestamp = pack(packet)
+        return [sealer.seal("OPUS", p) for p in payloads], timestamp
+
+    encoder.encode = sealed_encode  # type: ignore[method-assign]
+    encoder.pack = sealed_pack  # type: ignore[method-assign]
+
+
+def seal_encoder(encoder: Any, keyring: Keyring, report: Callable[[str], None]) -> Any:
+    """An encoder hook (``encoders.add_encoder_hook``): seal every frame ``encoder`` makes.
+    VP8 and Opus only; any other codec is replaced by one that sends nothing (reported)."""
+    if isinstance(encoder, Vp8Encoder):
+        _seal_vp8(encoder, FrameSealer(keyring))
+        return encoder
+    if isinstance(encoder, OpusEncoder):
+        _seal_opus(encoder, FrameSealer(keyring))
+        return encoder
+    name = type(encoder).__name__.removesuffix("Encoder").upper()
+    try:
+        clear_length(name, b"")
+    except E2eeError as exc:
+        report(f"not sending {name}: {exc}")
+    return _Refusing()
+
+
+def _restrict_codecs(transceiver: RTCRtpTransceiver, kind: str) -> None:
+    allowed = _ALLOWED[kind]
+    caps = [c for c in RTCRtpSender.getCapabilities(kind).codecs
+            if c.name.upper() in allowed]
+    transceiver.setCodecPreferences(caps)
+
+
+def configure_transceiver(room: Any, transceiver: RTCRtpTransceiver, kind: str) -> None:
+    """``room.configure_transceiver``: in a keyed room, negotiate VP8/Opus only and seal
+    everything the sender encodes (no-op without a key)."""
+    keyring: Keyring | None = getattr(room, "e2ee", None)
+    if keyring is None:
+        return
+    source = getattr(room.local_media(kind), "source", None)
+    mime = str(getattr(source, "mime_type", "") or "")
+    if mime and mime.split("/")[-1].upper() not in _ALLOWED[kind]:
+        room.report_error(f"E2EE: {mime} from {source!r} cannot be encrypted end to end "
+                          "(VP8 and Opus only): nothing is sent; use a VP8 file or a "
+                          "decoded source")
+        add_encoder_hook(transceiver.sender, lambda encoder: _Refusing())
+        return
+    _restrict_codecs(transceiver, kind)
+    add_encoder_hook(transceiver.sender,
+                     lambda encoder: seal_encoder(encoder, keyring, room.report_error))
+
+
+# --------------------------------------------------------------------------- receive
+
+
+def _crypto(peer: RemotePeer) -> PeerCrypto:
+    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
+    if crypto is None:
+        def report(text: str) -> None:
+            peer.room.report_error(f"E2EE, {peer.name or peer.peer_id}: {text}", peer)
+
+        crypto = peer._e2ee = PeerCrypto(getattr(peer.room, "e2ee", None), report)
+    return crypto
+
+
+def _wrap_receiver(receiver: RTCRtpReceiver, kind: str, crypto: PeerCrypto) -> None:
+    buffer = getattr(receiver, _JB_ATTR)
+    if getattr(buffer, "_zero_nb_e2ee", False):
+        return
+    inner_add = buffer.add
+    codecs: dict[int, Any] = getattr(receiver, _CODECS_ATTR)  # filled in place later
+
+    def codec_of(packet: Any) -> str:
+        codec = codecs.get(packet.payload_type)
+        return "" if codec is None else str(codec.name)
+
+    def add_audio(packet: Any) -> tuple[bool, Any]:
+        plain = crypto.open("audio", codec_of(packet), packet._data)
+        if plain is None:
+            return False, None
+        packet._data = plain
+        return inner_add(packet)  # type: ignore[no-any-return]
+
+    def add_video(packet: Any) -> tuple[bool, Any]:
+        pli, frame = inner_add(packet)
+        if frame is not None:
+            plain = crypto.open("video", codec_of(packet), frame.data)
+            if plain is None:
+                return pli, None
+            frame.data = plain
+        return pli, frame
+
+    buffer.add = add_video if kind == "video" else add_audio
+    buffer._zero_nb_e2ee = True
+
+
+def on_track(peer: RemotePeer, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+    """``pc.on("track")``: open (or drop) ``peer``'s frames when E2EE is in play."""
+    crypto = _crypto(peer)
+    if not crypto.active:
+        return
+    for transceiver in pc.getTransceivers():
+        if transceiver.receiver.track is track:
+            _wrap_receiver(transceiver.receiver, track.kind, crypto)
+
+
+# --------------------------------------------------------------------------- signaling, state
+
+
+def mark_signal(room: Any, message: dict[str, Any]) -> dict[str, Any]:
+    """Flag an offer/answer (or a Janus JSEP) of a keyed room with ``"e2ee": true``."""
+    if getattr(room, "e2ee", None) is not None:
+        message["e2ee"] = True
+    return message
+
+
+def note_signal(peer: RemotePeer, message: dict[str, Any] | None) -> None:
+    """Remember whether ``peer``'s offer/answer (or Janus JSEP) says it encrypts."""
+    if message is not None and message.get("type") in ("offer", "answer"):
+        _crypto(peer).remote_e2ee = bool(message.get("e2ee"))
+
+
+def state(peer: RemotePeer) -> str | None:
+    """``peer.e2ee``: "ok", "no-key", "wrong-key", or None (no E2EE frame seen)."""
+    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
+    if crypto is None or crypto.state is None:
+        return None
+    return crypto.state.value
+
+
+def counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
+    """Stats fields for ``peer``'s received ``kind`` (empty when E2EE is not in play)."""
+    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
+    return {} if crypto is None or not crypto.active else crypto.counters(kind)
