@@ -67,11 +67,11 @@ def rss_mb(pid: int) -> float:
 
 def teacher(url: str, session: str, n: int, no_remb: bool, conn: Any) -> None:
     """Receives every student; answers the orchestrator's commands over ``conn``.
-    ``no_remb``: the proposed cut, subscriptions without aiortc's REMB estimate."""
+    ``no_remb`` False: the same-run baseline before the cut, aiortc's REMB estimate kept."""
     import zero_nb
 
-    if no_remb:
-        _skip_remb_on_subscriptions()
+    if not no_remb:
+        _keep_remb_estimate()
 
     room = zero_nb.join(session, url, name="teacher", config=MEDIA, timeout=60)
     conn.send("joined")
@@ -100,20 +100,11 @@ def teacher(url: str, session: str, n: int, no_remb: bool, conn: Any) -> None:
             return
 
 
-def _skip_remb_on_subscriptions() -> None:
-    """What the proposal does in zero_nb/sfu/room.py (``skip_remb_estimate(pc)`` once a
-    subscription's remote description is set), done here from outside for the measurement."""
-    from aiortc import RTCPeerConnection
+def _keep_remb_estimate() -> None:
+    """Undo zero_nb's cut for a baseline: subscriptions keep aiortc's REMB estimate."""
+    from zero_nb.sfu import kernel
 
-    from zero_nb.sfu.janus import skip_remb_estimate
-
-    original = RTCPeerConnection.setRemoteDescription
-
-    async def set_remote(self: Any, description: Any) -> None:
-        await original(self, description)
-        skip_remb_estimate(self)
-
-    RTCPeerConnection.setRemoteDescription = set_remote  # type: ignore[method-assign]
+    kernel._skip_remb_estimate = lambda pc: None
 
 
 def _counts(room: Any) -> dict[str, int]:
@@ -157,7 +148,7 @@ def students(url: str, session: str, clips: list[str], live: bool, conn: Any) ->
 # -- one class size ------------------------------------------------------------------------------
 
 def run_case(janus: Any, n: int, window: float, *, live: bool = False,
-             profile: Path | None = None, no_remb: bool = False) -> dict[str, Any]:
+             profile: Path | None = None, no_remb: bool = True) -> dict[str, Any]:
     import zero_nb
     from tests import class_support
 
@@ -167,7 +158,7 @@ def run_case(janus: Any, n: int, window: float, *, live: bool = False,
         "signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}},
         "sfu": {"enabled": True, "url": janus.url}})
     ctx = mp.get_context("spawn")
-    session = f"class{n}{'live' if live else ''}{'noremb' if no_remb else ''}"
+    session = f"class{n}{'live' if live else ''}{'' if no_remb else 'remb'}"
     t_conn, t_child = ctx.Pipe()
     s_conn, s_child = ctx.Pipe()
     procs = [ctx.Process(target=teacher, args=(server.url, session, n, no_remb, t_child),
@@ -231,7 +222,7 @@ def _measure(janus: Any, procs: list[Any], t_conn: Any, window: float,
 def _print_row(r: dict[str, Any]) -> None:
     per = r["teacher_cpu"] / max(1, r["streams"])
     kind = " live-encoding students" if r["live"] else \
-        " teacher without REMB estimate" if r["no_remb"] else ""
+        " teacher with aiortc's REMB estimate (before the cut)" if not r["no_remb"] else ""
     print(f"N={r['n']:2}{kind}: join "
           f"{r['join_s']:4.1f} s, fps min {r['fps_min']:4.1f} median {r['fps_median']:4.1f}, "
           f"colour {r['colour_ok']}/{r['n']}, teacher {r['teacher_cpu']:5.1f}% "
@@ -348,8 +339,8 @@ def write_results(rows: list[dict[str, Any]], window: float,
         met = (r["fps_min"] >= MIN_FPS and per <= MAX_CORE_PCT_PER_STREAM
                and r["join_s"] <= MAX_JOIN_S and r["colour_ok"] == r["n"])
         kind = f"{r['n']} live-encoding (baseline)" if r["live"] else \
-            f"{r['n']} encoded, teacher without REMB estimate (proposal)" if r["no_remb"] \
-            else f"{r['n']} encoded"
+            f"{r['n']} encoded, teacher with aiortc's REMB estimate (before the cut)" \
+            if not r["no_remb"] else f"{r['n']} encoded"
         lines.append(
             f"| {kind} | {r['join_s']:.1f} s | {r['fps_min']:.1f} / {r['fps_median']:.1f} | "
             f"{r['colour_ok']}/{r['n']} | {r['teacher_cpu']:.0f}% | {per:.2f}% | "
@@ -359,15 +350,11 @@ def write_results(rows: list[dict[str, Any]], window: float,
         lines += ["", f"Where the teacher's time goes at N = {profile_n} (py-spy --native, "
                   "share of busy samples, innermost recognised frame):", ""]
         lines += [f"- {name}: {share:.0f}%" for name, share in profile if share >= 1]
-        lines += ["", "REMB (aiortc's per-packet estimate in rate.py, and sending it: an "
-                  "SRTCP-protected RTCP packet and a `sendto` from inside `_handle_rtp_packet`) "
-                  f"is {remb_share(PROFILE):.0f}% of the busy samples, for nothing: Janus "
-                  "ignores subscribers' REMB. The row \"without REMB estimate\" measures the "
-                  "proposed cut (`zero_nb.sfu.janus.skip_remb_estimate(pc)` on each "
-                  "subscription once its remote description is set, a line in "
-                  "`zero_nb/sfu/kernel.py`): a smaller cut than the sample share, for a "
-                  "reason not established here (py-spy counts a thread inside a syscall such "
-                  "as `sendto` as busy, whatever that costs in CPU). The baseline's "
+        lines += ["", "Janus ignores subscribers' REMB, so the SFU topology turns off "
+                  "aiortc's per-packet REMB estimate (and the REMB it sends) on every "
+                  "subscription (`zero_nb/sfu/kernel.py`); the row \"with aiortc's REMB "
+                  "estimate\" is the same run without that cut. What remains of REMB in the "
+                  f"profile: {remb_share(PROFILE):.0f}% of the busy samples. The baseline's "
                   "students encode live at aiortc's own bitrate (above 250 kbps for this "
                   "texture), so its teacher gets more packets per stream."]
     replace_section("## Class", [*lines, ""])
@@ -380,9 +367,9 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--profile", type=int, default=None, metavar="N",
                         help="py-spy the teacher during the window of class size N")
-    parser.add_argument("--no-remb", type=int, default=None, metavar="N",
-                        help="also run class size N with the teacher's subscriptions "
-                             "skipping aiortc's REMB estimate (the proposed cut)")
+    parser.add_argument("--with-remb", type=int, default=None, metavar="N",
+                        help="also run class size N with aiortc's REMB estimate kept on the "
+                             "teacher's subscriptions (the baseline before the cut)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     if not only_loopback():
@@ -408,8 +395,8 @@ def main() -> int:
                 for name, share in top_functions(spy, 8):
                     print(f"   {share:5.1f}%  {name}")
                 print(f"   REMB estimate + sending: {remb_share(spy):.0f}% of busy samples")
-        if args.no_remb is not None:
-            rows.append(run_case(janus, args.no_remb, args.window, no_remb=True))
+        if args.with_remb is not None:
+            rows.append(run_case(janus, args.with_remb, args.window, no_remb=False))
     if not args.no_write:
         write_results(rows, args.window, summary, args.profile)
     return 0

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..errors import MediaError
 
-__all__ = ["VIDEOROOM", "JanusError", "JanusHandle", "JanusSession", "skip_remb_estimate"]
+__all__ = ["VIDEOROOM", "JanusError", "JanusHandle", "JanusSession"]
 
 log = logging.getLogger("zero_nb.sfu.janus")
 
@@ -81,17 +81,6 @@ class JanusHandle:
         if self.session.open:
             with contextlib.suppress(JanusError, asyncio.TimeoutError):
                 await self.session._send({"janus": "detach", "handle_id": self.id}, timeout=3)
-
-
-def skip_remb_estimate(pc: Any) -> None:
-    """Stop ``pc``'s receivers estimating bandwidth for REMB. Janus ignores subscribers' REMB,
-    yet aiortc runs its estimator on every packet and sends REMB often: measured here
-    (benchmarks/class.py) that is ~45% of a teacher kernel's receive CPU. Call on a
-    subscription's connection after ``setRemoteDescription`` (its receivers exist then)."""
-    for transceiver in pc.getTransceivers():
-        receiver = transceiver.receiver
-        if hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator"):
-            receiver._RTCRtpReceiver__remote_bitrate_estimator = None
 
 
 def _plugin_data(reply: dict[str, Any]) -> dict[str, Any]:

@@ -325,6 +325,7 @@ class Sfu(Topology):
         e2ee_rtc.note_signal(peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
+        _skip_remb_estimate(pc)  # Janus ignores subscribers' REMB: ~15% of a teacher's CPU
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createAnswer())
         await sub.handle.message({"request": "start"}, e2ee_rtc.mark_signal(  # E2EE hook
@@ -369,6 +370,17 @@ class Sfu(Topology):
         if isinstance(substream, int) and 0 <= substream < len(LAYERS):
             peer.video.layer = LAYERS[substream]  # what Janus says it now sends
             sub.switched.set()
+
+
+def _skip_remb_estimate(pc: Any) -> None:
+    """Stop ``pc``'s receivers estimating bandwidth for REMB. Janus ignores subscribers' REMB,
+    yet aiortc runs its estimator on every packet and sends REMB often: measured here
+    (benchmarks/class.py) that is ~45% of a teacher kernel's receive CPU. Call on a
+    subscription's connection after ``setRemoteDescription`` (its receivers exist then)."""
+    for transceiver in pc.getTransceivers():
+        receiver = transceiver.receiver
+        if hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator"):
+            receiver._RTCRtpReceiver__remote_bitrate_estimator = None
 
 
 def _check_layer(layer: str) -> None:
