@@ -208,6 +208,13 @@ class _EncodedTrack(MediaStreamTrack):
         return packet
 
 
+def _encoded_track(self: Any) -> MediaStreamTrack:
+    """``track()`` of both encoded sources: one track of packets, made on first use."""
+    if self._track is None:
+        self._track = _EncodedTrack(self)
+    return self._track  # type: ignore[no-any-return]
+
+
 class EncodedVideoSource(VideoSource):
     """A file's VP8 or H.264 packets, sent unchanged (see the module docstring)."""
 
@@ -223,10 +230,7 @@ class EncodedVideoSource(VideoSource):
         self._demuxer = _Demuxer(path, "video", loop)
         self._black_data: bytes | None = None
 
-    def track(self) -> MediaStreamTrack:
-        if self._track is None:
-            self._track = _EncodedTrack(self)  # type: ignore[assignment]
-        return self._track  # type: ignore[return-value]
+    track = _encoded_track
 
     def _black_keyframe(self) -> bytes:
         """One black keyframe in the file's codec and size, encoded once (executor)."""
@@ -252,10 +256,7 @@ class EncodedAudioSource(AudioSource):
         self._demuxer = _Demuxer(path, "audio", loop)
         self._silent: bytes | None = None
 
-    def track(self) -> MediaStreamTrack:
-        if self._track is None:
-            self._track = _EncodedTrack(self)  # type: ignore[assignment]
-        return self._track  # type: ignore[return-value]
+    track = _encoded_track
 
     def _silence(self) -> bytes:
         if self._silent is None:

@@ -727,6 +727,12 @@ def install(receiver: RTCRtpReceiver) -> bool:
     return True
 
 
+_VIDEO_COUNTERS = {name: name for name in (
+    "frames_fast", "frames_fallback", "late_dropped", "gaps_skipped", "frames_skipped")}
+_AUDIO_COUNTERS = {"audio_concealed": "concealed", "audio_coalesced": "coalesced",
+                   "late_dropped": "late_dropped", "depth": "depth"}
+
+
 def counters(receiver: RTCRtpReceiver) -> dict[str, Any]:
     """Low-latency counters of ``receiver`` (zeros and ``low_latency`` False if absent)."""
     buffer = getattr(receiver, _JB_ATTR, None)
@@ -741,21 +747,10 @@ def counters(receiver: RTCRtpReceiver) -> dict[str, Any]:
         "frames_skipped": 0,
         "depth": 0,
     }
-    if isinstance(buffer, LowLatencyVideoBuffer):
-        result.update(
-            low_latency=True,
-            frames_fast=buffer.frames_fast,
-            frames_fallback=buffer.frames_fallback,
-            late_dropped=buffer.late_dropped,
-            gaps_skipped=buffer.gaps_skipped,
-            frames_skipped=buffer.frames_skipped,
-        )
-    elif isinstance(buffer, LowLatencyAudioBuffer):
-        result.update(
-            low_latency=True,
-            audio_concealed=buffer.concealed,
-            audio_coalesced=buffer.coalesced,
-            late_dropped=buffer.late_dropped,
-            depth=buffer.depth,
-        )
+    # counter name in the result -> the buffer's attribute
+    fields = _VIDEO_COUNTERS if isinstance(buffer, LowLatencyVideoBuffer) else \
+        _AUDIO_COUNTERS if isinstance(buffer, LowLatencyAudioBuffer) else {}
+    if fields:
+        result["low_latency"] = True
+        result.update({name: getattr(buffer, attr) for name, attr in fields.items()})
     return result

@@ -106,35 +106,25 @@ class SessionRegistry:
         if session_id is None:
             session_id = str(uuid.uuid4())
         session = self.sessions.get(session_id)
+        refusal: tuple[str, str] | None = None
+        if session is None and not self.allow_create:
+            refusal = ("NO_SUCH_SESSION", f"session {session_id!r} does not exist and this "
+                       "server does not create sessions on join: ask its host for a session name")
+        elif session is None and len(self.sessions) >= self.max_sessions:
+            refusal = ("SERVER_FULL", f"the server holds its maximum of {self.max_sessions} "
+                       "sessions: join an existing session or try later")
+        elif session is not None and session.password_digest is not None and \
+                not hmac.compare_digest(_digest(password or ""), session.password_digest):
+            refusal = ("BAD_PASSWORD", f"session {session_id!r} is protected and the password "
+                       "is wrong or missing: ask its host for the password")
+        elif session is not None and len(session.peers) >= self.max_peers_per_session:
+            refusal = ("SESSION_FULL", f"session {session_id!r} is full "
+                       f"({self.max_peers_per_session} peers): try later or use another session")
+        if refusal is not None:
+            raise JoinRefused(*refusal)
         if session is None:
-            if not self.allow_create:
-                raise JoinRefused(
-                    "NO_SUCH_SESSION",
-                    f"session {session_id!r} does not exist and this server does not create "
-                    "sessions on join: ask its host for a session name",
-                )
-            if len(self.sessions) >= self.max_sessions:
-                raise JoinRefused(
-                    "SERVER_FULL",
-                    f"the server holds its maximum of {self.max_sessions} sessions: "
-                    "join an existing session or try later",
-                )
             session = Session(session_id, _digest(password) if password else None)
             self.sessions[session_id] = session
-        elif session.password_digest is not None:
-            given = _digest(password or "")
-            if not hmac.compare_digest(given, session.password_digest):
-                raise JoinRefused(
-                    "BAD_PASSWORD",
-                    f"session {session_id!r} is protected and the password is wrong or "
-                    "missing: ask its host for the password",
-                )
-        if len(session.peers) >= self.max_peers_per_session:
-            raise JoinRefused(
-                "SESSION_FULL",
-                f"session {session_id!r} is full ({self.max_peers_per_session} peers): "
-                "try later or use another session",
-            )
         peer_id = self._new_peer_id(resume)
         peer = Peer(peer_id, name or f"peer-{peer_id[:4]}", session_id)
         session.peers[peer_id] = peer
