@@ -159,11 +159,9 @@ export class LocalMedia extends Emitter {
     store.set(DEVICE_KEY[kind], deviceId);
     const old = kind === "video" ? this.camera : this.mic;
     if (!old) return;
-    const constraints = kind === "video"
-      ? { video: { ...videoConstraints(this.resolution), deviceId: { exact: deviceId } } }
-      : { audio: { ...audioConstraints(this.processing), deviceId: { exact: deviceId } } };
     try {
-      const stream = await navigator.mediaDevices.getUserMedia(constraints);
+      const stream = await navigator.mediaDevices.getUserMedia(
+        { [kind]: this._constraints(kind, deviceId) });
       old.stop();
       this._adopt(stream);
       this._changed();
@@ -211,20 +209,15 @@ export class LocalMedia extends Emitter {
       this.error = describeMediaError({ name: "insecure" });
       return this._changed();
     }
-    // the remembered device if it is still there, else the default (`ideal`, not `exact`)
-    const pick = (/** @type {'audio'|'video'} */ kind) =>
-      this.deviceIds[kind] ? { deviceId: { ideal: this.deviceIds[kind] } } : {};
-    const video = wantVideo ? { ...videoConstraints(this.resolution), ...pick("video") } : false;
-    const audio = wantAudio ? { ...audioConstraints(this.processing), ...pick("audio") } : false;
     try {
-      this._adopt(await navigator.mediaDevices.getUserMedia({ audio, video }));
+      this._adopt(await this._open(wantAudio, wantVideo));
     } catch (err) {
       this.error = describeMediaError(err);
       // one missing or busy device must not cost the other one
       if (wantAudio && wantVideo && this.error.code !== "permission-denied") {
-        for (const constraints of [{ video }, { audio }]) {
+        for (const [audio, video] of [[false, true], [true, false]]) {
           try {
-            this._adopt(await navigator.mediaDevices.getUserMedia(constraints));
+            this._adopt(await this._open(audio, video));
           } catch {
             // keep the first error: it names the problem
           }
@@ -232,6 +225,37 @@ export class LocalMedia extends Emitter {
       }
     }
     this._changed();
+  }
+
+  /**
+   * Constraints for `kind`, on `deviceId` exactly if given.
+   * @param {'audio'|'video'} kind
+   * @param {string} [deviceId]
+   * @returns {MediaTrackConstraints}
+   */
+  _constraints(kind, deviceId) {
+    const base = kind === "video" ? videoConstraints(this.resolution)
+      : audioConstraints(this.processing);
+    return deviceId ? { ...base, deviceId: { exact: deviceId } } : base;
+  }
+
+  /**
+   * getUserMedia on the remembered devices; one that is gone gives way to the default.
+   * @param {boolean} audio
+   * @param {boolean} video
+   */
+  async _open(audio, video) {
+    const ask = (/** @type {boolean} */ pinned) => navigator.mediaDevices.getUserMedia({
+      audio: audio && this._constraints("audio", pinned ? this.deviceIds.audio : ""),
+      video: video && this._constraints("video", pinned ? this.deviceIds.video : "") });
+    try {
+      return await ask(true);
+    } catch (err) {
+      const gone = ["OverconstrainedError", "NotFoundError"].includes(
+        /** @type {any} */ (err)?.name);
+      if (!gone || !(this.deviceIds.audio || this.deviceIds.video)) throw err;
+      return ask(false);
+    }
   }
 
   /** @param {MediaStream} stream */
@@ -257,6 +281,7 @@ export class LocalMedia extends Emitter {
     this.error = { code: "device-lost", message };
     if (track === this.camera) this.camera = null;
     else this.mic = null;
+    track.stop();
     this.emit("ended", { kind: track.kind, message });
     this._changed();
   }
@@ -290,7 +315,7 @@ export class LocalMedia extends Emitter {
     } catch {
       try {
         const stream = await navigator.mediaDevices.getUserMedia(
-          { video: videoConstraints(resolution) });
+          { video: this._constraints("video", this.currentDevice("video")) });
         camera.stop();
         this._adopt(stream);
         this._changed();

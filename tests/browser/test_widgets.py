@@ -309,15 +309,19 @@ def denying_browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_permission_denied_shows_message_and_kernel_goes_on(lab, denying_browser):
-    """Denied camera/mic: Conference and Camera say so, and the next cell still runs."""
+    """Denied camera/mic: Conference and Camera say so, the room's `error` event hears it
+    (the Conference tells the kernel), and the next cell still runs."""
     write_notebook(lab.root / "denied.ipynb", [
         "import os, zero_nb\n"
         "from zero_nb.widgets import Camera\n"
         f"cfg = {CFG}\n"
         "room = zero_nb.join('wdeny', os.environ['ZNB_URL'], name='nb', config=cfg)\n"
+        "errors = []\n"
+        "room.on('error', lambda peer, text: errors.append((peer, text)))\n"
         "room",
         "cam = Camera(config=cfg)\ncam",
         "print('after', room.closed, cam.video.frame_count)",
+        "print('errors', errors, 'camera error', repr(cam.error))",
     ])
     page = denying_browser.new_page()
     lab.open(page, "denied.ipynb")
@@ -336,3 +340,9 @@ def test_permission_denied_shows_message_and_kernel_goes_on(lab, denying_browser
     for widget in (".znb-conference", ".znb-camera"):
         assert "permission denied" in page.locator(f"{widget} .znb-status").inner_text().lower()
     wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    # the page's report reached the kernel before its link's offer (one ordered comm)
+    lab.run_cell(page, 3)
+    out = wait_until(lambda: "errors" in (t := cell_text(page, 3)) and t, 20 * UNIT,
+                     "the errors cell's output")
+    assert "errors [(None, 'browser media: Camera/microphone permission denied" in out, out
+    assert "camera error 'browser media: Camera/microphone permission denied" in out, out

@@ -147,6 +147,9 @@ class Room:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
+        # js (race fix, issue 14.5): the client delivers what follows `joined` at once, before
+        # _ajoin resumes; an offer must not be dropped for want of a topology: replay it
+        self._early: list[dict[str, Any]] | None = []
         self.joined_at: float | None = None
         self._topologies = topologies
         self.topology: Topology | None = None  # how media travels: chosen from `joined`
@@ -197,6 +200,9 @@ class Room:
         for info in joined["peers"]:
             # we are the newcomer: the peers already here make contact
             self._add_peer(info["peer_id"], info["name"], newcomer=False)
+        early, self._early = self._early or [], None  # js: signals that came before (race fix)
+        for message in early:
+            self._on_signal(message)
 
     async def _aleave(self) -> None:
         if self._closed:
@@ -222,6 +228,9 @@ class Room:
         self._emit("connection", state.value)
 
     def _on_signal(self, message: dict[str, Any]) -> None:
+        if self._early is not None:  # js: not joined yet (race fix): keep it for _apply_joined
+            self._early.append(message)
+            return
         kind = message.get("type")
         if kind == "peer-joined":
             timer = self._stale.pop(message["peer_id"], None)
