@@ -64,7 +64,7 @@ export class CallView {
     for (const [id, s] of Object.entries(stats)) {
       const tile = this.grid.get(id);
       if (!tile || !s) continue;
-      tile.setLevel(linearToDb(s.audio.level));
+      this.grid.setLevel(id, linearToDb(s.audio.level));
       tile.update({ info: tileInfo(s) });
       rows.push({ name: session.peers.get(id)?.name ?? id, fps: s.video.fps,
         kbps: this.rates.kbps(id, s), rtt_ms: s.rtt != null ? s.rtt * 1000 : null });

@@ -2,7 +2,9 @@
 /**
  * The participant grid shared by the page and the Conference widget: one tile per
  * participant (you first) with video, audio, name, flags, connection state, a level meter
- * and a small info line. Styles: js/ui/ui.css.
+ * and a small info line. A gallery: the grid gets denser as people join (scrolling past what
+ * fits), the loudest recent speaker is highlighted (`znb-active`, `data-active` on the grid),
+ * and a click pins one participant large (click again to unpin). Styles: js/ui/ui.css.
  */
 
 import { h, play } from "./dom.js";
@@ -13,6 +15,11 @@ export const STATE_LABELS = /** @type {Record<string, string>} */ ({
   new: "waiting", connecting: "connecting…", connected: "", disconnected: "unstable…",
   failed: "reconnecting…", closed: "left",
 });
+
+/** Active speaker: louder than this (dBFS, recent peak) to count as speaking. */
+export const SPEAKING_DB = -45;
+/** How fast a recent peak fades (dB per second), so the highlight follows the talk. */
+const PEAK_DECAY_DB_PER_S = 15;
 
 /**
  * A linear level (0..1, getStats `audioLevel`) as dBFS; null for silence or unknown.
@@ -75,7 +82,10 @@ export class Tile {
   /** @param {number | null | undefined} db  dBFS (-60..0), null: no audio */
   setLevel(db) {
     this.meter.set(db);
-    this.el.classList.toggle("znb-speaking", db != null && db > -35);
+    const now = performance.now();
+    const faded = (this.peak ?? -120) - ((now - (this.peakAt ?? now)) / 1000) * PEAK_DECAY_DB_PER_S;
+    this.peak = Math.max(db ?? -120, faded);
+    this.peakAt = now;
   }
 
   dispose() {
@@ -91,7 +101,43 @@ export class TileGrid {
     this.onBlocked = options.onBlocked;
     /** @type {Map<string, Tile>} */
     this.tiles = new Map();
+    /** @type {string | null} the participant shown large, if any */
+    this.pinned = null;
+    /** @type {string | null} the loudest recent speaker */
+    this.active = null;
     this.el = h("div", { class: "znb-grid", ariaLabel: "Participants" });
+  }
+
+  /**
+   * Show `key` large (null: nobody); pinning the pinned one again unpins.
+   * @param {string | null} key
+   */
+  pin(key) {
+    this.pinned = key === this.pinned ? null : key;
+    for (const [k, tile] of this.tiles) tile.el.classList.toggle("znb-pinned", k === this.pinned);
+    this.el.classList.toggle("znb-has-pin", this.pinned !== null);
+    this.el.dataset.pinned = this.pinned ?? "";
+  }
+
+  /**
+   * A tile's audio level (dBFS, null: none); the loudest recent one becomes the active speaker.
+   * @param {string} key
+   * @param {number | null | undefined} db
+   */
+  setLevel(key, db) {
+    this.tiles.get(key)?.setLevel(db);
+    let best = null;
+    let loudest = SPEAKING_DB;
+    for (const [k, tile] of this.tiles) {
+      if (!tile.local && (tile.peak ?? -120) > loudest) {
+        best = k;
+        loudest = /** @type {number} */ (tile.peak);
+      }
+    }
+    if (best === this.active) return;
+    this.active = best;
+    for (const [k, tile] of this.tiles) tile.el.classList.toggle("znb-active", k === best);
+    this.el.dataset.active = best ?? "";
   }
 
   /**
@@ -103,6 +149,7 @@ export class TileGrid {
     let tile = this.tiles.get(key);
     if (!tile) {
       tile = new Tile(key, { ...options, onBlocked: this.onBlocked });
+      tile.el.addEventListener("click", () => this.pin(key));
       this.tiles.set(key, tile);
       if (tile.local) this.el.prepend(tile.el);
       else this.el.append(tile.el);
@@ -122,6 +169,8 @@ export class TileGrid {
     if (!tile) return;
     tile.dispose();
     this.tiles.delete(key);
+    if (this.pinned === key) this.pin(null);
+    if (this.active === key) this.active = null;
     this._resized();
   }
 
@@ -145,5 +194,6 @@ export class TileGrid {
   _resized() {
     this.el.dataset.count = String(this.tiles.size);
     this.el.classList.toggle("many", this.tiles.size > 2);
+    this.el.classList.toggle("znb-crowd", this.tiles.size > 6); // a class: smaller tiles
   }
 }

@@ -26,7 +26,7 @@ class ConferenceView {
     this.model = model;
     this.capture = Boolean(model.get("capture"));
     this.media = new LocalMedia();
-    this.link = new KernelLink(model, { widget: "Conference" });
+    this.link = this.newLink();
     this.grid = new TileGrid();
     this.stats = new StatsLine();
     this.status = new StatusLine();
@@ -44,17 +44,33 @@ class ConferenceView {
     this.listeners = [["change:participants", () => this.layout()],
       ["change:joined", () => this.layout()],
       ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
+      ["change:slots", () => this.relink()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
     for (const [event, cb] of this.listeners) model.on(event, cb);
-    for (const event of ["slots", "state", "error"]) {
-      this.link.addEventListener(event, () => this.layout());
-    }
     this.stopMedia = [
       this.media.on("change", (tracks) => this.onTracks(tracks)),
       this.media.on("ended", ({ message }) => this.report(message, "device-lost")),
     ];
     this.layout();
     this.stats.set(model.get("stats") ?? []);
+  }
+
+  /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
+  newLink() {
+    const link = new KernelLink(this.model, { widget: "Conference" });
+    for (const event of ["slots", "state", "error"]) {
+      link.addEventListener(event, () => this.layout());
+    }
+    return link;
+  }
+
+  /** More participants than slots: offer again with more (a new view: the kernel swaps). */
+  async relink() {
+    if (this.model.get("slots") === this.link.nslots) return;
+    this.link.close();
+    this.link = this.newLink();
+    this.layout();
+    await this.link.start(this.capture ? this.media.tracks : {});
   }
 
   async start() {
@@ -122,7 +138,7 @@ class ConferenceView {
   /** @param {any} msg */
   onMessage(msg) {
     if (msg?.type !== "levels") return;
-    for (const [key, db] of Object.entries(msg.levels)) this.grid.get(key)?.setLevel(db);
+    for (const [key, db] of Object.entries(msg.levels)) this.grid.setLevel(key, db);
   }
 
   dispose() {

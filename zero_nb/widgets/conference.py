@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
     from ..kernel_rtc.room import Room
 
-__all__ = ["Conference", "stats_rows"]
+__all__ = ["SLOT_HEADROOM", "Conference", "stats_rows"]
 
 log = logging.getLogger("zero_nb.widgets")
 _LABEL = "conference browser "  # sources a Conference made from the page's camera and mic
+SLOT_HEADROOM = 4  # slots added beyond the participants when a class outgrows the link
 
 
 def stats_rows(nested: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,6 +125,9 @@ class Conference(LinkWidget):
                  "state": "closed" if room.closed else "connected",
                  "slot": link.slot_of("local") if link else None}
         rows = [local]
+        shown = len(room.peers) + (0 if self.capture else 1)  # slots the page needs
+        if shown > self.slots:  # grow (never shrink): the page offers again with more
+            self.slots = shown + SLOT_HEADROOM
         for peer in ([] if room.closed else room.peers.values()):
             rows.append({"key": peer.peer_id, "name": peer.name or peer.peer_id,
                          "local": False, "state": peer.state,
