@@ -23,6 +23,7 @@ bg_server = test_widgets.bg_server
 lab_server = test_widgets.lab_server
 lab = test_widgets.lab
 
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
            (255, 0, 255), (128, 128, 128), (255, 128, 0), (0, 128, 255), (128, 0, 255)]
 
@@ -49,6 +50,8 @@ def test_page_gallery_highlights_the_speaker_and_pins(browser: Any, bg_server: A
     wait_until(lambda: page.page.get_attribute(".znb-grid", "data-active") == talker_id,
                10 * UNIT, "the talking student highlighted")
     assert page.page.locator(".znb-tile.znb-active").count() == 1
+    DOCS.mkdir(exist_ok=True)
+    page.page.screenshot(path=str(DOCS / "gallery.png"))
     # pin a silent one large, then unpin
     tile = page.page.locator(f".znb-tile[data-peer='{ids['s3']}']")
     tile.click()
