@@ -19,6 +19,18 @@ import pytest
 from tests.conftest import UNIT
 
 CHROMIUM = os.environ.get("ZERO_NB_CHROMIUM", "/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a test saves its screenshot: ``docs/`` when ``ZERO_NB_DOCS_SCREENSHOTS=1`` (to
+    refresh the pictures README shows), else a scratch directory, so runs leave the checkout
+    clean."""
+    if os.environ.get("ZERO_NB_DOCS_SCREENSHOTS") == "1":
+        return DOCS / name
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "zero_nb_screenshots"
+    scratch.mkdir(exist_ok=True)
+    return scratch / name
 
 INSTALL_HINT = (
     "browser tests need Chromium and Playwright's Python package: "

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.browser import test_widgets
-from tests.browser.helpers import Page, wait_until
+from tests.browser.helpers import Page, screenshot_path, wait_until
 from tests.browser.jupyter import write_notebook
 from tests.browser.test_widgets import CFG, link_stats
 from tests.conftest import UNIT
@@ -23,7 +23,6 @@ bg_server = test_widgets.bg_server
 lab_server = test_widgets.lab_server
 lab = test_widgets.lab
 
-DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
            (255, 0, 255), (128, 128, 128), (255, 128, 0), (0, 128, 255), (128, 0, 255)]
 
@@ -50,8 +49,7 @@ def test_page_gallery_highlights_the_speaker_and_pins(browser: Any, bg_server: A
     wait_until(lambda: page.page.get_attribute(".znb-grid", "data-active") == talker_id,
                10 * UNIT, "the talking student highlighted")
     assert page.page.locator(".znb-tile.znb-active").count() == 1
-    DOCS.mkdir(exist_ok=True)
-    page.page.screenshot(path=str(DOCS / "gallery.png"))
+    page.page.screenshot(path=str(screenshot_path("gallery.png")))
     # pin a silent one large, then unpin
     tile = page.page.locator(f".znb-tile[data-peer='{ids['s3']}']")
     tile.click()

@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser.helpers import Page, wait_until
+from tests.browser.helpers import Page, screenshot_path, wait_until
 from tests.conftest import UNIT
 from zero_nb import sources
 
 pytestmark = pytest.mark.media
 
 PHONE = {"width": 390, "height": 844}
-DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 # phones have no getDisplayMedia: take it away as a phone's browser would not offer it
 NO_SCREEN_SHARE = "delete MediaDevices.prototype.getDisplayMedia;"
 
@@ -73,6 +72,5 @@ def test_call_page_fits_a_phone(browser: Any, bg_server: Any, bots: Any, red_cli
     chat = page.page.locator("#chat").bounding_box()
     assert chat is not None and chat["x"] >= 0 and chat["x"] + chat["width"] <= PHONE["width"]
     page.page.tap("#chat-close")
-    DOCS.mkdir(exist_ok=True)
-    page.page.screenshot(path=str(DOCS / "phone.png"))
+    page.page.screenshot(path=str(screenshot_path("phone.png")))
     assert not page.console_errors

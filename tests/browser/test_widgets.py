@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.helpers import CHROMIUM, FLAGS, wait_until
+from tests.browser.helpers import CHROMIUM, FLAGS, screenshot_path, wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT
 from zero_nb import sources
@@ -20,7 +20,6 @@ from zero_nb import sources
 pytestmark = pytest.mark.media
 
 BLUE = (0, 0, 255)
-DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 CFG = '{"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}'
 
 # every local-link stat of the page (the hook js/widgets/link.js keeps for tests)
@@ -142,8 +141,7 @@ def test_conference_in_jupyterlab_exchanges_media_with_a_bot(lab, browser, red_c
     tiles = page.locator(".znb-tile")
     assert tiles.count() == 2
     assert "bot" in page.locator(".znb-conference").inner_text()
-    DOCS.mkdir(exist_ok=True)
-    page.locator(".znb-conference").screenshot(path=str(DOCS / "widget.png"))
+    page.locator(".znb-conference").screenshot(path=str(screenshot_path("widget.png")))
 
 
 def cell_text(page, index: int) -> str:
