@@ -197,3 +197,33 @@ async def test_mesh_bad_sdp_is_an_error_event_not_an_exception():
     a.mesh.peer_left(a_sees_b)
     assert "b" not in a.mesh.links
     await a_sees_b.close()
+
+
+async def test_mesh_newcomer_offers_itself_when_the_offer_is_lost():
+    """The peer already there should offer; if that offer never arrives (lost), the newcomer
+    offers after the watchdog delay and both sides still end stable."""
+    a, b, a_sees_b, b_sees_a = await _pair()
+    a.mesh.offer_wait = 0.2
+    a.mesh.peer_joined(a_sees_b, newcomer=False)  # b's offer never comes
+    b.mesh._link(b_sees_a)  # b knows a (as after a lost offer) but does not offer
+    deadline = asyncio.get_running_loop().time() + 10 * UNIT
+    while not b.sent:  # the watchdog's offer, then b's answer
+        assert asyncio.get_running_loop().time() < deadline, "the newcomer never offered"
+        await asyncio.sleep(0.02)
+    await _drain(a, b)
+    assert (a.sent, b.sent) == (["offer"], ["answer"])
+    assert a_sees_b.pc.signalingState == b_sees_a.pc.signalingState == "stable"
+    await asyncio.gather(a_sees_b.close(), b_sees_a.close())
+
+
+async def test_mesh_watchdog_stays_quiet_when_the_offer_comes():
+    """With the expected offer arriving in time, the newcomer never offers."""
+    a, b, a_sees_b, b_sees_a = await _pair()
+    a.mesh.offer_wait = 0.3
+    a.mesh.peer_joined(a_sees_b, newcomer=False)
+    b.mesh.peer_joined(b_sees_a, newcomer=True)
+    await _drain(a, b)
+    await asyncio.sleep(0.5)
+    await _drain(a, b)
+    assert (a.sent, b.sent) == (["answer"], ["offer"])
+    await asyncio.gather(a_sees_b.close(), b_sees_a.close())

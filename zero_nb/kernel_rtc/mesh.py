@@ -30,6 +30,7 @@ log = logging.getLogger("zero_nb.mesh")
 
 RESTART_DELAY = 0.5  # impolite side, after 'failed'
 POLITE_RESTART_DELAY = 5.0  # polite side, if no fresh offer arrived meanwhile
+OFFER_WAIT = 6.0  # a newcomer offers itself if the peer already there has not by then
 
 
 class MeshLink:
@@ -41,6 +42,7 @@ class MeshLink:
         self._making_offer = False
         self._pending_candidates: list[dict[str, Any]] = []
         self._restart_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -55,6 +57,19 @@ class MeshLink:
             self.host.configure_transceiver(transceiver, kind)
         self.peer.adopt(pc, self._set_state)
         return pc
+
+    def expect_offer(self, wait: float = OFFER_WAIT) -> None:
+        """The peer already there should offer; if no connection exists after ``wait`` s
+        (its offer was lost), offer ourselves: perfect negotiation settles any collision."""
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.get_running_loop().create_task(self._offer_if_silent(wait))
+
+    async def _offer_if_silent(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        if not self._closed and self.peer.pc is None:
+            log.info("peer %s (%s): no offer within %g s, offering ourselves",
+                     self.peer.peer_id, self.peer.name, wait)
+            await self.offer()
 
     def _set_state(self, state: str) -> None:
         if self.peer.record_state(state) and state == "failed" and not self._closed:
@@ -157,8 +172,9 @@ class MeshLink:
 
     def close(self) -> None:
         self._closed = True
-        if self._restart_task is not None:
-            self._restart_task.cancel()
+        for task in (self._restart_task, self._watchdog):
+            if task is not None:
+                task.cancel()
 
 
 class Mesh(Topology):
@@ -166,9 +182,10 @@ class Mesh(Topology):
 
     kind = "mesh"
 
-    def __init__(self, host: RoomHost) -> None:
+    def __init__(self, host: RoomHost, offer_wait: float = OFFER_WAIT) -> None:
         super().__init__(host)
         self.links: dict[str, MeshLink] = {}
+        self.offer_wait = offer_wait
 
     def serves(self, joined: dict[str, Any]) -> bool:
         return not joined.get("sfu")
@@ -185,6 +202,8 @@ class Mesh(Topology):
         # a peer back after a signaling restart keeps its live connection
         if newcomer and peer.state != "connected":
             self.host.spawn(link.offer(reset=peer.pc is not None))
+        elif not newcomer:
+            link.expect_offer(self.offer_wait)
 
     def peer_left(self, peer: RemotePeer) -> None:
         link = self.links.pop(peer.peer_id, None)
