@@ -92,3 +92,21 @@ def test_set_quality_rejects_nonsense(pair):
         a.local.audio.set_quality(max_kbps=100)
 
 
+
+
+def test_loss_lowers_the_target_and_it_comes_back(pair):
+    """aiortc's REMB ignores loss; with the loss-based rule, 15 % loss lowers the sender's
+    target bitrate (stats target_kbps), and it climbs again once the loss stops."""
+    from tests.netem import emulate
+
+    a, b = pair
+
+    def target() -> float:
+        return a.stats()[b.peer_id]["out"]["video"]["target_kbps"] or 0.0
+
+    assert wait_until(lambda: target() > 0, 10 * UNIT)
+    with emulate(loss=0.15, seed=1):
+        start = target()
+        assert wait_until(lambda: target() < 0.75 * start, 15 * UNIT), (start, target())
+        low = target()
+    assert wait_until(lambda: target() > 1.2 * low, 20 * UNIT), (low, target())

@@ -34,6 +34,7 @@ from .ice import ice_problem, rtc_configuration
 from .local import LocalMedia
 from .mesh import mesh_only
 from .peer import RemotePeer
+from .quality import watch_loss
 from .recorder import Recording
 from .sources import (
     RESOLUTIONS,
@@ -322,6 +323,7 @@ class Room:
         prefer_codec(transceiver, media.source)  # an H.264 file offers H.264
         if kind == "video":
             add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
+            self.spawn(watch_loss(transceiver.sender))  # loss lowers the rate, too
         e2ee_rtc.configure_transceiver(self, transceiver, kind)  # E2EE hook: VP8/Opus, sealed
 
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:

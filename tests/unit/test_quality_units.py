@@ -1,0 +1,56 @@
+"""Quality caps without a network: frame shaping, the bitrate ceiling, the loss rule."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from aiortc.codecs.vpx import Vp8Encoder
+
+from zero_nb.kernel_rtc.quality import FLOOR_BPS, Quality, loss_step
+
+
+def _frame(width: int = 640, height: int = 480) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
+
+
+def test_size_caps_keep_the_aspect_and_never_enlarge():
+    q = Quality()
+    q.set(width=320, height=240)
+    assert q.size_for(640, 480) == (320, 240)
+    assert q.size_for(1280, 720) == (320, 180)
+    assert q.size_for(160, 120) == (160, 120)
+    shaped = q.shape(_frame())
+    assert (shaped.width, shaped.height) == (320, 240)
+
+
+def test_fps_cap_skips_frames_on_a_clock():
+    """30 frames offered in one second under fps=10 leave 10, the rest counted."""
+    q = Quality()
+    q.set(fps=10)
+    kept = sum(q.shape(_frame(64, 48), now=i / 30) is not None for i in range(30))
+    assert kept == 10 and q.skipped == 20
+
+
+def test_capped_encoder_goes_below_aiortcs_floor_and_follows_remb_under_the_cap():
+    q = Quality()
+    q.set(max_kbps=150)
+    enc = q.cap_encoder(Vp8Encoder())
+    assert enc.target_bitrate == 150_000  # aiortc alone would clamp to 250 k
+    enc.target_bitrate = 100_000  # REMB below the cap still lowers it
+    assert enc.target_bitrate == 100_000
+    enc.target_bitrate = 10_000
+    assert enc.target_bitrate == FLOOR_BPS
+    q.set()
+    enc.target_bitrate = 900_000
+    assert enc.target_bitrate == 900_000
+
+
+def test_loss_rule():
+    """Over 10 % loss the limit drops by half the loss; under 2 % it grows 5 %; between,
+    it holds; back above the ceiling it disappears."""
+    assert loss_step(1_000_000, 0.20, 1_500_000) == pytest.approx(900_000)
+    assert loss_step(1_000_000, 0.01, 1_500_000) == pytest.approx(1_050_000)
+    assert loss_step(1_000_000, 0.05, 1_500_000) == pytest.approx(1_000_000)
+    assert loss_step(1_450_000, 0.0, 1_500_000) is None
+    assert loss_step(40_000, 0.9, 1_500_000) == FLOOR_BPS
