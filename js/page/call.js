@@ -25,6 +25,7 @@ export class CallView {
     const render = ({ peer }) => this.renderPeer(peer);
     session.on("peer-added", render);
     session.on("peer-state", render);
+    session.on("e2ee", render);
     session.on("peer-removed", ({ peer }) => this.grid.remove(peer.id));
     session.on("stream", ({ peer, stream }) => this.renderPeer(peer).show(stream));
     session.on("local", () => this.renderSelf());
@@ -34,7 +35,7 @@ export class CallView {
   /** @param {import("../rtc/peer.js").RemotePeer} peer */
   renderPeer(peer) {
     const tile = this.grid.tile(peer.id);
-    tile.update({ name: peer.name || peer.id, state: peer.state });
+    tile.update({ name: peer.name || peer.id, state: peer.state, e2ee: peer.e2ee ?? null });
     return tile;
   }
 

@@ -101,6 +101,8 @@ export class RemotePeer extends Emitter {
     this.name = name;
     /** @type {PeerState} */
     this.state = "new";
+    /** @type {string | null} E2EE: "ok", "no-key" or "wrong-key" (set by js/rtc/e2ee.js) */
+    this.e2ee = null;
     /** @type {RTCPeerConnection | null} the connection this peer's media arrives on */
     this.pc = null;
     /** Remote audio + video of the current connection (a new stream per connection). */

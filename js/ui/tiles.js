@@ -4,7 +4,9 @@
  * participant (you first) with video, audio, name, flags, connection state, a level meter
  * and a small info line. A gallery: the grid gets denser as people join (scrolling past what
  * fits), the loudest recent speaker is highlighted (`znb-active`, `data-active` on the grid),
- * and a click pins one participant large (click again to unpin). Styles: js/ui/ui.css.
+ * and a click pins one participant large (click again to unpin). A notice covers the video
+ * when it cannot be shown (E2EE without the right key), a banner shows a problem (the local
+ * tile: a failing source). Styles: js/ui/ui.css.
  */
 
 import { h, play } from "./dom.js";
@@ -14,6 +16,11 @@ import { Meter } from "./meter.js";
 export const STATE_LABELS = /** @type {Record<string, string>} */ ({
   new: "waiting", connecting: "connecting…", connected: "", disconnected: "unstable…",
   failed: "reconnecting…", closed: "left",
+});
+
+/** What a remote peer's E2EE state reads as over its video ("ok" and none: nothing). */
+export const E2EE_LABELS = /** @type {Record<string, string>} */ ({
+  "wrong-key": "encrypted — wrong key", "no-key": "encrypted — no key",
 });
 
 /** Active speaker: louder than this (dBFS, recent peak) to count as speaking. */
@@ -45,14 +52,19 @@ export class Tile {
     this.state = h("span", { class: "znb-state" });
     this.meter = new Meter();
     this.info = h("div", { class: "znb-info" });
+    this.notice = h("div", { class: "znb-notice", role: "status" });
+    this.banner = h("div", { class: "znb-banner", role: "alert" });
     this.el = h("figure", { class: `znb-tile${this.local ? " znb-local" : ""}`,
-      dataset: { peer: key, state: "new" } }, [this.video, this.audio,
+      dataset: { peer: key, state: "new" } }, [this.video, this.audio, this.notice, this.banner,
       h("figcaption", { class: "znb-label" }, [this.name, this.flags, this.state]),
       this.meter.el, this.info]);
   }
 
   /**
-   * @param {{name?: string, state?: string, flags?: string[], info?: string}} fields
+   * @param {{name?: string, state?: string, flags?: string[], info?: string,
+   *          e2ee?: string | null, banner?: string}} fields
+   *   e2ee: the peer's E2EE state (a notice instead of its video unless "ok" or none);
+   *   banner: a problem to show on the tile ("" hides it)
    */
   update(fields) {
     if (fields.name !== undefined) this.name.textContent = fields.name;
@@ -63,6 +75,11 @@ export class Tile {
     }
     if (fields.flags !== undefined) this.flags.textContent = fields.flags.join(" · ");
     if (fields.info !== undefined) this.info.textContent = fields.info;
+    if (fields.e2ee !== undefined) {
+      this.el.dataset.e2ee = fields.e2ee ?? "";
+      this.notice.textContent = E2EE_LABELS[fields.e2ee ?? ""] ?? "";
+    }
+    if (fields.banner !== undefined) this.banner.textContent = fields.banner;
   }
 
   /**

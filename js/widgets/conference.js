@@ -15,7 +15,7 @@ import { TileGrid } from "../ui/tiles.js";
 import { KernelLink } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
-/** @typedef {{key: string, name: string, local: boolean, state: string}} Row */
+/** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null}} Row */
 
 class ConferenceView {
   /**
@@ -114,7 +114,7 @@ class ConferenceView {
   /** @param {Row} row */
   showRow(row) {
     const tile = this.grid.tile(row.key, { local: row.local });
-    tile.update({ name: row.name, state: row.state });
+    tile.update({ name: row.name, state: row.state, e2ee: row.e2ee ?? null });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());
       return;

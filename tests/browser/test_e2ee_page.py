@@ -79,14 +79,18 @@ def test_page_and_kernel_exchange_encrypted_media(request, call_page, topology):
 
 
 def test_page_with_wrong_key_sees_nothing(call_page, bg_server):
-    """Another passphrase on the page: it decodes no frame from the kernel, and says
-    "wrong-key"; the kernel says the same about the page."""
+    """Another passphrase on the page: it decodes no frame from the kernel, says "wrong-key"
+    and its tile shows "encrypted — wrong key" over the video; the kernel says the same
+    about the page."""
     bot = zero_nb.join("e2wrong", bg_server.url, name="green", config=MEDIA_CONFIG,
                        e2ee="s3cret", video=sources.solid(GREEN, 160, 120, fps=15))
     try:
         page = _open(call_page(bg_server), "e2wrong", "not-it")
         wait_until(lambda: page.page.evaluate(PEER_E2EE_JS).get("green") == "wrong-key",
                    20 * UNIT, "the page to report wrong-key")
+        notice = page.page.locator(".znb-tile:not(.znb-local) .znb-notice")
+        notice.wait_for(state="visible", timeout=10_000 * UNIT)
+        assert notice.inner_text() == "encrypted — wrong key"
         stats = page.peer_stats()
         assert stats["green"]["frames"] == 0
         wait_until(lambda: bot.peer("alice") and bot.peer("alice").e2ee == "wrong-key",

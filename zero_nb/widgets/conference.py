@@ -130,7 +130,7 @@ class Conference(LinkWidget):
             self.slots = shown + SLOT_HEADROOM
         for peer in ([] if room.closed else room.peers.values()):
             rows.append({"key": peer.peer_id, "name": peer.name or peer.peer_id,
-                         "local": False, "state": peer.state,
+                         "local": False, "state": peer.state, "e2ee": peer.e2ee,
                          "slot": link.slot_of(peer.peer_id) if link else None})
         if rows != self.participants:
             self.participants = rows
