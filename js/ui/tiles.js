@@ -120,8 +120,10 @@ export class TileGrid {
     this.tiles = new Map();
     /** @type {string | null} the participant shown large, if any */
     this.pinned = null;
-    /** @type {string | null} the loudest recent speaker */
+    /** @type {string | null} the active speaker: the loudest recent one, or the kernel's */
     this.active = null;
+    /** the kernel names the active speaker (setActive): levels no longer do */
+    this.fromKernel = false;
     this.el = h("div", { class: "znb-grid", ariaLabel: "Participants" });
   }
 
@@ -137,12 +139,14 @@ export class TileGrid {
   }
 
   /**
-   * A tile's audio level (dBFS, null: none); the loudest recent one becomes the active speaker.
+   * A tile's audio level (dBFS, null: none); the loudest recent one becomes the active speaker
+   * (unless the kernel names it).
    * @param {string} key
    * @param {number | null | undefined} db
    */
   setLevel(key, db) {
     this.tiles.get(key)?.setLevel(db);
+    if (this.fromKernel) return;
     let best = null;
     let loudest = SPEAKING_DB;
     for (const [k, tile] of this.tiles) {
@@ -151,8 +155,22 @@ export class TileGrid {
         loudest = /** @type {number} */ (tile.peak);
       }
     }
-    if (best === this.active) return;
-    this.active = best;
+    this.highlight(best);
+  }
+
+  /**
+   * The active speaker as the kernel's voice activity detection names it (null: nobody);
+   * from then on levels only move the meters (the page, with no kernel, keeps the level rule).
+   * @param {string | null} key
+   */
+  setActive(key) {
+    this.fromKernel = true;
+    this.highlight(key);
+  }
+
+  /** @param {string | null} best */
+  highlight(best) {
+    this.active = best; // re-applied every time: a tile made after its speaker was named
     for (const [k, tile] of this.tiles) tile.el.classList.toggle("znb-active", k === best);
     this.el.dataset.active = best ?? "";
   }

@@ -43,6 +43,7 @@ class ConferenceView {
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [["change:participants", () => this.layout()],
       ["change:joined", () => this.layout()],
+      ["change:local_error", () => this.layout()],
       ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
       ["change:slots", () => this.relink()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
@@ -114,7 +115,9 @@ class ConferenceView {
   /** @param {Row} row */
   showRow(row) {
     const tile = this.grid.tile(row.key, { local: row.local });
-    tile.update({ name: row.name, state: row.state, e2ee: row.e2ee ?? null });
+    // your tile: a failing source or filter (room's error event, peer None) while it fails
+    tile.update({ name: row.name, state: row.state, e2ee: row.e2ee ?? null,
+      banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());
       return;
@@ -138,6 +141,7 @@ class ConferenceView {
   /** @param {any} msg */
   onMessage(msg) {
     if (msg?.type !== "levels") return;
+    if ("active" in msg) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
     for (const [key, db] of Object.entries(msg.levels)) this.grid.setLevel(key, db);
   }
 

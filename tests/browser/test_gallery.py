@@ -3,6 +3,7 @@ loudest one highlighted, a click pins one large; the widget's slots grow past 8.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.browser.jupyter import write_notebook
 from tests.browser.test_widgets import CFG, link_stats
 from tests.conftest import UNIT
 from zero_nb import sources
+from zero_nb.analysis import talk
 from zero_nb.kernel_rtc.link import DEFAULT_SLOTS
 
 pytestmark = pytest.mark.media
@@ -28,10 +30,12 @@ COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
 
 
 def class_of(bots: Any, session: str, n: int) -> list[Any]:
-    """``n`` small, slow bots; the first one talks (a tone), the others are silent."""
+    """``n`` small, slow bots; the first one talks (speech-like: the widget's highlight comes
+    from the kernel's voice activity detection), the others are silent."""
+    speech = talk([(0.0, 3600.0)], time.time(), level_db=-10.0)
     return [bots(session, f"s{i}", video=sources.solid(COLOURS[i % len(COLOURS)], 160, 120,
                                                        fps=10),
-                 audio=sources.tone(440, -10) if i == 0 else None) for i in range(n)]
+                 audio=speech if i == 0 else None) for i in range(n)]
 
 
 def test_page_gallery_highlights_the_speaker_and_pins(browser: Any, bg_server: Any,

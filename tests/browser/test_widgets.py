@@ -16,6 +16,7 @@ from tests.browser.helpers import CHROMIUM, FLAGS, screenshot_path, wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT
 from zero_nb import sources
+from zero_nb.widgets.conference import ERROR_HOLD_S
 
 pytestmark = pytest.mark.media
 
@@ -214,7 +215,8 @@ def button(page, name: str):
 
 
 def test_kernel_latest_filter_mute_and_camera_off(lab, browser, red_clip, bots):
-    """latest() is the browser camera, a kernel filter is what the bot gets, Mute/Camera off act."""
+    """latest() is the browser camera, a kernel filter is what the bot gets, Mute/Camera off act,
+    a failing filter shows a banner on your tile until it is removed."""
     bot = bots("wfilt", "bot", video=sources.solid(BLUE))
     write_notebook(lab.root / "filter.ipynb", [
         "import os, zero_nb\n"
@@ -222,6 +224,9 @@ def test_kernel_latest_filter_mute_and_camera_off(lab, browser, red_clip, bots):
         "room",
         "print('latest', room.local.video.latest().reshape(-1, 3).mean(0).round())",
         "room.local.video.add_filter(lambda img: 255 - img)",
+        "def broken(img):\n    raise ValueError('lens cap on')\n"
+        "room.local.video.add_filter(broken)",
+        "room.local.video.remove_filter(broken)",
     ])
     page = browser(red_clip).new_page()
     lab.open(page, "filter.ipynb")
@@ -257,6 +262,16 @@ def test_kernel_latest_filter_mute_and_camera_off(lab, browser, red_clip, bots):
     lab.run_cell(page, 2)
     wait_until(lambda: (m := mean_rgb(nb.video.latest())) is not None and m[0] < 50
                and m[1] > 200 and m[2] > 200, 15 * UNIT, "cyan (inverted red) at the bot")
+
+    # a filter that fails: a banner on your tile while it fails, gone once it is removed
+    banner = page.locator(".znb-conference .znb-local .znb-banner")
+    wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    lab.run_cell(page, 3)
+    banner.wait_for(state="visible", timeout=10_000 * UNIT)
+    assert "lens cap on" in banner.inner_text()
+    wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    lab.run_cell(page, 4)
+    banner.wait_for(state="hidden", timeout=(ERROR_HOLD_S + 10) * 1000 * UNIT)
 
 
 def test_conference_renders_in_notebook7(lab, browser, red_clip, bots):

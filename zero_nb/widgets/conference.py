@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -16,11 +18,12 @@ if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
     from ..kernel_rtc.room import Room
 
-__all__ = ["SLOT_HEADROOM", "Conference", "stats_rows"]
+__all__ = ["ERROR_HOLD_S", "SLOT_HEADROOM", "Conference", "stats_rows"]
 
 log = logging.getLogger("zero_nb.widgets")
 _LABEL = "conference browser "  # sources a Conference made from the page's camera and mic
 SLOT_HEADROOM = 4  # slots added beyond the participants when a class outgrows the link
+ERROR_HOLD_S = 4.0  # a local error stays on show this long after the last failed frame
 
 
 def stats_rows(nested: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,6 +54,7 @@ class Conference(LinkWidget):
     stats: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)  # stats_rows()
     joined = traitlets.Bool(True).tag(sync=True)
     media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
+    local_error = traitlets.Unicode("").tag(sync=True)  # your sources' latest error, for now
 
     def __init__(self, room: Room, **kwargs: Any) -> None:
         self.room = room
@@ -61,6 +65,10 @@ class Conference(LinkWidget):
         self._ticks = 0
         self._joined_cb = room.on("peer-joined", self._peer_joined)
         self._left_cb = room.on("peer-left", self._peer_left)
+        self._error_lock = threading.Lock()
+        self._error_at = 0.0  # when the shown error last happened (monotonic)
+        self._error_count = 0  # failed frames of our sources and filters then
+        self._error_cb = room.on("error", self._room_error)
         self._update_participants()
 
     def _link_config(self) -> dict[str, Any] | None:
@@ -98,6 +106,40 @@ class Conference(LinkWidget):
                 self.link.hide(peer.peer_id)
         self.engine.submit(hide())
         self._update_participants()
+
+    def _room_error(self, peer: RemotePeer | None, text: str) -> None:
+        if peer is not None:  # a remote peer's problem: not about your tile
+            return
+        with self._error_lock:
+            self._error_at = time.monotonic()
+            self._error_count = self._local_failures()
+            self.local_error = text
+
+    def _local_failures(self) -> int:
+        """Frames our sources and filters failed so far (they count each one)."""
+        total = 0
+        for media in (self.room.local.video, self.room.local.audio):
+            total += media.source.errors if media.source is not None else 0
+            total += sum(dict(media.filters.errors).values())  # a copy: filters run elsewhere
+        return total
+
+    def _active_key(self) -> str | None:
+        """The tile key of ``room.active_speaker()`` (``"local"``: you), or None."""
+        who = self.room.active_speaker()
+        if who is None:
+            return None
+        return "local" if who.peer_id == self.room.peer_id else str(who.peer_id)
+
+    def _expire_error(self) -> None:
+        """Hide the local error once nothing failed for ERROR_HOLD_S (the source recovered)."""
+        with self._error_lock:
+            if not self.local_error:
+                return
+            now, count = time.monotonic(), self._local_failures()
+            if count != self._error_count:  # still failing: keep it on show
+                self._error_at, self._error_count = now, count
+            elif now - self._error_at > ERROR_HOLD_S:
+                self.local_error = ""
 
     # -- page -> kernel -------------------------------------------------------------------
     def _on_command(self, content: dict[str, Any]) -> None:
@@ -145,7 +187,11 @@ class Conference(LinkWidget):
         for peer in room.peers.values():
             levels[peer.peer_id] = round(peer.audio.level_db, 1) \
                 if peer.audio.frame_count else None
-        self.send({"type": "levels", "levels": levels})
+        message: dict[str, Any] = {"type": "levels", "levels": levels}
+        if room.speech.available:  # voice activity, not level, names the active speaker
+            message["active"] = self._active_key()
+        self.send(message)
+        self._expire_error()
         self._ticks += 1
         if self._ticks % 5 == 0:
             self._update_participants()
@@ -154,4 +200,5 @@ class Conference(LinkWidget):
     def close(self) -> None:
         self.room.off("peer-joined", self._joined_cb)
         self.room.off("peer-left", self._left_cb)
+        self.room.off("error", self._error_cb)
         super().close()

@@ -1,0 +1,68 @@
+"""What the Conference widget's kernel side syncs to the page, checked without a browser: the
+local error banner (issue 14 item 1) and the active speaker from VAD (issue 18)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import UNIT, wait_until
+from tests.integration.test_mesh import join
+from zero_nb.analysis import talk
+from zero_nb.widgets import Conference
+
+pytestmark = pytest.mark.media
+
+
+def test_local_error_banner_follows_a_failing_source(bg_server, media_config):
+    """A source that raises: ``local_error`` names the failure at once, stays while it fails,
+    and clears within ERROR_HOLD_S of the source working again."""
+    img = np.zeros((120, 160, 3), np.uint8)
+    state = {"fail": False}
+
+    def camera(index):
+        if state["fail"]:
+            raise OSError("camera unplugged")
+        return img
+
+    room = join(bg_server, "a", media_config, video=camera)
+    widget = Conference(room)
+    try:
+        assert room.local.video.source is not None
+        wait_until(lambda: room.local.video.feed.frame_count > 0, 10 * UNIT)
+        assert widget.local_error == ""
+        state["fail"] = True
+        assert wait_until(lambda: "camera unplugged" in widget.local_error, 5 * UNIT)
+        assert not wait_until(lambda: widget.local_error == "", 6.0)  # still failing: stays
+        state["fail"] = False
+        assert wait_until(lambda: widget.local_error == "", 10 * UNIT)
+    finally:
+        widget.close()
+        room.leave()
+
+
+def test_levels_name_the_vad_active_speaker(bg_server, media_config):
+    """A bot that talks (speech-like audio, zero_nb.analysis.talk): the widget's levels
+    message names it as ``active`` (the kernel's voice activity detection)."""
+    pytest.importorskip("webrtcvad")
+    talker = join(bg_server, "talker", media_config,
+                  audio=talk([(0.0, 3600.0)], time.time()))
+    room = join(bg_server, "teacher", media_config)
+    widget = Conference(room)
+    sent = []
+    send = widget.send
+    widget.send = lambda msg, *a, **kw: (sent.append(msg), send(msg, *a, **kw))  # observe
+    try:
+        room.wait_for_peers(1, timeout=20 * UNIT)
+
+        def actives():
+            return [m.get("active") for m in list(sent) if m.get("type") == "levels"]
+
+        assert wait_until(lambda: talker.peer_id in actives(), 20 * UNIT), actives()[-10:]
+        assert set(actives()) <= {None, talker.peer_id}
+    finally:
+        widget.close()
+        room.leave()
+        talker.leave()
