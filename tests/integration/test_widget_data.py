@@ -1,5 +1,6 @@
 """What the Conference widget's kernel side syncs to the page, checked without a browser: the
-local error banner (issue 14 item 1) and the active speaker from VAD (issue 18)."""
+local error banner (issue 14 item 1), the active speaker from VAD (issue 18) and the peers'
+E2EE state (issue 17)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.conftest import UNIT, wait_until
 from tests.integration.test_mesh import join
+from zero_nb import sources
 from zero_nb.analysis import talk
 from zero_nb.widgets import Conference
 
@@ -66,3 +68,22 @@ def test_levels_name_the_vad_active_speaker(bg_server, media_config):
         widget.close()
         room.leave()
         talker.leave()
+
+
+def test_participants_carry_the_peers_e2ee_state(bg_server, media_config):
+    """Another passphrase than the peer's: its row in ``participants`` says "wrong-key" (the
+    widget's tile then reads "encrypted — wrong key")."""
+    other = join(bg_server, "other", media_config, e2ee="s3cret",
+                 video=sources.solid((0, 255, 0), 160, 120, fps=15))
+    room = join(bg_server, "me", media_config, e2ee="not-it")
+    widget = Conference(room)
+    try:  # no wait_for_peers: with the wrong key no frame decodes, so none "has media"
+        def e2ee_of(name):
+            return next((r.get("e2ee") for r in widget.participants if r["name"] == name), None)
+
+        assert wait_until(lambda: e2ee_of("other") == "wrong-key", 30 * UNIT), \
+            widget.participants
+    finally:
+        widget.close()
+        room.leave()
+        other.leave()
