@@ -22,7 +22,6 @@ import argparse
 import datetime
 import multiprocessing as mp
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,33 +33,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MEDIA = {"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}
+from benchmarks.pipeline import MEDIA, only_loopback, rss_mb  # noqa: E402
+from benchmarks.sfu import TICK, cpu_ticks  # noqa: E402
+
 FPS = 15
 KBPS = 250
 MIN_FPS = 14.0
 MAX_CORE_PCT_PER_STREAM = 1.0
 MAX_JOIN_S = 30.0
-TICK = os.sysconf("SC_CLK_TCK")
 CLIPS = Path(tempfile.gettempdir()) / "zero_nb_class_clips"
 PROFILE = Path(tempfile.gettempdir()) / "zero_nb_class_teacher.pyspy"  # raw, kept to re-read
-
-
-def only_loopback() -> bool:
-    return [n for _, n in socket.if_nameindex()] == ["lo"]
-
-
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # -- the two processes ---------------------------------------------------------------------------

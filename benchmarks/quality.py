@@ -27,21 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.pipeline import MEDIA, cpu_s, only_loopback, replace_section  # noqa: E402
+from tests.stats_support import sent_video_bytes  # noqa: E402
 
 PHASES = [("no cap", {}), ("max_kbps=150", {"max_kbps": 150}),
           ("320x240", {"width": 320, "height": 240}), ("fps=10", {"fps": 10}),
           ("no cap again", {})]
-
-
-def _sent_bytes(room, peer_id: str) -> int:
-    pc = room.peers[peer_id].pc
-
-    async def read() -> int:
-        report = await pc.getStats()
-        return sum(s.bytesSent for s in report.values()
-                   if s.type == "outbound-rtp" and getattr(s, "kind", "") == "video")
-
-    return room.engine.run(read(), 5, "reading stats")
 
 
 def caps_over_time(phase_s: float) -> list[dict]:
@@ -57,13 +47,13 @@ def caps_over_time(phase_s: float) -> list[dict]:
         b.wait_for_peers(1, timeout=20)
         feed = b.peer("a").video
         t0 = time.monotonic()
-        last = (t0, _sent_bytes(a, b.peer_id))
+        last = (t0, sent_video_bytes(a, b.peer_id))
         for label, caps in PHASES:
             a.local.video.set_quality(**caps)
             end = time.monotonic() + phase_s
             while time.monotonic() < end:
                 time.sleep(0.5)
-                now, sent = time.monotonic(), _sent_bytes(a, b.peer_id)
+                now, sent = time.monotonic(), sent_video_bytes(a, b.peer_id)
                 img = feed.latest()
                 samples.append({"t": now - t0, "phase": label,
                                 "kbps": (sent - last[1]) * 8 / (now - last[0]) / 1000,

@@ -8,29 +8,16 @@ import pytest
 
 from tests.conftest import UNIT, wait_until
 from tests.integration.test_mesh import join
+from tests.stats_support import sent_video_bytes
 from zero_nb import sources
 
 pytestmark = pytest.mark.media
 
 
-def _bytes_to(room, peer_id: str) -> int:
-    """Video bytes ``room`` sent to ``peer_id`` so far: its outbound-rtp counter, exact per
-    packet (aiortc's receiver only learns byte counts from RTCP sender reports, ~1/s); on
-    lossless loopback it is what the receiver gets."""
-    pc = room.peers[peer_id].pc
-
-    async def read() -> int:
-        report = await pc.getStats()
-        return sum(s.bytesSent for s in report.values()
-                   if s.type == "outbound-rtp" and getattr(s, "kind", "") == "video")
-
-    return room.engine.run(read(), 5, "reading stats")
-
-
 def _kbps(sender, receiver, seconds: float = 2.0) -> float:
-    first = _bytes_to(sender, receiver.peer_id)
+    first = sent_video_bytes(sender, receiver.peer_id)
     time.sleep(seconds)
-    return (_bytes_to(sender, receiver.peer_id) - first) * 8 / seconds / 1000
+    return (sent_video_bytes(sender, receiver.peer_id) - first) * 8 / seconds / 1000
 
 
 @pytest.fixture
