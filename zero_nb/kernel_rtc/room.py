@@ -148,14 +148,14 @@ class Room:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
-        # js (race fix, issue 14.5): the client delivers what follows `joined` at once, before
-        # _ajoin resumes; an offer must not be dropped for want of a topology: replay it
+        # the client delivers what follows `joined` at once, before _ajoin resumes: an offer
+        # must not be dropped for want of a topology, so it waits here and is replayed
         self._early: list[dict[str, Any]] | None = []
         self.joined_at: float | None = None
         self._topologies = topologies
         self.topology: Topology | None = None  # how media travels: chosen from `joined`
-        self.speech = SpeechTracker(self)  # analysis hook: voice activity (kernel_rtc/speech.py)
-        # -- E2EE hook (kernel_rtc/e2ee_rtc.py): the key is derived once the session is known
+        self.speech = SpeechTracker(self)  # voice activity per participant (speech.py)
+        # end-to-end encryption (e2ee_rtc.py): the key is derived once the session is known
         self._e2ee_passphrase = e2ee if e2ee is not None else self.config["e2ee"]["passphrase"]
         self.e2ee: Keyring | None = None
 
@@ -181,7 +181,7 @@ class Room:
         self.engine.rooms.add(self)
         self.joined_at = time.time()
         try:
-            # E2EE hook: the key is salted with the session name, known from 'joined'
+            # the E2EE key is salted with the session name, known from 'joined'
             self.e2ee = e2ee_rtc.room_keyring(self._e2ee_passphrase, joined["session"])
             self._e2ee_passphrase = None  # only the derived key stays in memory
             self._apply_joined(joined)
@@ -201,7 +201,7 @@ class Room:
         for info in joined["peers"]:
             # we are the newcomer: the peers already here make contact
             self._add_peer(info["peer_id"], info["name"], newcomer=False)
-        early, self._early = self._early or [], None  # js: signals that came before (race fix)
+        early, self._early = self._early or [], None  # signals that came before `joined`
         for message in early:
             self._on_signal(message)
 
@@ -229,7 +229,7 @@ class Room:
         self._emit("connection", state.value)
 
     def _on_signal(self, message: dict[str, Any]) -> None:
-        if self._early is not None:  # js: not joined yet (race fix): keep it for _apply_joined
+        if self._early is not None:  # not joined yet: keep it for _apply_joined
             self._early.append(message)
             return
         kind = message.get("type")
@@ -324,7 +324,7 @@ class Room:
         if kind == "video":
             add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
             self.spawn(watch_loss(transceiver.sender))  # loss lowers the rate, too
-        e2ee_rtc.configure_transceiver(self, transceiver, kind)  # E2EE hook: VP8/Opus, sealed
+        e2ee_rtc.configure_transceiver(self, transceiver, kind)  # keyed: VP8/Opus, sealed
 
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
         """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""
@@ -489,7 +489,7 @@ class Room:
         self._check_open()
         return Recording.for_room(self, path, include_local=include_local)
 
-    # -- analysis hook: who speaks when (kernel_rtc/speech.py; needs the [analysis] extra) --
+    # -- who speaks when (speech.py; needs the [analysis] extra) ------------------------------
     def timeline(self, seconds: float | None = None) -> list[dict[str, Any]]:
         """Speech segments ``{peer_id, name, start, end}``, oldest first (a DataFrame's rows)."""
         return self.speech.timeline(seconds)
@@ -501,7 +501,6 @@ class Room:
     def active_speaker(self) -> Any:
         """The participant speaking now (voice activity, loudest first), or None."""
         return self.speech.active_speaker()
-    # -- end analysis hook --
 
     def _check_open(self) -> None:
         if self._closed:
