@@ -498,9 +498,10 @@ class Room:
         """Turn-taking: speaker changes, overlaps, gaps, speaking share per participant."""
         return self.speech.turns(seconds)
 
-    def active_speaker(self) -> Any:
-        """The participant speaking now (voice activity, loudest first), or None."""
-        return self.speech.active_speaker()
+    def active_speaker(self, *, others: bool = False) -> Any:
+        """The participant speaking now (voice activity, loudest first), or None;
+        ``others=True``: only the other participants, never you."""
+        return self.speech.active_speaker(others=others)
 
     def _check_open(self) -> None:
         if self._closed:

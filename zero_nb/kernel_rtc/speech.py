@@ -224,9 +224,11 @@ class SpeechTracker:
         with self._lock:
             return {key: s.detector.speaking for key, s in self._streams.items()}
 
-    def active_speaker(self) -> Any:
-        """The loudest participant speaking now (by VAD, not level alone), or None."""
-        talking = self.speaking()
+    def active_speaker(self, *, others: bool = False) -> Any:
+        """The loudest participant speaking now (by VAD, not level alone), or None;
+        ``others``: leave this participant out (a gallery highlights the others)."""
+        talking = [who for who in self.speaking()
+                   if not (others and isinstance(who, LocalParticipant))]
         return max(talking, key=lambda who: who.audio.level_db) if talking else None
 
     def __repr__(self) -> str:

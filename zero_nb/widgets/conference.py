@@ -124,11 +124,11 @@ class Conference(LinkWidget):
         return total
 
     def _active_key(self) -> str | None:
-        """The tile key of ``room.active_speaker()`` (``"local"``: you), or None."""
-        who = self.room.active_speaker()
-        if who is None:
-            return None
-        return "local" if who.peer_id == self.room.peer_id else str(who.peer_id)
+        """The tile key of the other participant speaking now, or None. You are never
+        highlighted (as on the page): your own voice, or a fake microphone's beeps,
+        must not take the highlight from the student who talks."""
+        who = self.room.active_speaker(others=True)
+        return None if who is None else str(who.peer_id)
 
     def _expire_error(self) -> None:
         """Hide the local error once nothing failed for ERROR_HOLD_S (the source recovered)."""
