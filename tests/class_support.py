@@ -44,19 +44,24 @@ def student_clips(folder: Path, n: int, *, motion: bool = False, kbps: int = 250
     return clips
 
 
-def join_student(url: str, session: str, index: int, clip: Path, config: Any) -> Any:
-    video, audio = sources.from_file(clip, loop=True, encoded=True)
-    room = zero_nb.join(session, url, name=f"s{index:02d}", video=video, audio=audio,
-                        config=config, timeout=60)
+def join_student(url: str, session: str, index: int, clip: Path, config: Any,
+                 audio: Any = None) -> Any:
+    """Student ``sNN``: the clip's packets as they are; ``audio``: a source of its own
+    (e.g. ``zero_nb.analysis.talk``), else the clip's (a test clip has none)."""
+    video, clip_audio = sources.from_file(clip, loop=True, encoded=True)
+    room = zero_nb.join(session, url, name=f"s{index:02d}", video=video,
+                        audio=audio or clip_audio, config=config, timeout=60)
     room.subscribe([])  # students only publish: the teacher receives
     return room
 
 
 def join_students(url: str, session: str, clips: Sequence[Path], config: Any,
-                  workers: int = 8) -> list[Any]:
-    """Every student joins (``workers`` at a time), all in this process's one engine loop."""
+                  workers: int = 8, audio: dict[int, Any] | None = None) -> list[Any]:
+    """Every student joins (``workers`` at a time), all in this process's one engine loop;
+    ``audio``: student index -> an audio source (the others are silent)."""
+    audio = audio or {}
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(join_student, url, session, i, clip, config)
+        futures = [pool.submit(join_student, url, session, i, clip, config, audio.get(i))
                    for i, clip in enumerate(clips)]
         return [f.result() for f in futures]
 

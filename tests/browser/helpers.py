@@ -144,6 +144,15 @@ class Page:
         return wait_until(lambda: (s := self.snapshot())["state"] == state and s, timeout,
                           f"page state {state!r} (now {self.snapshot()['state']!r})")
 
+    def decoded_fps(self, seconds: float = 2.0) -> dict[str, float]:
+        """Per remote peer name: video frames decoded per second over ``seconds`` (getStats
+        framesDecoded, as the gallery's tiles decode them)."""
+        t0, first = time.monotonic(), self.peer_stats()
+        time.sleep(seconds)
+        t1, last = time.monotonic(), self.peer_stats()
+        return {name: (last[name]["frames"] - first[name]["frames"]) / (t1 - t0)
+                for name in last if name in first}
+
     def wait_decoding(self, names: list[str], timeout: float = 20 * UNIT) -> dict[str, Any]:
         """Until every named peer's video is connected and framesDecoded keeps advancing."""
 
