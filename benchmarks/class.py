@@ -3,6 +3,7 @@
     python benchmarks/class.py                  # N = 10, 20, 30 + live-encoding baseline
     python benchmarks/class.py --sizes 10 --window 8 --no-write     # a quick look
     python benchmarks/class.py --profile 30     # also py-spy the teacher at N = 30
+    python benchmarks/class.py --sizes 10 --gallery 30 --no-baseline --no-write  # the page
 
 Students are one process (one engine loop, many rooms) sending encoded VP8 clips unchanged
 (``sources.from_file(clip, loop=True, encoded=True)``): 320x240 at 15 fps, a distinct colour
@@ -11,6 +12,9 @@ They receive nothing (``room.subscribe([])``). The teacher is its own process, a
 receiving every student (numpy frames, like a notebook). Janus, the signaling server and
 both processes run here, in this script's private network namespace (it re-executes itself
 under ``unshare -n``), Janus' ICE on a veth holding 127.0.0.1/32 (tests/sfu_support.py).
+
+Then the teacher on the web page instead of a kernel (``--gallery``): headless Chromium shows
+the class through Janus, decoded fps per tile from getStats.
 
 Baseline in the same run: the same class of 10 with students encoding the same content live
 (``sources.from_frames``), to show what sending files unchanged saves the students' process.
@@ -177,6 +181,96 @@ def run_case(janus: Any, n: int, window: float, *, live: bool = False,
     return row
 
 
+# -- the teacher's page in Chromium ---------------------------------------------------------------
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (from /proc's parent ids)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def _chromium_cpu(profile: str) -> int:
+    """CPU ticks so far of the Chromium whose profile dir is ``profile`` (all its processes)."""
+    total = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if f"--user-data-dir={profile}".encode() not in cmdline.read_bytes():
+                continue
+            for pid in _descendants(int(cmdline.parent.name)):
+                total += cpu_ticks(pid)
+        except (OSError, ValueError):
+            continue
+        break  # the browser process: the others are below it
+    return total
+
+
+def gallery_case(janus: Any, n: int, window: float) -> dict[str, Any]:
+    """The teacher on the web page instead of a kernel: headless Chromium shows the class of
+    ``n`` through Janus; decoded fps per tile (getStats framesDecoded) and Chromium's CPU."""
+    from playwright.sync_api import sync_playwright
+
+    import zero_nb
+    from tests import class_support
+    from tests.browser.helpers import CHROMIUM, FLAGS, Page
+
+    clips = [str(c) for c in class_support.student_clips(CLIPS, n, motion=True, kbps=KBPS,
+                                                           fps=FPS)]
+    server = zero_nb.serve("127.0.0.1", 0, config={
+        "signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}},
+        "sfu": {"enabled": True, "url": janus.url}})
+    session = f"gallery{n}"
+    s_conn, s_child = mp.get_context("spawn").Pipe()
+    proc = mp.get_context("spawn").Process(
+        target=students, args=(server.url, session, clips, False, s_child), daemon=True)
+    try:
+        proc.start()
+        s_conn.send("go")
+        assert s_conn.poll(180), "the students did not join"
+        s_conn.recv()
+        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+            context = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+                viewport={"width": 1280, "height": 800})
+            page = Page(context.pages[0] if context.pages else context.new_page(),
+                        f"http://127.0.0.1:{server.port}")
+            t0 = time.monotonic()
+            page.open(session=session, name="teacher", autojoin="1", mic="0")
+            page.wait_decoding([f"s{i:02d}" for i in range(n)], 120.0)
+            join_s = time.monotonic() - t0
+            time.sleep(2.0)  # let the tiles settle
+            cpu0, t1 = _chromium_cpu(profile), time.monotonic()
+            fps = page.decoded_fps(window)
+            cpu = (_chromium_cpu(profile) - cpu0) / TICK / (time.monotonic() - t1) * 100
+            tiles = page.page.locator(".znb-tile:not(.znb-local)").count()
+            context.close()
+    finally:
+        s_conn.send("leave")
+        if s_conn.poll(30):
+            s_conn.recv()
+        proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
+        server.stop()
+    values = list(fps.values()) or [0.0]
+    row = {"n": n, "tiles": tiles, "join_s": join_s, "fps_min": min(values),
+           "fps_median": statistics.median(values), "chromium_cpu": cpu}
+    print(f"N={n:2} teacher's page in Chromium: {tiles} tiles shown in {join_s:4.1f} s, decoded "
+          f"fps per tile min {row['fps_min']:4.1f} median {row['fps_median']:4.1f}, Chromium "
+          f"{cpu:5.1f}% ({cpu / max(1, tiles):4.2f}%/tile)", flush=True)
+    return row
+
+
 def _measure(janus: Any, procs: list[Any], t_conn: Any, window: float,
              profile: Path | None) -> dict[str, Any]:
     pids = {"teacher": procs[0].pid, "students": procs[1].pid, "janus": janus.pid}
@@ -295,7 +389,8 @@ def top_functions(path: Path, count: int = 15) -> list[tuple[str, float]]:
 # -- RESULTS.md ----------------------------------------------------------------------------------
 
 def write_results(rows: list[dict[str, Any]], window: float,
-                  profile: list[tuple[str, float]] | None, profile_n: int | None) -> None:
+                  profile: list[tuple[str, float]] | None, profile_n: int | None,
+                  gallery: dict[str, Any] | None = None) -> None:
     from benchmarks.pipeline import replace_section
 
     lines = [
@@ -339,6 +434,18 @@ def write_results(rows: list[dict[str, Any]], window: float,
                   f"profile: {remb_share(PROFILE):.0f}% of the busy samples. The baseline's "
                   "students encode live at aiortc's own bitrate (above 250 kbps for this "
                   "texture), so its teacher gets more packets per stream."]
+    if gallery:
+        g = gallery
+        lines += ["", f"The teacher on the web page instead (`--gallery {g['n']}`): headless "
+                  f"Chromium showing the same class of {g['n']} through Janus, every student "
+                  "on a tile (decoded fps per tile from getStats `framesDecoded` over the "
+                  "window; CPU of all Chromium processes; the page also publishes its fake "
+                  "camera as simulcast).", "",
+                  "| students | tiles | all decoding after | decoded fps per tile min / median "
+                  "| Chromium CPU | per tile |", "|---|---|---|---|---|---|",
+                  f"| {g['n']} | {g['tiles']} | {g['join_s']:.1f} s | {g['fps_min']:.1f} / "
+                  f"{g['fps_median']:.1f} | {g['chromium_cpu']:.0f}% | "
+                  f"{g['chromium_cpu'] / max(1, g['tiles']):.2f}% |"]
     replace_section("## Class", [*lines, ""])
 
 
@@ -352,6 +459,9 @@ def main() -> int:
     parser.add_argument("--with-remb", type=int, default=None, metavar="N",
                         help="also run class size N with aiortc's REMB estimate kept on the "
                              "teacher's subscriptions (the baseline before the cut)")
+    parser.add_argument("--gallery", type=int, default=None, metavar="N",
+                        help="also show a class of N on the web page in headless Chromium "
+                             "(default: the largest size; 0: skip)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     if not only_loopback():
@@ -379,8 +489,10 @@ def main() -> int:
                 print(f"   REMB estimate + sending: {remb_share(spy):.0f}% of busy samples")
         if args.with_remb is not None:
             rows.append(run_case(janus, args.with_remb, args.window, no_remb=False))
+        size = max(args.sizes) if args.gallery is None else args.gallery
+        gallery = gallery_case(janus, size, args.window) if size else None
     if not args.no_write:
-        write_results(rows, args.window, summary, args.profile)
+        write_results(rows, args.window, summary, args.profile, gallery)
     return 0
 
 
