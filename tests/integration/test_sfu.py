@@ -124,3 +124,39 @@ async def test_joined_carries_the_janus_room_even_without_janus():
             assert srv.hooks.joined_extra is not None  # the bridge's, wired by create_server
         finally:
             await client.close()
+
+
+def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
+    """A kernel sends its 640x480 video as two simulcast layers (sfu/simulcast.py): a kernel
+    subscribed at 'low' gets 320x240 of the right colour, 'high' brings 640x480, and back;
+    with ``media.video.simulcast: false`` there is one layer, whatever is asked."""
+    sender = zero_nb.join("layers", sfu_server.url, name="a", config=MEDIA_CONFIG,
+                          video=sources.solid(COLOURS["a"], 640, 480, fps=15))
+    viewer = zero_nb.join("layers", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    single = zero_nb.join("layers", sfu_server.url, name="b", video=sources.solid(
+        COLOURS["b"], 640, 480, fps=15), config={**MEDIA_CONFIG, "media": {
+            "video": {"simulcast": False}}})
+    try:
+        viewer.subscribe(layer="low")
+        viewer.wait_for_peers(2, timeout=30 * UNIT)
+        peer = viewer.peer("a")
+        feed = peer.video
+
+        def shape():
+            img = feed.latest()
+            return None if img is None else img.shape[:2]
+
+        assert wait_until(lambda: shape() == (240, 320), 20 * UNIT), shape()
+        assert close_to(feed.latest(), COLOURS["a"]) and feed.layer == "low"
+        peer.set_layer("high")
+        assert wait_until(lambda: shape() == (480, 640), 10 * UNIT), shape()
+        assert close_to(feed.latest(), COLOURS["a"]) and feed.layer in ("mid", "high")
+        peer.set_layer("low")
+        assert wait_until(lambda: shape() == (240, 320), 10 * UNIT), shape()
+        other = viewer.peer("b").video  # asked 'low', but it sends one layer
+        assert wait_until(lambda: other.latest() is not None and
+                          other.latest().shape[:2] == (480, 640), 20 * UNIT)
+        assert sender.topology.low_layer is not None and single.topology.low_layer is None
+    finally:
+        for room in (sender, viewer, single):
+            room.leave()

@@ -54,3 +54,33 @@ def test_loss_rule():
     assert loss_step(1_000_000, 0.05, 1_500_000) == pytest.approx(1_000_000)
     assert loss_step(1_450_000, 0.0, 1_500_000) is None
     assert loss_step(40_000, 0.9, 1_500_000) == FLOOR_BPS
+
+
+def test_an_offer_declares_both_layers_in_one_sim_group():
+    """declare_layers: the SIM group (low first) and the low SSRC's cname go in the video
+    section that sends the high SSRC, after its own SSRC lines; audio is untouched."""
+    import asyncio
+
+    from aiortc import RTCPeerConnection
+
+    from zero_nb.sfu.simulcast import declare_layers
+
+    async def offer() -> tuple[str, int]:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio", direction="sendonly")
+        video = pc.addTransceiver("video", direction="sendonly")
+        sdp = (await pc.createOffer()).sdp
+        await pc.close()
+        return sdp, video.sender._ssrc
+
+    sdp, high = asyncio.run(offer())
+    out = declare_layers(sdp, high, 1234)
+    audio, video = out.split("m=video")
+    assert "ssrc-group:SIM" not in audio and audio == sdp.split("m=video")[0]
+    lines = video.split("\r\n")
+    cname = next(line.split("cname:")[1] for line in lines if line.startswith(f"a=ssrc:{high} "))
+    sim = lines.index(f"a=ssrc-group:SIM 1234 {high}")
+    assert lines[sim + 1] == f"a=ssrc:1234 cname:{cname}"
+    assert not any(line.startswith("a=ssrc") for line in lines[sim + 2:])
+    with pytest.raises(ValueError, match="no media section"):
+        declare_layers(sdp, 42, 1234)

@@ -17,7 +17,7 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.codecs import get_encoder
 
-__all__ = ["EncoderHook", "add_encoder_hook", "encoder_of"]
+__all__ = ["EncoderHook", "add_encoder_hook", "encoder_of", "hooks_of"]
 
 EncoderHook = Callable[[Any], Any]
 """``hook(encoder) -> encoder``: return the encoder to use (wrapped, or as is for a codec the
@@ -60,3 +60,8 @@ def add_encoder_hook(sender: RTCRtpSender, hook: EncoderHook) -> None:
 def encoder_of(sender: RTCRtpSender) -> Any:
     """The encoder ``sender`` uses now, or None before its first frame."""
     return getattr(sender, _ATTR, None)
+
+
+def hooks_of(sender: RTCRtpSender) -> list[EncoderHook]:
+    """The hooks ``sender``'s encoder goes through, in order (a copy)."""
+    return list(_hooks.get(sender, ()))

@@ -312,6 +312,12 @@ class Room:
         """What this participant sends of ``kind`` (``"video"`` or ``"audio"``)."""
         return self.local.video if kind == "video" else self.local.audio
 
+    def sends_layers(self) -> bool:
+        """Simulcast for our video where a topology offers it: not with
+        ``media.video.simulcast: false``, nor for an encoded source (packets as they are)."""
+        return (self.config["media"]["video"]["simulcast"] is not False
+                and not getattr(self.local.video.source, "encoded", False))
+
     def local_track(self, kind: str) -> MediaStreamTrack:
         """A new relay of this participant's ``kind`` output, for one connection."""
         return self.local_media(kind).subscribe()

@@ -54,6 +54,11 @@ class RoomHost(Protocol):
         """Prepare a new transceiver that sends ``kind``: codec preference, encoder hooks."""
         ...
 
+    def sends_layers(self) -> bool:
+        """May this participant's video go out as simulcast layers (config allows it, and
+        its frames are decoded, not an encoded file sent as is)?"""
+        ...
+
     def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
         """Sync API for ``peer.set_layer``: choose a simulcast layer of ``peer_id``."""
         ...

@@ -28,6 +28,7 @@ from ..kernel_rtc import e2ee_rtc
 from ..kernel_rtc.ice import host_addresses
 from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
+from .simulcast import LowLayer
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
@@ -80,6 +81,8 @@ class Sfu(Topology):
         self.room_id: int = info["room"]
         self.pin: str | None = info.get("pin")
         self.require_e2ee = bool(info.get("require_e2ee"))  # E2EE hook: every feed encrypts
+        self.simulcast = info.get("simulcast") is not False  # the server's media.video.simulcast
+        self.low_layer: LowLayer | None = None  # our video's second layer (simulcast.py)
         self.error: str | None = None  # why media stopped, if it did
         self.publisher_id: int | None = None
         self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
@@ -143,15 +146,19 @@ class Sfu(Topology):
     async def _publish(self) -> None:
         assert self._pub is not None
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
+        low: LowLayer | None = None
         for kind in ("audio", "video"):
             transceiver = pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
             self.host.configure_transceiver(transceiver, kind)
+            if kind == "video" and self.simulcast and self.host.sends_layers():
+                low = self.low_layer = LowLayer(transceiver, self.host.local_track(kind))
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
         data, jsep = await self._pub.message(
             {"request": "publish"},
             e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
-                "type": "offer", "sdp": pc.localDescription.sdp, "trickle": False}))
+                "type": "offer", "sdp": low.declare(sdp) if low else sdp, "trickle": False}))
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
