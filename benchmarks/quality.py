@@ -105,7 +105,6 @@ def plot(samples: list[dict], path: Path) -> None:
 def decode_cost(width: int, height: int, seconds: float = 4.0, fps: int = 15) -> float:
     """Percent of one core to decode one moving VP8 stream of this size at ``fps``."""
     import av
-    import numpy as np
 
     enc = av.CodecContext.create("libvpx", "w")
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
@@ -113,18 +112,54 @@ def decode_cost(width: int, height: int, seconds: float = 4.0, fps: int = 15) ->
     enc.bit_rate = 250_000 if width <= 320 else 800_000
     enc.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     packets = []
-    yy, xx = np.mgrid[0:height, 0:width]
-    for i in range(int(seconds * fps)):
-        img = ((xx + 8 * i) % 256).astype(np.uint8)[..., None].repeat(3, axis=2)
-        img[..., 1] = (yy + 4 * i) % 256
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
+    for i, frame in enumerate(moving_frames(width, height, int(seconds * fps))):
+        frame.pts, frame.time_base = i, enc.time_base
         packets += [bytes(p) for p in enc.encode(frame)]
     dec = av.CodecContext.create("vp8", "r")
     start = cpu_s()
     for data in packets:
         dec.decode(av.Packet(data))
     return (cpu_s() - start) / seconds * 100
+
+
+def moving_frames(width: int, height: int, count: int) -> list:
+    """``count`` frames of a moving test pattern (yuv420p), as a kernel source makes them."""
+    import av
+    import numpy as np
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = []
+    for i in range(count):
+        img = ((xx + 8 * i) % 256).astype(np.uint8)[..., None].repeat(3, axis=2)
+        img[..., 1] = (yy + 4 * i) % 256
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
+        frames.append(frame)
+    return frames
+
+
+def simulcast_cost(seconds: float = 4.0, fps: int = 15) -> tuple[float, float]:
+    """Percent of one core a kernel spends encoding its 640x480 video at ``fps`` with
+    aiortc's VP8 encoder: one layer (baseline), and two (sfu/simulcast.py: the same frames
+    plus a half-size copy, scaled and encoded under the low layer's 150 kbit/s cap)."""
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from zero_nb.sfu.simulcast import LOW_KBPS
+
+    frames = moving_frames(640, 480, int(seconds * fps))
+    costs = []
+    for layers in (1, 2):
+        high, low = Vp8Encoder(), Vp8Encoder()
+        low.target_bitrate = max(LOW_KBPS * 1000, 250_000)  # aiortc's floor; capped below
+        start = cpu_s()
+        for frame in frames:
+            high.encode(frame)
+            if layers == 2:
+                small = frame.reformat(width=320, height=240, format="yuv420p")
+                small.pts, small.time_base = frame.pts, frame.time_base
+                low.encode(small)
+        costs.append((cpu_s() - start) / seconds * 100)
+    return costs[0], costs[1]
 
 
 def main() -> int:
@@ -138,6 +173,7 @@ def main() -> int:
     samples = caps_over_time(phase_s)
     rows = phase_table(samples, phase_s)
     low, high = decode_cost(320, 240), decode_cost(640, 480)
+    one, two = simulcast_cost()
     lines = ["## Quality caps", "",
              f"`benchmarks/quality.py`, {time.strftime('%Y-%m-%d')}: one kernel sends a moving "
              "640x480 30 fps test pattern to another; `set_quality` changes every "
@@ -151,6 +187,11 @@ def main() -> int:
               "per stream): 320x240 (a VGA sender's low layer) "
               f"{low:.2f} %, 640x480 (high) {high:.2f} % — 29 low layers {29 * low:.0f} % vs "
               f"29 high {29 * high:.0f} % of a core ({high / low:.1f}x).", "",
+              "Sender-side cost of a kernel's simulcast (`zero_nb/sfu/simulcast.py`, SFU "
+              "sessions): encoding its 640x480 15 fps video with aiortc's VP8 encoder takes "
+              f"{one:.1f} % of a core as one layer (baseline) and {two:.1f} % as two (plus "
+              f"the scaled 320x240 copy): +{two - one:.1f} points "
+              f"({(two / one - 1) * 100:.0f} %).", "",
               "Caps are independent (each `set_quality` call replaces all of them): between "
               "caps the rate follows REMB, which ramps up during the run. aiortc's VP8 "
               "encoder assumes a fixed frame rate, so an fps cap also lowers the bitrate "
