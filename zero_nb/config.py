@@ -70,7 +70,7 @@ _SCHEMA: dict[str, Any] = {
             "resolution": ("VGA", (str,)),
             "fps": (30, (int, float)),
             "max_kbps": (None, (int, float, None)),  # cap for what a kernel sends
-            "simulcast": (None, (bool, None)),  # browsers in SFU sessions; null: on there
+            "simulcast": (None, (bool, None)),  # SFU sessions: browsers and kernels; null: on
         },
         "audio": {"sample_rate": (48000, (int,))},
     },
