@@ -1,6 +1,6 @@
 """The gallery (issue 15): a class of 12 on the page and in the Conference widget through real
 Janus, the talking one highlighted, a click pins one large; in a mesh the widget's slots grow
-past 8."""
+past 8; the notebook's camera goes out to Janus in two layers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import zero_nb
 from tests import class_support, sfu_support
 from tests.browser import test_widgets
 from tests.browser.helpers import Page, screenshot_path, wait_until
@@ -165,3 +166,34 @@ def test_widget_slots_grow_past_the_default(lab: Any, browser: Any, red_clip: Pa
     # the talking student, not the teacher's own beeping fake microphone (the kernel's VAD)
     wait_until(lambda: page.get_attribute(".znb-conference .znb-grid", "data-active")
                == students[0].peer_id, 20 * UNIT, "the talking student highlighted")
+
+
+def test_widget_camera_goes_out_in_two_layers(lab: Any, browser: Any, sfu_server: Any) -> None:
+    """In an SFU session the notebook's camera (the widget captures, its kernel publishes)
+    reaches Janus as two simulcast layers: another kernel picks 320x240 or 640x480."""
+    write_notebook(lab.root / "layers.ipynb", [
+        "import zero_nb\n"
+        f"room = zero_nb.join('wlayers', {sfu_server.url!r}, name='teacher', "
+        f"config={CFG})\n"
+        "room",
+    ])
+    viewer = zero_nb.join("wlayers", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    try:
+        viewer.subscribe(layer="low")
+        page = browser(None).new_page()  # Chromium's own fake camera: 640x480
+        lab.open(page, "layers.ipynb")
+        lab.run_cell(page, 0)
+        peer = wait_until(lambda: viewer.peers and viewer.peer("teacher"), 40 * UNIT,
+                          "the notebook in the viewer's room")
+
+        def width() -> int:
+            img = peer.video.latest()
+            return 0 if img is None else img.shape[1]
+
+        wait_until(lambda: width() == 320, 40 * UNIT, "the low layer (320 wide)")
+        peer.set_layer("high")
+        wait_until(lambda: width() == 640, 10 * UNIT, "the high layer (640 wide)")
+        peer.set_layer("low")
+        wait_until(lambda: width() == 320, 10 * UNIT, "the low layer again")
+    finally:
+        viewer.leave()
