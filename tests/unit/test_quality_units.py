@@ -84,3 +84,19 @@ def test_an_offer_declares_both_layers_in_one_sim_group():
     assert not any(line.startswith("a=ssrc") for line in lines[sim + 2:])
     with pytest.raises(ValueError, match="no media section"):
         declare_layers(sdp, 42, 1234)
+
+
+def test_the_low_layer_cap_follows_the_high_layers():
+    """150 kbit/s, or a quarter of the high layer's cap when that is lower (read live)."""
+    from zero_nb.sfu.simulcast import LOW_KBPS, _LowCap
+
+    high = Quality()
+    low = _LowCap(high)
+    assert low.max_bps == LOW_KBPS * 1000 == _LowCap(None).max_bps
+    high.set(max_kbps=200)
+    assert low.max_bps == 50_000
+    high.set(max_kbps=2000)
+    assert low.max_bps == LOW_KBPS * 1000
+    encoder = low.cap_encoder(Vp8Encoder())
+    high.set(max_kbps=120)
+    assert encoder.target_bitrate == 30_000  # the capped encoder reads it on every frame

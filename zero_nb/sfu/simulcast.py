@@ -53,22 +53,38 @@ class _HalfSize(MediaStreamTrack):
         self.inner.stop()
 
 
+class _LowCap(Quality):
+    """The low layer's bitrate ceiling: :data:`LOW_KBPS`, or a quarter of the high layer's
+    cap (``set_quality(max_kbps=)``, read live) when that is lower."""
+
+    def __init__(self, high: Quality | None) -> None:
+        super().__init__()
+        self.high = high
+
+    @property
+    def max_bps(self) -> int | None:
+        high = self.high.max_bps if self.high is not None else None
+        return min(LOW_KBPS * 1000, high // 4) if high else LOW_KBPS * 1000
+
+
 class LowLayer:
     """The low layer of ``transceiver``'s video: ``track`` (a relay of the same output as the
-    transceiver's) at half size, encoded through ``hooks`` (e.g. end-to-end encryption) and
-    capped at :data:`LOW_KBPS`. Call :meth:`declare` on the offer sent to Janus."""
+    transceiver's) at half size, encoded through ``hooks`` (default: the high layer's, e.g.
+    end-to-end encryption) and capped at :data:`LOW_KBPS` (or a quarter of the high layer's
+    cap). Call :meth:`declare` on the offer sent to Janus."""
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: MediaStreamTrack,
                  hooks: Sequence[EncoderHook] | None = None) -> None:
         self.primary = transceiver.sender
         self.track = _HalfSize(track)
+        high = hooks_of(self.primary)
         # by default the high layer's hooks (end-to-end encryption...) but its bitrate cap
         self.hooks = list(hooks) if hooks is not None else [
-            hook for hook in hooks_of(self.primary)
-            if getattr(hook, "__func__", None) is not Quality.cap_encoder]
+            hook for hook in high if getattr(hook, "__func__", None) is not Quality.cap_encoder]
+        caps = [getattr(hook, "__self__", None) for hook in high
+                if getattr(hook, "__func__", None) is Quality.cap_encoder]
         self.ssrc = random32()
-        self.quality = Quality()
-        self.quality.set(max_kbps=LOW_KBPS)
+        self.quality = _LowCap(caps[0] if caps else None)
         self.sender: RTCRtpSender | None = None
         stock_send, stock_stop = self.primary.send, self.primary.stop
 
