@@ -5,6 +5,7 @@
  * stats line, refreshed once a second from getStats.
  */
 
+import { LayerPolicy } from "../ui/layers.js";
 import { linearToDb, TileGrid } from "../ui/tiles.js";
 import { Rates, StatsLine, tileInfo } from "../ui/stats.js";
 
@@ -17,7 +18,13 @@ export class CallView {
   constructor(session, stage, options) {
     this.session = session;
     this.selfName = options.selfName;
-    this.grid = new TileGrid({ onBlocked: options.onBlocked });
+    // layer policy hook (js/ui/layers.js): thumbnails "low", the pinned and active one "high"
+    this.layers = new LayerPolicy((id, layer) => {
+      const topology = session.topology;
+      return topology && "setLayer" in topology ? topology.setLayer(id, layer) : undefined;
+    });
+    this.grid = new TileGrid({ onBlocked: options.onBlocked,
+      onChange: (grid) => this.layers.apply(grid) });
     this.stats = new StatsLine();
     this.rates = new Rates();
     stage.append(this.grid.el, this.stats.el);

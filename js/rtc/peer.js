@@ -103,6 +103,8 @@ export class RemotePeer extends Emitter {
     this.state = "new";
     /** @type {string | null} E2EE: "ok", "no-key" or "wrong-key" (set by js/rtc/e2ee.js) */
     this.e2ee = null;
+    /** @type {string | null} SFU: the simulcast layer Janus says it sends (sfu_subscriber.js) */
+    this.layer = null;
     /** @type {RTCPeerConnection | null} the connection this peer's media arrives on */
     this.pc = null;
     /** Remote audio + video of the current connection (a new stream per connection). */
@@ -164,7 +166,7 @@ export class RemotePeer extends Emitter {
   async stats() {
     const pc = this.pc;
     if (!pc) return null;
-    return { state: this.state, ...summarizeStats(await pc.getStats()) };
+    return { state: this.state, layer: this.layer, ...summarizeStats(await pc.getStats()) };
   }
 
   close() {
@@ -179,6 +181,7 @@ export class RemotePeer extends Emitter {
   /** Plain data for tests and UIs. */
   describe() {
     return { peerId: this.id, name: this.name, state: this.state,
-      signalingState: this.pc?.signalingState ?? null, connectedAt: this.connectedAt };
+      signalingState: this.pc?.signalingState ?? null, connectedAt: this.connectedAt,
+      layer: this.layer };
   }
 }

@@ -11,12 +11,9 @@
  */
 
 import { Emitter } from "./emitter.js";
-import { gathered } from "./gather.js";
-import { JANUS_CODES, JanusError } from "./janus.js";
 import { peersStats, RemotePeer } from "./peer.js";
-import { Publisher, SFU_TIMING, sleep } from "./sfu_publisher.js";
-
-/** @typedef {{feedId: number, handle: import("./janus.js").JanusHandle | null}} Subscription */
+import { Publisher } from "./sfu_publisher.js";
+import { Subscriber } from "./sfu_subscriber.js";
 
 export class Sfu extends Emitter {
   /** @param {import("./topology.js").TopologyOptions} options */
@@ -31,8 +28,6 @@ export class Sfu extends Emitter {
     this.selfId = null;
     /** @type {Map<string, RemotePeer>} */
     this.peers = new Map();
-    /** @type {Map<string, Subscription>} peer_id -> the feed we receive for it */
-    this.subscriptions = new Map();
     /** @type {Map<string, number>} display (= peer_id) -> Janus feed id */
     this.feeds = new Map();
     /** @type {import("./sfu_publisher.js").SfuInfo | null} */
@@ -43,6 +38,18 @@ export class Sfu extends Emitter {
     this.error = null;
     /** @type {'idle'|'connecting'|'publishing'|'failed'} */
     this.state = "idle";
+    /** @type {Subscriber | null} each peer's feed on its own connection, through our Janus */
+    this.subscriber = null;
+  }
+
+  /** @param {import("./sfu_publisher.js").SfuInfo} info */
+  _newSubscriber(info) {
+    return new Subscriber({ info, rtcConfig: this.rtcConfig, e2ee: this.e2ee,
+      janus: () => this.publisher?.janus ?? null,
+      privateId: () => this.publisher?.privateId ?? null,
+      onError: (peer, message) => {
+        if (this.error === null) this.emit("error", { peer, code: "sfu-error", message });
+      } });
   }
 
   /**
@@ -53,6 +60,7 @@ export class Sfu extends Emitter {
     const info = /** @type {import("./sfu_publisher.js").SfuInfo} */ (joined.sfu);
     this.selfId = joined.peer_id;
     this.info = info;
+    this.subscriber = this._newSubscriber(info);
     this.state = "connecting";
     for (const peer of joined.peers ?? []) this.peerJoined(peer.peer_id, peer.name ?? "");
     const publisher = new Publisher(info, this.rtcConfig, {
@@ -145,7 +153,7 @@ export class Sfu extends Emitter {
         if (fid !== feedId) continue;
         this.feeds.delete(display);
         const peer = this.peers.get(display);
-        if (peer && this.subscriptions.get(display)?.feedId === feedId) {
+        if (peer && this.subscriber?.feedOf(display) === feedId) {
           this._unsubscribe(peer);
           peer.setState("new");
         }
@@ -156,97 +164,29 @@ export class Sfu extends Emitter {
     }
   }
 
-  // -- subscriptions --------------------------------------------------------------------------
+  // -- subscriptions (sfu_subscriber.js) -----------------------------------------------------
 
   /** @param {RemotePeer} peer  drop its subscription (connection + Janus handle), keep it */
   _unsubscribe(peer) {
-    peer.dropPc();
-    const sub = this.subscriptions.get(peer.id);
-    this.subscriptions.delete(peer.id);
-    sub?.handle?.detach();
+    this.subscriber?.drop(peer);
   }
 
   /** @param {string} id */
   _sync(id) {
     const peer = this.peers.get(id);
     const feedId = this.feeds.get(id);
-    if (!peer || feedId === undefined || !this.publisher?.janus || this.error !== null) return;
-    if (this.subscriptions.get(id)?.feedId === feedId) return;
-    this._unsubscribe(peer);
-    /** @type {Subscription} */
-    const sub = { feedId, handle: null };
-    this.subscriptions.set(id, sub);
-    this._subscribe(peer, sub).catch((err) => {
-      if (peer.closed || this.subscriptions.get(id) !== sub || this.error !== null) return;
-      this._unsubscribe(peer);
-      peer.setState("failed");
-      this.emit("error", { peer, code: "sfu-error",
-        message: `SFU: cannot receive ${peer.name || peer.id}: ${err?.message ?? err}` });
-    });
+    if (!peer || feedId === undefined || this.error !== null) return;
+    this.subscriber?.sync(peer, feedId);
   }
 
   /**
-   * One recvonly connection for `peer`'s feed: Janus offers, we answer.
-   * @param {RemotePeer} peer
-   * @param {Subscription} sub
+   * Ask Janus for `layer` ("low" | "mid" | "high") of `id`'s video; `peer.layer` then says
+   * which one arrives (see Subscriber.setLayer).
+   * @param {string} id
+   * @param {string} layer
    */
-  async _subscribe(peer, sub) {
-    const janus = this.publisher?.janus;
-    if (!janus || !this.info) return;
-    const current = () => !peer.closed && this.subscriptions.get(peer.id) === sub &&
-      this.publisher?.janus === janus;
-    const handle = await janus.attach();
-    if (!current()) {
-      handle.detach();
-      return;
-    }
-    sub.handle = handle;
-    const offer = await this._joinSubscriber(handle, sub.feedId, current);
-    if (!current()) return;
-    const pc = peer.usePc(new RTCPeerConnection(this.rtcConfig));
-    peer.setState("connecting");
-    await pc.setRemoteDescription(offer);
-    const stream = new MediaStream();
-    for (const transceiver of pc.getTransceivers()) {
-      transceiver.direction = "recvonly";
-      stream.addTrack(transceiver.receiver.track);
-    }
-    this.e2ee?.bind(pc, peer); // E2EE hook: open what we receive
-    peer.setStream(stream);
-    await pc.setLocalDescription(await pc.createAnswer());
-    await gathered(pc, SFU_TIMING.gathering); // our candidates go inside the answer
-    if (!current() || peer.pc !== pc) return;
-    const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
-    const answer = { type: local.type, sdp: local.sdp, trickle: false };
-    await handle.message({ request: "start" }, this.e2ee ? this.e2ee.mark(answer) : answer);
-  }
-
-  /**
-   * Join `feedId` as a subscriber (retrying while its publisher is not up yet): Janus' offer.
-   * @param {import("./janus.js").JanusHandle} handle
-   * @param {number} feedId
-   * @param {() => boolean} current
-   */
-  async _joinSubscriber(handle, feedId, current) {
-    const info = /** @type {import("./sfu_publisher.js").SfuInfo} */ (this.info);
-    /** @type {Record<string, any>} */
-    const body = { request: "join", ptype: "subscriber", room: info.room,
-      streams: [{ feed: feedId }] };
-    if (info.pin) body.pin = info.pin;
-    const privateId = this.publisher?.privateId ?? null;
-    if (privateId !== null) body.private_id = privateId;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const { jsep } = await handle.message(body);
-        if (!jsep) throw new JanusError("Janus sent no offer for the subscription");
-        return jsep;
-      } catch (err) {
-        const code = /** @type {any} */ (err)?.code;
-        if (code !== JANUS_CODES.NO_SUCH_FEED || attempt >= SFU_TIMING.feedRetries - 1 ||
-            !current()) throw err;
-      }
-      await sleep(SFU_TIMING.retry);
-    }
+  setLayer(id, layer) {
+    return this.subscriber?.setLayer(id, layer);
   }
 
   // -- local media and stats ------------------------------------------------------------------
@@ -273,7 +213,7 @@ export class Sfu extends Emitter {
 
   describePeers() {
     return [...this.peers.values()].map((peer) => ({ ...peer.describe(),
-      feedId: this.subscriptions.get(peer.id)?.feedId ?? null }));
+      feedId: this.subscriber?.feedOf(peer.id) ?? null }));
   }
 
   describe() {

@@ -113,9 +113,13 @@ export class Tile {
 }
 
 export class TileGrid {
-  /** @param {{onBlocked?: () => void}} [options]  onBlocked: a tile's sound needs a click */
+  /**
+   * @param {{onBlocked?: () => void, onChange?: (grid: TileGrid) => void}} [options]
+   *   onBlocked: a tile's sound needs a click; onChange: tiles, pin or active speaker changed
+   */
   constructor(options = {}) {
     this.onBlocked = options.onBlocked;
+    this.onChange = options.onChange; // the layer policy (js/ui/layers.js) listens
     /** @type {Map<string, Tile>} */
     this.tiles = new Map();
     /** @type {string | null} the participant shown large, if any */
@@ -136,6 +140,7 @@ export class TileGrid {
     for (const [k, tile] of this.tiles) tile.el.classList.toggle("znb-pinned", k === this.pinned);
     this.el.classList.toggle("znb-has-pin", this.pinned !== null);
     this.el.dataset.pinned = this.pinned ?? "";
+    this.onChange?.(this);
   }
 
   /**
@@ -170,9 +175,11 @@ export class TileGrid {
 
   /** @param {string | null} best */
   highlight(best) {
+    const changed = best !== this.active;
     this.active = best; // re-applied every time: a tile made after its speaker was named
     for (const [k, tile] of this.tiles) tile.el.classList.toggle("znb-active", k === best);
     this.el.dataset.active = best ?? "";
+    if (changed) this.onChange?.(this);
   }
 
   /**
@@ -230,5 +237,6 @@ export class TileGrid {
     this.el.dataset.count = String(this.tiles.size);
     this.el.classList.toggle("many", this.tiles.size > 2);
     this.el.classList.toggle("znb-crowd", this.tiles.size > 6); // a class: smaller tiles
+    this.onChange?.(this);
   }
 }

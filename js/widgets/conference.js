@@ -3,16 +3,20 @@
  * Conference(room): the call in a notebook, with the page's UI modules (js/ui/): a tile per
  * participant (you first), the controls, a stats line and a status line. The browser
  * captures with js/rtc/media.js and sends to the kernel over the local link; the others come
- * back from the kernel in the link's slots. Messages: docs/widget-protocol.md.
+ * back from the kernel in the link's slots — or, in an SFU session (the `sfu` trait), straight
+ * from Janus (js/rtc/sfu_viewer.js), each tile at the layer js/ui/layers.js picks. Messages:
+ * docs/widget-protocol.md.
  */
 
 import { LocalMedia } from "../rtc/media.js";
+import { SfuViewer } from "../rtc/sfu_viewer.js";
 import { Controls } from "../ui/controls.js";
 import { h } from "../ui/dom.js";
+import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
 import { TileGrid } from "../ui/tiles.js";
-import { KernelLink } from "./link.js";
+import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
 /** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null}} Row */
@@ -27,7 +31,12 @@ class ConferenceView {
     this.capture = Boolean(model.get("capture"));
     this.media = new LocalMedia();
     this.link = this.newLink();
-    this.grid = new TileGrid();
+    /** @type {SfuViewer | null} the others' media straight from Janus (SFU sessions) */
+    this.viewer = null;
+    /** @type {string | null} the view that asked the kernel for the room's pin */
+    this.pinAsked = null;
+    this.layers = new LayerPolicy((id, layer) => this.viewer?.setLayer(id, layer));
+    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid) });
     this.stats = new StatsLine();
     this.status = new StatusLine();
     /** a problem the kernel also heard about; stays on show */
@@ -46,6 +55,7 @@ class ConferenceView {
       ["change:local_error", () => this.layout()],
       ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
       ["change:slots", () => this.relink()],
+      ["change:sfu", () => this.syncViewer()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
     for (const [event, cb] of this.listeners) model.on(event, cb);
     this.stopMedia = [
@@ -54,6 +64,57 @@ class ConferenceView {
     ];
     this.layout();
     this.stats.set(model.get("stats") ?? []);
+    this.syncViewer();
+  }
+
+  /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
+  syncViewer() {
+    const sfu = this.model.get("sfu");
+    if (!sfu?.url) {
+      this.closeViewer();
+    } else if (!this.viewer && this.pinAsked === null) {
+      this.pinAsked = this.link.view;
+      this.model.send({ type: "sfu-pin", view: this.pinAsked });
+    }
+    this.viewer?.setRoster(this.roster());
+    this.layout();
+  }
+
+  /** peer_id -> {feed, name}: the kernel's Janus feeds with the participants' names. */
+  roster() {
+    /** @type {Record<string, number>} */
+    const feeds = this.model.get("sfu")?.feeds ?? {};
+    /** @type {Row[]} */
+    const rows = this.model.get("participants") ?? [];
+    const names = new Map(rows.map((r) => [r.key, r.name]));
+    return Object.fromEntries(Object.entries(feeds).map(([id, feed]) =>
+      [id, { feed, name: names.get(id) ?? id }]));
+  }
+
+  /** @param {{pin?: string}} msg  the kernel's answer to `sfu-pin` */
+  startViewer(msg) {
+    const sfu = this.model.get("sfu");
+    if (this.viewer || !sfu?.url) return;
+    const viewer = this.viewer = new SfuViewer();
+    registry().viewers.add(viewer);
+    for (const event of ["peer-added", "peer-state", "stream"]) {
+      viewer.on(event, () => this.layout());
+    }
+    viewer.on("error", ({ message }) => {
+      this.problem = message; // Janus lost or a feed failed: stays on show
+      this.layout();
+    });
+    viewer.start({ kind: "janus", url: sfu.url, room: sfu.room, pin: msg.pin });
+    this.layers.reset(); // what was asked before the viewer existed went nowhere
+    this.layers.apply(this.grid);
+    viewer.setRoster(this.roster());
+  }
+
+  closeViewer() {
+    if (this.viewer) registry().viewers.delete(this.viewer);
+    this.viewer?.close();
+    this.viewer = null;
+    this.pinAsked = null;
   }
 
   /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
@@ -115,11 +176,17 @@ class ConferenceView {
   /** @param {Row} row */
   showRow(row) {
     const tile = this.grid.tile(row.key, { local: row.local });
+    // SFU: the tile shows (and its state is) this page's own subscription to the peer
+    const watched = row.local ? undefined : this.viewer?.peers.get(row.key);
     // your tile: a failing source or filter (room's error event, peer None) while it fails
-    tile.update({ name: row.name, state: row.state, e2ee: row.e2ee ?? null,
+    tile.update({ name: row.name, state: watched?.state ?? row.state, e2ee: row.e2ee ?? null,
       banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());
+      return;
+    }
+    if (watched) {
+      tile.show(watched.stream);
       return;
     }
     const slot = this.link.slotOf(row.key);
@@ -140,6 +207,7 @@ class ConferenceView {
 
   /** @param {any} msg */
   onMessage(msg) {
+    if (msg?.type === "sfu-pin" && msg.view === this.pinAsked) this.startViewer(msg);
     if (msg?.type !== "levels") return;
     if ("active" in msg) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
     for (const [key, db] of Object.entries(msg.levels)) this.grid.setLevel(key, db);
@@ -150,6 +218,7 @@ class ConferenceView {
     for (const stop of this.stopMedia) stop();
     this.controls.dispose();
     this.link.close();
+    this.closeViewer();
     this.media.dispose();
     this.root.remove();
   }

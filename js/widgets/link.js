@@ -5,7 +5,8 @@
  * audio (mic), 1 video (camera/screen), then `slots` pairs of video + audio that only the
  * kernel sends on. The kernel answers (complete SDP) and says which slot shows whom.
  *
- * `globalThis.zeroNbWidgets.links` holds every live link (tests read their stats).
+ * `globalThis.zeroNbWidgets.links` holds every live link (tests read their stats), `.viewers`
+ * every Conference's receive-only SFU viewer (js/rtc/sfu_viewer.js).
  * Messages: docs/widget-protocol.md.
  */
 
@@ -18,10 +19,14 @@ import { gathered } from "../rtc/gather.js";
 
 /** @typedef {{ key: string, name?: string, peer_id?: string }} SlotInfo */
 
-/** @returns {{links: Set<KernelLink>}} */
+/**
+ * @returns {{links: Set<KernelLink>,
+ *   viewers: Set<import("../rtc/sfu_viewer.js").SfuViewer>}}
+ */
 export function registry() {
   const g = /** @type {any} */ (globalThis);
   g.zeroNbWidgets ??= { links: new Set() };
+  g.zeroNbWidgets.viewers ??= new Set();
   return g.zeroNbWidgets;
 }
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from ..kernel_rtc.feeds import AudioFeed
-from ..kernel_rtc.link import LocalLink
+from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
 from ..kernel_rtc.sources import FeedSource
+from ..sfu.kernel import Sfu
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ class Conference(LinkWidget):
 
     The page's camera and mic become the room's local sources (unless the room already
     sends another source), so filters and recording apply to them like to any source.
+
+    In an SFU session the page receives the others straight from Janus (the ``sfu`` trait;
+    the pin goes as a message, never into saved widget state), so the kernel re-encodes
+    nothing for display and receives only what ``room.subscribe`` asks for; in a mesh, or
+    with E2EE (the page gets no key), the kernel forwards them over the local link.
     """
 
     _module = "conference.js"
@@ -55,12 +61,16 @@ class Conference(LinkWidget):
     joined = traitlets.Bool(True).tag(sync=True)
     media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
     local_error = traitlets.Unicode("").tag(sync=True)  # your sources' latest error, for now
+    sfu = traitlets.Dict().tag(sync=True)  # SFU sessions: {url, room, feeds}; {}: forwarding
 
     def __init__(self, room: Room, **kwargs: Any) -> None:
         self.room = room
         source = room.local.video.source  # capture unless the room sends something else
         capture = source is None or (isinstance(source, FeedSource)
                                      and source.label.startswith(_LABEL))
+        # decided once: the page watches Janus itself, or the kernel forwards over the link
+        self._direct = self._watched_sfu() is not None
+        kwargs.setdefault("slots", (0 if capture else 1) if self._direct else DEFAULT_SLOTS)
         super().__init__(capture=capture, **kwargs)
         self._ticks = 0
         self._joined_cb = room.on("peer-joined", self._peer_joined)
@@ -74,11 +84,19 @@ class Conference(LinkWidget):
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
 
+    def _watched_sfu(self) -> Sfu | None:
+        """The room's SFU when the page receives from Janus itself. Not with E2EE: the
+        kernel keeps only the derived key, so it forwards what it decrypts instead."""
+        topology = self.room.topology
+        if isinstance(topology, Sfu) and self.room.e2ee is None and not self.room.closed:
+            return topology
+        return None
+
     # -- engine loop ----------------------------------------------------------------------
     def _attach(self, link: LocalLink) -> None:
         if not self.capture:  # the room sends a bot source: show what the others see
             link.show("local", self.room.local.video.feed, None, {"name": self.room.name})
-        for peer in self.room.peers.values():
+        for peer in [] if self._direct else self.room.peers.values():
             link.show(peer.peer_id, peer.video, peer.audio,
                       {"name": peer.name, "peer_id": peer.peer_id})
 
@@ -94,7 +112,7 @@ class Conference(LinkWidget):
     # -- room events (room worker thread) -------------------------------------------------
     def _peer_joined(self, peer: RemotePeer) -> None:
         async def show() -> None:
-            if self.link is not None:
+            if self.link is not None and not self._direct:
                 self.link.show(peer.peer_id, peer.video, peer.audio,
                                {"name": peer.name, "peer_id": peer.peer_id})
         self.engine.submit(show())
@@ -150,6 +168,10 @@ class Conference(LinkWidget):
             self._update_participants()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
+        elif kind == "sfu-pin":  # a secret: a message to the asking view, never a trait
+            sfu = self._watched_sfu() if self._direct else None
+            if sfu is not None:
+                self.send({"type": "sfu-pin", "view": content.get("view"), "pin": sfu.pin})
         else:
             super()._on_command(content)
 
@@ -167,7 +189,7 @@ class Conference(LinkWidget):
                  "state": "closed" if room.closed else "connected",
                  "slot": link.slot_of("local") if link else None}
         rows = [local]
-        shown = len(room.peers) + (0 if self.capture else 1)  # slots the page needs
+        shown = (0 if self._direct else len(room.peers)) + (0 if self.capture else 1)
         if shown > self.slots:  # grow (never shrink): the page offers again with more
             self.slots = shown + SLOT_HEADROOM
         for peer in ([] if room.closed else room.peers.values()):
@@ -176,6 +198,15 @@ class Conference(LinkWidget):
                          "slot": link.slot_of(peer.peer_id) if link else None})
         if rows != self.participants:
             self.participants = rows
+        self._update_sfu()
+
+    def _update_sfu(self) -> None:
+        """The room and its feeds (peer_id -> Janus feed id) for the page's viewer."""
+        sfu = self._watched_sfu() if self._direct else None
+        value = {} if sfu is None else {"url": sfu.url, "room": sfu.room_id,
+                                         "feeds": dict(sfu.feeds)}  # a copy: engine loop's
+        if value != self.sfu:
+            self.sfu = value
 
     def _tick(self) -> None:
         super()._tick()
@@ -187,6 +218,7 @@ class Conference(LinkWidget):
         for peer in room.peers.values():
             levels[peer.peer_id] = round(peer.audio.level_db, 1) \
                 if peer.audio.frame_count else None
+        self._update_sfu()  # feeds follow Janus' publisher events: 5 Hz keeps tiles prompt
         message: dict[str, Any] = {"type": "levels", "levels": levels}
         if room.speech.available:  # voice activity, not level, names the active speaker
             message["active"] = self._active_key()
