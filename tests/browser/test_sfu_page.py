@@ -14,7 +14,7 @@ from zero_nb import sources
 pytestmark = pytest.mark.media
 
 janus = sfu_support.janus  # the fixture: real Janus with ICE on a veth holding 127.0.0.1/32
-COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255)}
+COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0)}
 QUERY = {"autojoin": "1", "processing": "0"}
 
 
@@ -134,3 +134,49 @@ def test_page_publishes_simulcast_and_a_kernel_switches_layers(browser, sfu_serv
         assert not page.console_errors
     finally:
         teacher.leave()
+
+
+# the teacher page's view of one peer: the layer Janus says it sends, the width decoded
+PEER_LAYER_JS = """async (id) => { const peer = window.zeroNb.peers.get(id);
+  const s = peer ? await peer.stats() : null;
+  return s ? [s.layer, s.video.width ?? 0, s.video.framesDecoded ?? 0] : null; }"""
+
+
+def test_page_gallery_asks_for_thumbnails_and_the_pinned_high_layer(browser, call_page,
+                                                                      sfu_server, sfu_bots):
+    """Five tiles on the teacher's page: a simulcast student (fake camera 640x480) arrives as
+    a thumbnail (low layer, <= 320 wide); pinning it brings the 640-wide layer, unpinning
+    the low one again (js/ui/layers.js asks Janus through sfu_subscriber.js)."""
+    from tests.browser.helpers import Page
+
+    for name in COLOURS:  # three small bots: with the teacher and the student, 5 tiles
+        sfu_bots("lay", name)
+    context = browser(None)  # Chromium's own fake camera: 640x480, two simulcast layers
+    tab = context.pages[0] if context.pages else context.new_page()
+    student = Page(tab, f"http://127.0.0.1:{sfu_server.port}").open(
+        session="lay", name="student", mic="0", **QUERY)  # no sound: never the active speaker
+    student.wait_state("joined")
+    teacher = call_page(sfu_server).open(session="lay", name="teacher", **QUERY)
+    teacher.wait_decoding([*COLOURS, "student"], 30 * UNIT)
+    sid = next(p["peerId"] for p in teacher.snapshot()["peers"] if p["name"] == "student")
+    assert teacher.page.locator(".znb-tile").count() == 5
+
+    def layer() -> list:
+        return teacher.page.evaluate(PEER_LAYER_JS, sid) or [None, 0, 0]
+
+    wait_until(lambda: 0 < layer()[1] <= 320 and layer(), 20 * UNIT,
+               "the student as a thumbnail (<= 320 wide)")
+    # Chromium ramps its layers up with its bandwidth estimate: pin once the student
+    # encodes the 640-wide layer (the wait after the click is Janus' switch)
+    wait_until(lambda: any(w == 640 and n > 30 for w, n in tab.evaluate(LAYERS_JS)),
+               15 * UNIT, "the student to encode its 640-wide layer")
+    tile = teacher.page.locator(f".znb-tile[data-peer='{sid}']")
+    tile.click()
+    got = wait_until(lambda: (v := layer())[1] == 640 and v, 10 * UNIT,
+                     "the pinned student's 640-wide layer")
+    assert got[0] in ("mid", "high")  # two layers at VGA: Janus' substream 1 is the top
+    tile.click()  # unpin: a thumbnail again
+    got = wait_until(lambda: 0 < (v := layer())[1] <= 320 and v, 10 * UNIT,
+                     "the low layer again after unpinning")
+    assert got[0] == "low"
+    assert not teacher.console_errors and not student.console_errors

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests import sfu_support
 from tests.browser.helpers import CHROMIUM, FLAGS, screenshot_path, wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT
@@ -19,6 +20,9 @@ from zero_nb import sources
 from zero_nb.widgets.conference import ERROR_HOLD_S
 
 pytestmark = pytest.mark.media
+
+janus = sfu_support.janus  # real Janus (ICE on a veth holding 127.0.0.1/32) for SFU sessions
+sfu_server = sfu_support.sfu_server
 
 BLUE = (0, 0, 255)
 CFG = '{"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}'
@@ -361,3 +365,74 @@ def test_permission_denied_shows_message_and_kernel_goes_on(lab, denying_browser
     assert "errors [(None, " in errors and "browser media: Camera/microphone permission denied" \
         in errors, out
     assert "browser media: Camera/microphone permission denied" in camera, out
+
+
+# the Conference's own Janus subscriptions (js/rtc/sfu_viewer.js, the hook link.js keeps)
+VIEWER_STATS_JS = """async () => { const out = {};
+  for (const viewer of window.zeroNbWidgets?.viewers ?? []) {
+    for (const [id, s] of Object.entries(await viewer.stats())) {
+      out[viewer.peers.get(id)?.name ?? id] = { state: s?.state ?? null,
+        frames: s?.video?.framesDecoded ?? 0, samples: s?.audio?.samples ?? 0,
+        pcs: viewer.peers.get(id)?.pc?.getTransceivers().map((t) => t.direction) };
+    }
+  }
+  return out; }"""
+
+
+def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, red_clip,
+                                                                   sfu_server, janus):
+    """In an SFU session the Conference's browser decodes the others straight from Janus
+    (its own recvonly subscriptions), the kernel link carries only the page's camera and
+    mic (no slots, nothing re-encoded), the bots still get the notebook's camera, and a lost
+    Janus shows an error in the widget."""
+    import zero_nb
+    from tests.conftest import MEDIA_CONFIG
+
+    bots = [zero_nb.join("wsfu", sfu_server.url, name=name, config=MEDIA_CONFIG,
+                         video=sources.solid(rgb, 160, 120, fps=15),
+                         audio=sources.tone(440, -12))
+            for name, rgb in (("green", (0, 255, 0)), ("blue", BLUE))]
+    try:
+        write_notebook(lab.root / "sfu.ipynb", [
+            "import zero_nb\n"
+            f"room = zero_nb.join('wsfu', {sfu_server.url!r}, name='nb', config={CFG})\n"
+            "w = room.widget()\nw",
+            "sent = sum(t.sent for pair in w.link._tracks for t in pair)\n"
+            "print('kernel link: slots', w.slots, len(w.link._tracks), 'sent', sent)",
+        ])
+        page = browser(red_clip).new_page()
+        lab.open(page, "sfu.ipynb")
+        lab.run_cell(page, 0)
+        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+        for bot in bots:
+            wait_until(lambda b=bot: b.peer("nb") and is_red(b.peer("nb").video.latest()),
+                       30 * UNIT, f"{bot.name} to receive the notebook's red camera")
+
+        def decoding(floor: dict) -> dict | bool:
+            stats = page.evaluate(VIEWER_STATS_JS)
+            ok = all(stats.get(n, {}).get("state") == "connected"
+                     and stats[n]["frames"] > floor.get(n, 0) for n in ("green", "blue"))
+            return stats if ok else False
+
+        first = wait_until(lambda: decoding({}), 30 * UNIT,
+                           "the widget's browser to decode both bots from Janus")
+        wait_until(lambda: decoding({n: first[n]["frames"] + 10 for n in first}), 5 * UNIT,
+                   "framesDecoded from Janus to advance")
+        assert all(first[n]["pcs"] == ["recvonly", "recvonly"] for n in ("green", "blue"))
+        wait_until(lambda: page.evaluate("""() => [...document.querySelectorAll(
+            '.znb-conference .znb-tile:not(.znb-local) video')].filter(
+            (v) => v.srcObject && v.videoWidth > 0).length""") == 2, 10 * UNIT,
+            "video on both bots' tiles")
+        link = link_stats(page, "Conference")
+        assert link["state"] == "connected" and link["framesSent"] > 0
+        assert link["framesDecoded"] == 0 and link["bytesReceived"] == 0  # nothing forwarded
+        wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+        lab.run_cell(page, 1)
+        assert output_numbers(page, 1, "kernel link: slots") == [0, 0, 0]
+        # Janus goes away: the widget says so (its viewer and the kernel both notice)
+        janus.kill()
+        wait_until(lambda: "SFU lost" in page.locator(".znb-conference").inner_text(),
+                   15 * UNIT, "the widget to show that the SFU was lost")
+    finally:
+        for bot in bots:
+            bot.leave()
