@@ -4,18 +4,38 @@
  * other participants' media straight from Janus (its kernel publishes; the kernel's local
  * link then carries only your own camera and mic). The viewer is no signaling participant:
  * the kernel tells it the room (url, room, pin) and the roster (peer_id -> Janus feed id,
- * name), and it subscribes with sfu_subscriber.js, like the page's Sfu topology.
+ * name), and it subscribes with sfu_subscriber.js, like the page's Sfu topology. With E2EE
+ * the kernel hands over the raw frame key (never the passphrase) and e2ee.js opens the frames.
  *
  * Events (detail): peer-added {peer} · peer-removed {peer} · peer-state {peer, state}
- *   · stream {peer, stream} · error {peer, message, code}
+ *   · stream {peer, stream} · e2ee {peer, state} · error {peer, message, code}
  */
 
+import { E2EE_PC_CONFIG, E2eeLink, e2eeSupport, Keyring } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { JanusSession } from "./janus.js";
 import { peersStats, RemotePeer } from "./peer.js";
 import { Subscriber } from "./sfu_subscriber.js";
 
-/** @typedef {{feed: number, name?: string}} FeedInfo  one participant's Janus feed */
+/**
+ * @typedef {{feed: number, name?: string}} FeedInfo  one participant's Janus feed
+ * @typedef {{key: string, key_id: number}} FrameKey  E2EE: the raw AES key (base64) and its id
+ */
+
+/**
+ * An E2eeLink keyed with the kernel's frame key (the same PBKDF2 result the passphrase gives).
+ * @param {FrameKey} frameKey
+ * @param {(peer: any, state: string) => void} onState
+ */
+function keyedLink(frameKey, onState) {
+  const link = new E2eeLink("");
+  const keyring = link.keyring = new Keyring();
+  link.onState = onState;
+  const raw = Uint8Array.from(atob(frameKey.key), (c) => c.charCodeAt(0));
+  crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"])
+    .then((key) => keyring.setKey(key, frameKey.key_id)); // well before the first frame
+  return link;
+}
 
 export class SfuViewer extends Emitter {
   /** @param {{rtcConfig?: RTCConfiguration}} [options] */
@@ -38,17 +58,26 @@ export class SfuViewer extends Emitter {
     /** @type {string | null} why media stopped, if it did */
     this.error = null;
     this.closed = false;
+    /** @type {E2eeLink | null} */
+    this.e2ee = null;
   }
 
   /**
    * Connect to Janus (our own session) and subscribe to the roster's feeds; never throws.
    * @param {import("./sfu_publisher.js").SfuInfo} info  url, room, pin
+   * @param {FrameKey | null} [frameKey]  E2EE sessions: the key to open frames with
    */
-  async start(info) {
+  async start(info, frameKey = null) {
     this.info = info;
     this.state = "connecting";
+    let rtcConfig = this.rtcConfig;
+    if (frameKey) {
+      this.e2ee = keyedLink(frameKey, (peer, state) => this.emit("e2ee", { peer, state }));
+      // the older frame-transform API needs a flag on every connection
+      if (e2eeSupport() === "encoded-streams") rtcConfig = { ...rtcConfig, ...E2EE_PC_CONFIG };
+    }
     // made at once, so layers asked while we connect apply to the first subscriptions
-    this.subscriber = new Subscriber({ info, rtcConfig: this.rtcConfig,
+    this.subscriber = new Subscriber({ info, rtcConfig, e2ee: this.e2ee,
       janus: () => this.janus,
       onError: (peer, message) => {
         if (this.error === null) this.emit("error", { peer, code: "sfu-error", message });
@@ -147,6 +176,7 @@ export class SfuViewer extends Emitter {
     }
     this.peers.clear();
     this.subscriber?.close();
+    this.e2ee?.close();
     const janus = this.janus;
     this.janus = null;
     if (janus) {

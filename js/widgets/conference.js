@@ -91,20 +91,23 @@ class ConferenceView {
       [id, { feed, name: names.get(id) ?? id }]));
   }
 
-  /** @param {{pin?: string}} msg  the kernel's answer to `sfu-pin` */
+  /**
+   * @param {{pin?: string, e2ee?: import("../rtc/sfu_viewer.js").FrameKey}} msg  the kernel's
+   *   answer to `sfu-pin`: the room's pin, and in an E2EE session the frame key
+   */
   startViewer(msg) {
     const sfu = this.model.get("sfu");
     if (this.viewer || !sfu?.url) return;
     const viewer = this.viewer = new SfuViewer();
     registry().viewers.add(viewer);
-    for (const event of ["peer-added", "peer-state", "stream"]) {
+    for (const event of ["peer-added", "peer-state", "stream", "e2ee"]) {
       viewer.on(event, () => this.layout());
     }
     viewer.on("error", ({ message }) => {
       this.problem = message; // Janus lost or a feed failed: stays on show
       this.layout();
     });
-    viewer.start({ kind: "janus", url: sfu.url, room: sfu.room, pin: msg.pin });
+    viewer.start({ kind: "janus", url: sfu.url, room: sfu.room, pin: msg.pin }, msg.e2ee);
     this.layers.reset(); // what was asked before the viewer existed went nowhere
     this.layers.apply(this.grid);
     viewer.setRoster(this.roster());
@@ -179,7 +182,8 @@ class ConferenceView {
     // SFU: the tile shows (and its state is) this page's own subscription to the peer
     const watched = row.local ? undefined : this.viewer?.peers.get(row.key);
     // your tile: a failing source or filter (room's error event, peer None) while it fails
-    tile.update({ name: row.name, state: watched?.state ?? row.state, e2ee: row.e2ee ?? null,
+    tile.update({ name: row.name, state: watched?.state ?? row.state,
+      e2ee: watched?.e2ee ?? row.e2ee ?? null,
       banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());

@@ -373,29 +373,33 @@ VIEWER_STATS_JS = """async () => { const out = {};
     for (const [id, s] of Object.entries(await viewer.stats())) {
       out[viewer.peers.get(id)?.name ?? id] = { state: s?.state ?? null,
         frames: s?.video?.framesDecoded ?? 0, samples: s?.audio?.samples ?? 0,
+        e2ee: viewer.peers.get(id)?.e2ee ?? null,
         pcs: viewer.peers.get(id)?.pc?.getTransceivers().map((t) => t.direction) };
     }
   }
   return out; }"""
 
 
+@pytest.mark.parametrize("e2ee", [None, "s3cret"], ids=["plain", "e2ee"])
 def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, red_clip,
-                                                                   sfu_server, janus):
+                                                                   sfu_server, janus, e2ee):
     """In an SFU session the Conference's browser decodes the others straight from Janus
-    (its own recvonly subscriptions), the kernel link carries only the page's camera and
-    mic (no slots, nothing re-encoded), the bots still get the notebook's camera, and a lost
-    Janus shows an error in the widget."""
+    (its own recvonly subscriptions; with E2EE it opens the frames with the kernel's key),
+    the kernel link carries only the page's camera and mic (no slots, nothing re-encoded),
+    the bots still get the notebook's camera, and a lost Janus shows an error in the widget."""
     import zero_nb
     from tests.conftest import MEDIA_CONFIG
 
-    bots = [zero_nb.join("wsfu", sfu_server.url, name=name, config=MEDIA_CONFIG,
+    session = f"wsfu{'e' if e2ee else ''}"
+    bots = [zero_nb.join(session, sfu_server.url, name=name, config=MEDIA_CONFIG, e2ee=e2ee,
                          video=sources.solid(rgb, 160, 120, fps=15),
                          audio=sources.tone(440, -12))
             for name, rgb in (("green", (0, 255, 0)), ("blue", BLUE))]
     try:
         write_notebook(lab.root / "sfu.ipynb", [
             "import zero_nb\n"
-            f"room = zero_nb.join('wsfu', {sfu_server.url!r}, name='nb', config={CFG})\n"
+            f"room = zero_nb.join({session!r}, {sfu_server.url!r}, name='nb', config={CFG}, "
+            f"e2ee={e2ee!r})\n"
             "w = room.widget()\nw",
             "sent = sum(t.sent for pair in w.link._tracks for t in pair)\n"
             "print('kernel link: slots', w.slots, len(w.link._tracks), 'sent', sent)",
@@ -418,7 +422,9 @@ def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, r
                            "the widget's browser to decode both bots from Janus")
         wait_until(lambda: decoding({n: first[n]["frames"] + 10 for n in first}), 5 * UNIT,
                    "framesDecoded from Janus to advance")
-        assert all(first[n]["pcs"] == ["recvonly", "recvonly"] for n in ("green", "blue"))
+        for name in ("green", "blue"):
+            assert first[name]["pcs"] == ["recvonly", "recvonly"]
+            assert first[name]["e2ee"] == ("ok" if e2ee else None)
         wait_until(lambda: page.evaluate("""() => [...document.querySelectorAll(
             '.znb-conference .znb-tile:not(.znb-local) video')].filter(
             (v) => v.srcObject && v.videoWidth > 0).length""") == 2, 10 * UNIT,

@@ -93,6 +93,7 @@ class Keyring:
         self._keys: dict[int, AESGCM] = {}
         self._lock = threading.Lock()
         self.key_id = 0
+        self._raw = b""
         self.set_key(key, key_id)
 
     @classmethod
@@ -106,6 +107,7 @@ class Keyring:
         with self._lock:
             self._keys.pop(key_id, None)
             self._keys[key_id] = AESGCM(key)
+            self._raw = key  # the Conference hands it to its own page (a watching browser)
             while len(self._keys) > KEEP_OLD_KEYS + 1:
                 del self._keys[next(iter(self._keys))]
             self.key_id = key_id
@@ -113,6 +115,12 @@ class Keyring:
     def current(self) -> tuple[int, AESGCM]:
         with self._lock:
             return self.key_id, self._keys[self.key_id]
+
+    def current_key(self) -> tuple[int, bytes]:
+        """The sealing key id and raw key: for the notebook's own browser, which opens what
+        it receives from the SFU itself (zero_nb/widgets/conference.py)."""
+        with self._lock:
+            return self.key_id, self._raw
 
     def get(self, key_id: int) -> AESGCM | None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -48,9 +49,9 @@ class Conference(LinkWidget):
     sends another source), so filters and recording apply to them like to any source.
 
     In an SFU session the page receives the others straight from Janus (the ``sfu`` trait;
-    the pin goes as a message, never into saved widget state), so the kernel re-encodes
-    nothing for display and receives only what ``room.subscribe`` asks for; in a mesh, or
-    with E2EE (the page gets no key), the kernel forwards them over the local link.
+    the pin and any E2EE key go as messages, never into saved widget state), so the kernel
+    re-encodes nothing for display and receives only what ``room.subscribe`` asks for; in a
+    mesh the kernel forwards them over the local link.
     """
 
     _module = "conference.js"
@@ -85,12 +86,21 @@ class Conference(LinkWidget):
         return self._config if self._config is not None else self.room.config
 
     def _watched_sfu(self) -> Sfu | None:
-        """The room's SFU when the page receives from Janus itself. Not with E2EE: the
-        kernel keeps only the derived key, so it forwards what it decrypts instead."""
+        """The room's SFU, when the page receives from Janus itself."""
         topology = self.room.topology
-        if isinstance(topology, Sfu) and self.room.e2ee is None and not self.room.closed:
-            return topology
-        return None
+        return topology if isinstance(topology, Sfu) and not self.room.closed else None
+
+    def _sfu_secrets(self, view: Any) -> dict[str, Any] | None:
+        """The room's pin, and with E2EE the frame key, for the page's viewer: messages to
+        the asking view, never traits (widget state may be saved into the notebook)."""
+        sfu = self._watched_sfu() if self._direct else None
+        if sfu is None:
+            return None
+        message = {"type": "sfu-pin", "view": view, "pin": sfu.pin}
+        if self.room.e2ee is not None:
+            key_id, key = self.room.e2ee.current_key()
+            message["e2ee"] = {"key": base64.b64encode(key).decode(), "key_id": key_id}
+        return message
 
     # -- engine loop ----------------------------------------------------------------------
     def _attach(self, link: LocalLink) -> None:
@@ -168,10 +178,10 @@ class Conference(LinkWidget):
             self._update_participants()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
-        elif kind == "sfu-pin":  # a secret: a message to the asking view, never a trait
-            sfu = self._watched_sfu() if self._direct else None
-            if sfu is not None:
-                self.send({"type": "sfu-pin", "view": content.get("view"), "pin": sfu.pin})
+        elif kind == "sfu-pin":
+            secrets = self._sfu_secrets(content.get("view"))
+            if secrets is not None:
+                self.send(secrets)
         else:
             super()._on_command(content)
 
