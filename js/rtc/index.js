@@ -37,5 +37,7 @@ export { KINDS, peersStats, RemotePeer, replaceKindTrack } from "./peer.js";
 export { Session, SESSION_ERRORS } from "./session.js";
 export { Sfu } from "./sfu.js";
 export { Publisher, SFU_TIMING } from "./sfu_publisher.js";
+export { LAYER_TIMING, LAYERS, Subscriber } from "./sfu_subscriber.js";
+export { SfuViewer } from "./sfu_viewer.js";
 export { FATAL_JOIN_ERRORS, SignalingClient } from "./signaling.js";
 export { TOPOLOGIES, topologyFor, UnsupportedTopology } from "./topology.js";
