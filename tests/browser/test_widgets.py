@@ -373,7 +373,8 @@ VIEWER_STATS_JS = """async () => { const out = {};
     for (const [id, s] of Object.entries(await viewer.stats())) {
       out[viewer.peers.get(id)?.name ?? id] = { state: s?.state ?? null,
         frames: s?.video?.framesDecoded ?? 0, samples: s?.audio?.samples ?? 0,
-        e2ee: viewer.peers.get(id)?.e2ee ?? null,
+        e2ee: viewer.peers.get(id)?.e2ee ?? null, id,
+        width: s?.video?.width ?? 0, layer: s?.layer ?? null,
         pcs: viewer.peers.get(id)?.pc?.getTransceivers().map((t) => t.direction) };
     }
   }
@@ -439,6 +440,47 @@ def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, r
         janus.kill()
         wait_until(lambda: "SFU lost" in page.locator(".znb-conference").inner_text(),
                    15 * UNIT, "the widget to show that the SFU was lost")
+    finally:
+        for bot in bots:
+            bot.leave()
+
+
+def test_conference_gallery_asks_janus_for_thumbnails_and_the_pinned_layer(
+        lab, browser, red_clip, sfu_server):
+    """Five tiles in the Conference of an SFU session: the bots (kernels simulcast 320x240
+    and a half-size layer) arrive as low-layer thumbnails; pinning one brings its 320-wide
+    layer, unpinning the thumbnail again (js/ui/layers.js through the widget's viewer)."""
+    import zero_nb
+    from tests.conftest import MEDIA_CONFIG
+
+    bots = [zero_nb.join("wlay", sfu_server.url, name=f"b{i}", config=MEDIA_CONFIG,
+                         video=sources.test_pattern(320, 240, fps=15), audio=None)
+            for i in range(4)]
+    try:
+        write_notebook(lab.root / "lay.ipynb", [
+            "import zero_nb\n"
+            f"room = zero_nb.join('wlay', {sfu_server.url!r}, name='nb', config={CFG})\n"
+            "room",
+        ])
+        page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
+        lab.open(page, "lay.ipynb")
+        lab.run_cell(page, 0)
+        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+
+        def widths() -> dict:
+            return {n: s["width"] for n, s in page.evaluate(VIEWER_STATS_JS).items()}
+
+        wait_until(lambda: len(w := widths()) == 4 and all(0 < x <= 160 for x in w.values()),
+                   40 * UNIT, "every bot as a low-layer thumbnail (<= 160 wide)")
+        target = page.evaluate(VIEWER_STATS_JS)["b2"]["id"]
+        tile = page.locator(f".znb-conference .znb-tile[data-peer='{target}']")
+        tile.click()
+        wait_until(lambda: widths()["b2"] == 320, 10 * UNIT, "the pinned bot's 320-wide layer")
+        assert page.evaluate(VIEWER_STATS_JS)["b2"]["layer"] in ("mid", "high")
+        assert all(x <= 160 for n, x in widths().items() if n != "b2")  # still thumbnails
+        tile.click()
+        wait_until(lambda: widths()["b2"] <= 160, 10 * UNIT, "the thumbnail again")
+        assert page.evaluate(VIEWER_STATS_JS)["b2"]["layer"] == "low"
     finally:
         for bot in bots:
             bot.leave()
