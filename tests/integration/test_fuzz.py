@@ -226,7 +226,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = ["session", "name", "password", "token", "resume", "resume_secret", "to", "sdp",
-          "candidate", "data", "from"]
+          "candidate", "data", "from", "audio", "video", "media"]
 json_messages = st.fixed_dictionaries(
     {"type": st.one_of(st.sampled_from(sorted(CLIENT_TYPES)), json_values)},
     optional={f: json_values for f in FIELDS},
@@ -239,6 +239,10 @@ def _opt_str(v: Any) -> bool:
 
 def _req_str(v: Any) -> bool:
     return isinstance(v, str) and v != ""
+
+
+def _media(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(v.get(k), bool) for k in ("audio", "video"))
 
 
 # (type, field) -> which values parse; a valid message of each type to start from
@@ -256,11 +260,15 @@ ACCEPTS = {
     ("candidate", "to"): _req_str,
     ("candidate", "candidate"): lambda v: v is None or isinstance(v, dict),
     ("message", "to"): _opt_str,
+    ("join", "media"): lambda v: v is None or _media(v),
+    ("media", "audio"): lambda v: isinstance(v, bool),
+    ("media", "video"): lambda v: isinstance(v, bool),
     **{(t, "type"): lambda v: isinstance(v, str) for t in CLIENT_TYPES},
 }
 VALID = {
     "join": {"type": "join", "session": "s", "name": "n", "password": "p", "token": "t",
-             "resume": "r", "resume_secret": "x"},
+             "resume": "r", "resume_secret": "x", "media": {"audio": True, "video": False}},
+    "media": {"type": "media", "audio": True, "video": False},
     "offer": {"type": "offer", "to": "x", "sdp": "v=0"},
     "answer": {"type": "answer", "to": "x", "sdp": "v=0"},
     "candidate": {"type": "candidate", "to": "x", "candidate": None},

@@ -323,3 +323,60 @@ def test_host_created_sessions_with_allow_create_off():
     d = core.open()
     assert sent(frames(core, d, {"type": "join", "session": "other"}))[0]["code"] == \
         "no-such-session"
+
+
+def test_media_state_reaches_the_others_and_late_joiners():
+    """media: stored per peer, peer-media to the others (not the sender), in joined.peers."""
+    core = SignalingCore()
+    a, a_id, _ = join(core, name="alice")
+    b, b_id, _ = join(core, name="bob")
+    out = frames(core, a, {"type": "media", "audio": False, "video": True})
+    assert [x.conn for x in out] == [b]
+    assert sent(out)[0] == {"type": "peer-media", "peer_id": a_id, "audio": False,
+                            "video": True}
+    c, _, out = join(core, name="carol")
+    rows = {row["name"]: row for row in sent(out, c)[0]["peers"]}
+    assert rows["alice"]["media"] == {"audio": False, "video": True}
+    assert "media" not in rows["bob"]  # never said: unknown, not "muted"
+
+
+def test_media_unchanged_is_not_broadcast():
+    """Repeating the same state sends nothing; a change does."""
+    core = SignalingCore()
+    a, _, _ = join(core)
+    join(core)
+    assert len(frames(core, a, {"type": "media", "audio": True, "video": True})) == 1
+    assert frames(core, a, {"type": "media", "audio": True, "video": True}) == []
+    assert len(frames(core, a, {"type": "media", "audio": False, "video": True})) == 1
+
+
+def test_join_media_is_announced_with_the_peer():
+    """join.media travels in peer-joined at once; a later media updates it."""
+    core = SignalingCore()
+    a, _, _ = join(core)
+    b, b_id, out = join(core, name="bob", media={"audio": True, "video": False})
+    assert sent(out, a) == [{"type": "peer-joined", "peer_id": b_id, "name": "bob",
+                             "media": {"audio": True, "video": False}}]
+    assert frames(core, b, {"type": "media", "audio": True, "video": False}) == []
+
+
+def test_media_needs_join_and_valid_fields():
+    """media before join: not-joined (request media); bad fields: bad-message, nobody told."""
+    core = SignalingCore()
+    c = core.open()
+    reply = sent(frames(core, c, {"type": "media", "audio": True, "video": True}))[0]
+    assert reply["code"] == "not-joined" and reply["request"] == "media"
+    a, _, _ = join(core)
+    join(core)
+    out = frames(core, a, {"type": "media", "audio": "yes", "video": True})
+    assert [x.conn for x in out] == [a] and sent(out)[0]["code"] == "bad-message"
+
+
+def test_media_is_rate_limited_like_any_frame():
+    """A flood of media frames is rate-limited like the others."""
+    core = SignalingCore(Limits(rate=1.0, burst=2))
+    a, _, _ = join(core)  # the join took one token
+    join(core)
+    frames(core, a, {"type": "media", "audio": True, "video": True})
+    out = frames(core, a, {"type": "media", "audio": False, "video": True})
+    assert sent(out)[0]["code"] == "rate-limited"

@@ -9,6 +9,7 @@ from zero_nb.signaling.protocol import (
     ErrorCode,
     Join,
     Leave,
+    Media,
     Ping,
     ProtocolViolation,
     Relay,
@@ -111,3 +112,22 @@ def test_nan_and_infinity_are_not_json():
     """NaN/Infinity (a Python extension) are refused as bad-message."""
     for raw in ('{"type":"message","data":NaN}', '{"type":"message","data":[-Infinity]}'):
         assert code_of(raw) is ErrorCode.BAD_MESSAGE
+
+
+def test_media_parses_audio_and_video():
+    """media carries two booleans; join.media the same, optional."""
+    assert parse('{"type":"media","audio":false,"video":true}') == Media(audio=False, video=True)
+    join = parse('{"type":"join","media":{"audio":true,"video":false}}')
+    assert isinstance(join, Join) and join.media == Media(audio=True, video=False)
+    assert parse('{"type":"join","media":null}') == parse('{"type":"join"}')
+
+
+@pytest.mark.parametrize("raw", [
+    '{"type":"media"}', '{"type":"media","audio":true}', '{"type":"media","video":false}',
+    '{"type":"media","audio":1,"video":0}', '{"type":"media","audio":"no","video":true}',
+    '{"type":"media","audio":null,"video":true}', '{"type":"join","media":true}',
+    '{"type":"join","media":{"audio":true}}', '{"type":"join","media":[true,true]}',
+])
+def test_media_fields_checked(raw):
+    """media (and join.media) needs both audio and video as JSON booleans: else bad-message."""
+    assert code_of(raw) is ErrorCode.BAD_MESSAGE

@@ -18,6 +18,7 @@ from .protocol import (
     ErrorCode,
     Join,
     Leave,
+    Media,
     Ping,
     ProtocolViolation,
     Relay,
@@ -169,25 +170,21 @@ class SignalingCore:
         if isinstance(msg, Join):
             return self._join(conn, msg)
         if conn.peer is None:
-            kind = "leave" if isinstance(msg, Leave) else getattr(msg, "type", "message")
             return [self._error(conn, ErrorCode.NOT_JOINED,
                                 "send 'join' first: this connection is not in a session",
-                                request=kind)]
+                                request=msg.type)]
         if isinstance(msg, Leave):
             return self._leave(conn)
         if isinstance(msg, Relay):
             return self._relay(conn, conn.peer, msg.to, msg.body, msg.type, msg.raw)
+        if isinstance(msg, Media):
+            return self._media(conn.peer, msg)
         assert isinstance(msg, AppMessage)
         body = {"type": "message", "data": msg.data}
         if msg.to is not None:
             body["to"] = msg.to
             return self._relay(conn, conn.peer, msg.to, body, "message")
-        session = self.registry.sessions[conn.peer.session]
-        return [
-            Send(self._by_peer[pid], {**body, "from": conn.peer.peer_id})
-            for pid in session.peers
-            if pid != conn.peer.peer_id
-        ]
+        return self._others(conn.peer, {**body, "from": conn.peer.peer_id})
 
     # -- rules ------------------------------------------------------------------------------
     def _error(
@@ -241,6 +238,7 @@ class SignalingCore:
                     actions.append(Close(conn.conn_id, CLOSE_POLICY, "too many wrong passwords"))
             return actions
         conn.peer = peer
+        peer.media = msg.media
         self._by_peer[peer.peer_id] = conn.conn_id
         session = self.registry.sessions[peer.session]
         if is_new and self.hooks.created:
@@ -259,11 +257,7 @@ class SignalingCore:
         if self.hooks.joined_extra:
             joined.update(self.hooks.joined_extra(session))
         announce = {"type": "peer-joined", **peer.describe()}
-        out: list[Action] = [Send(conn.conn_id, joined)]
-        out += [
-            Send(self._by_peer[pid], announce) for pid in session.peers if pid != peer.peer_id
-        ]
-        return out
+        return [Send(conn.conn_id, joined), *self._others(peer, announce)]
 
     def _leave(self, conn: _Conn) -> list[Action]:
         peer = conn.peer
@@ -281,6 +275,20 @@ class SignalingCore:
             return []
         gone = {"type": "peer-left", "peer_id": peer.peer_id}
         return [Send(self._by_peer[pid], gone) for pid in session.peers]
+
+    def _media(self, peer: Peer, media: Media) -> list[Action]:
+        """Keep the peer's media state; the others hear of changes only (no reply)."""
+        if media == peer.media:
+            return []
+        peer.media = media
+        update = {"type": "peer-media", "peer_id": peer.peer_id, **media.describe()}
+        return self._others(peer, update)
+
+    def _others(self, peer: Peer, message: dict[str, Any]) -> list[Action]:
+        """``message`` to every other peer of ``peer``'s session."""
+        session = self.registry.sessions[peer.session]
+        return [Send(self._by_peer[pid], message) for pid in session.peers
+                if pid != peer.peer_id]
 
     def _relay(
         self, conn: _Conn, sender: Peer, to: str, body: dict[str, Any], kind: str,

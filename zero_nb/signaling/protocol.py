@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "CLIENT_TYPES",
@@ -25,6 +25,7 @@ __all__ = [
     "ErrorCode",
     "Join",
     "Leave",
+    "Media",
     "Ping",
     "ProtocolViolation",
     "Relay",
@@ -38,7 +39,7 @@ PEER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_NAME_CHARS = 64
 MAX_SECRET_CHARS = 128
 RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
-CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", *RELAY_TYPES})
+CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", "media", *RELAY_TYPES})
 
 
 class ErrorCode(str, Enum):
@@ -69,6 +70,19 @@ class ProtocolViolation(Exception):
 
 
 @dataclass(frozen=True)
+class Media:
+    """``media``: what a participant sends now. ``audio``/``video`` False = muted / camera
+    off (or no such device); the server keeps it per peer and tells the others."""
+
+    type: ClassVar[str] = "media"
+    audio: bool
+    video: bool
+
+    def describe(self) -> dict[str, bool]:
+        return {"audio": self.audio, "video": self.video}
+
+
+@dataclass(frozen=True)
 class Join:
     session: str | None
     name: str
@@ -76,6 +90,7 @@ class Join:
     token: str | None
     resume: str | None = None  # the peer_id held before a reconnect, to keep it
     resume_secret: str | None = None  # the secret ``joined`` gave with that peer_id
+    media: Media | None = None  # the joiner's media state, if it says so at once
 
 
 @dataclass(frozen=True)
@@ -90,21 +105,22 @@ class Relay:
 
 @dataclass(frozen=True)
 class AppMessage:
+    type: ClassVar[str] = "message"
     to: str | None
     data: Any
 
 
 @dataclass(frozen=True)
 class Leave:
-    pass
+    type: ClassVar[str] = "leave"
 
 
 @dataclass(frozen=True)
 class Ping:
-    pass
+    type: ClassVar[str] = "ping"
 
 
-Message = Join | Relay | AppMessage | Leave | Ping
+Message = Join | Relay | AppMessage | Media | Leave | Ping
 
 
 def error(code: ErrorCode, message: str, *, request: str | None = None) -> dict[str, Any]:
@@ -131,6 +147,15 @@ def _required_str(obj: dict[str, Any], key: str, kind: str) -> str:
     if not value:
         raise _bad(f"'{kind}' needs a non-empty string '{key}'")
     return value
+
+
+def _media(obj: dict[str, Any], where: str) -> Media:
+    """The ``audio`` and ``video`` booleans of ``obj`` (a ``media`` message or ``join.media``)."""
+    audio, video = obj.get("audio"), obj.get("video")
+    if not (isinstance(audio, bool) and isinstance(video, bool)):
+        raise _bad(f"'{where}' needs booleans 'audio' and 'video' (false: muted / camera "
+                   f"off); got {audio!r:.20}, {video!r:.20}")
+    return Media(audio=audio, video=video)
 
 
 def _no_constant(name: str) -> Any:
@@ -172,6 +197,9 @@ def parse(raw: str | bytes) -> Message:
         if secret is not None and len(secret) > MAX_SECRET_CHARS:
             raise _bad(f"'join.resume_secret' is longer than {MAX_SECRET_CHARS} characters: "
                        "send the resume_secret that 'joined' gave")
+        media = obj.get("media")
+        if media is not None and not isinstance(media, dict):
+            raise _bad("'join.media' must be an object {\"audio\": bool, \"video\": bool}")
         return Join(
             session=session,
             name=name,
@@ -179,6 +207,7 @@ def parse(raw: str | bytes) -> Message:
             token=_optional_str(obj, "token", kind),
             resume=resume,
             resume_secret=secret,
+            media=None if media is None else _media(media, "join.media"),
         )
     if kind in RELAY_TYPES:
         to = _required_str(obj, "to", kind)
@@ -197,6 +226,8 @@ def parse(raw: str | bytes) -> Message:
         if "data" not in obj:
             raise _bad("'message' needs a 'data' field (any JSON value)")
         return AppMessage(to=_optional_str(obj, "to", kind), data=obj["data"])
+    if kind == "media":
+        return _media(obj, kind)
     if kind == "leave":
         return Leave()
     if kind == "ping":

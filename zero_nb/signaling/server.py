@@ -156,8 +156,8 @@ class SignalingServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def sessions(self) -> dict[str, list[dict[str, str]]]:
-        """Session id -> peers (``{peer_id, name}``). Call on the server's loop."""
+    def sessions(self) -> dict[str, list[dict[str, Any]]]:
+        """Session id -> peers (``{peer_id, name, media?}``). Call on the server's loop."""
         return self.core.registry.snapshot()
 
     def create_session(self, session_id: str, password: str | None = None) -> None:
@@ -272,9 +272,9 @@ class ServerHandle:
     def running(self) -> bool:
         return self._thread.alive and self._server._server is not None
 
-    def sessions(self) -> dict[str, list[dict[str, str]]]:
-        """Session id -> list of peers ``{peer_id, name}`` (a snapshot)."""
-        async def snap() -> dict[str, list[dict[str, str]]]:
+    def sessions(self) -> dict[str, list[dict[str, Any]]]:
+        """Session id -> list of peers ``{peer_id, name, media?}`` (a snapshot)."""
+        async def snap() -> dict[str, list[dict[str, Any]]]:
             return self._server.sessions()
 
         return self._thread.run(snap(), 5.0, "reading the server's sessions")

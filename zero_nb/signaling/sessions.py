@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .protocol import Media
+
 __all__ = ["PROCESS_RESUME_KEY", "JoinRefused", "Peer", "Session", "SessionRegistry"]
 
 # Resume secrets are an HMAC of (session, peer_id) under this key: a server restarted in the
@@ -28,9 +30,14 @@ class Peer:
     peer_id: str
     name: str
     session: str
+    media: Media | None = None  # what it said it sends; None: it never said (old clients)
 
-    def describe(self) -> dict[str, str]:
-        return {"peer_id": self.peer_id, "name": self.name}
+    def describe(self) -> dict[str, Any]:
+        """``{peer_id, name}``, plus ``media: {audio, video}`` once the peer has said."""
+        out: dict[str, Any] = {"peer_id": self.peer_id, "name": self.name}
+        if self.media is not None:
+            out["media"] = self.media.describe()
+        return out
 
 
 @dataclass
@@ -151,8 +158,8 @@ class SessionRegistry:
             return None
         return session
 
-    def snapshot(self) -> dict[str, list[dict[str, str]]]:
-        """Session id -> list of ``{peer_id, name}``, as plain data safe to hand out."""
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Session id -> list of ``{peer_id, name, media?}``, as plain data safe to hand out."""
         return {
             sid: [p.describe() for p in s.peers.values()] for sid, s in self.sessions.items()
         }
