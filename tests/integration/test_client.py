@@ -85,6 +85,39 @@ async def test_client_rejoins_after_server_restart():
     await srv2.stop()
 
 
+async def test_media_state_reaches_peers_late_joiners_and_survives_restart():
+    """set_media reaches the others as peer-media; a late joiner sees it in joined.peers; a
+    client that never says is listed without media; after a server restart the re-join
+    carries the state again."""
+    srv = await SignalingServer("127.0.0.1", 0).start()
+    a = SignalingClient(srv.url, session="m", name="a", backoff=(0.1, 0.5))
+    b = SignalingClient(srv.url, session="m", name="b", backoff=(0.1, 0.5))
+    await a.connect()
+    await b.connect()
+    assert await a.set_media(audio=False, video=True)
+    update = await next_of(b, "peer-media")
+    assert update == {"type": "peer-media", "peer_id": a.peer_id, "audio": False,
+                      "video": True}
+    late = SignalingClient(srv.url, session="m", name="late")
+    rows = {row["name"]: row for row in (await late.connect())["peers"]}
+    assert rows["a"]["media"] == {"audio": False, "video": True}
+    assert "media" not in rows["b"]  # never said: unknown
+    await late.close()
+    port = srv.port
+    await srv.stop()
+    srv2 = await SignalingServer("127.0.0.1", port).start()
+    await next_of(a, "joined", timeout=10 * UNIT)
+    for _ in range(int(100 * UNIT)):
+        if len(srv2.sessions().get("m", [])) == 2:
+            break
+        await asyncio.sleep(0.05)
+    media = {p["name"]: p.get("media") for p in srv2.sessions()["m"]}
+    assert media == {"a": {"audio": False, "video": True}, "b": None}
+    await a.close()
+    await b.close()
+    await srv2.stop()
+
+
 def test_join_refusals_raise_at_once():
     """zero_nb.join raises the server's refusal within 1 s as a JoinRefused with its code."""
     server = zero_nb.serve("127.0.0.1", 0, config={"signaling": {

@@ -27,12 +27,29 @@ from .quality import Quality
 from .sources import AudioSource, MediaSource, VideoSource
 from .workers import LatestWorker
 
-__all__ = ["FilterChain", "LocalMedia"]
+__all__ = ["FilterChain", "LocalMedia", "source_live"]
 
 log = logging.getLogger("zero_nb.filters")
 
 _ENCODED_FILTER = ("filters need decoded frames, and an encoded source (from_file(..., "
                    "encoded=True)) sends its packets unchanged: use encoded=False to filter it")
+
+def _source_muted(source: MediaSource | None) -> bool:
+    return bool(getattr(source, "paused", False) or getattr(source, "muted", False))
+
+
+def _mute_source(source: MediaSource | None, muted: bool) -> None:
+    """Pause/mute a source that can (a feed from the browser is muted there)."""
+    if isinstance(source, VideoSource):
+        (source.pause if muted else source.resume)()
+    elif isinstance(source, AudioSource):
+        (source.mute if muted else source.unmute)()
+
+
+def source_live(source: MediaSource | None) -> bool:
+    """True if ``source`` would send live media: present, not ended, not paused/muted."""
+    return source is not None and not source.ended and not _source_muted(source)
+
 
 class FilterChain:
     """Filters applied in order; one that raises (or returns a bad frame) is skipped for that
@@ -175,10 +192,13 @@ class LocalMedia:
     """
 
     def __init__(self, kind: str, source: MediaSource | None = None, *,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
         self.kind = kind
         self.source: MediaSource | None = None
         self._on_error = on_error
+        self._on_change = on_change  # the room re-announces what it sends (any thread)
+        self._muted = False
         self._changed = asyncio.Event()
         self.feed: VideoFeed | AudioFeed = VideoFeed("local") if kind == "video" \
             else AudioFeed("local")
@@ -205,7 +225,10 @@ class LocalMedia:
             old.close()
         if source is not None and self._on_error is not None:
             source.on_error = self._on_error
+        if self._muted:  # muted stays muted across a change of source, as in a browser
+            _mute_source(source, True)
         self._changed.set()
+        self._notify()
         if self._pump is None and source is not None:
             self._pump = asyncio.get_running_loop().create_task(
                 pump(self._relay.subscribe(self._output, buffered=False), self.feed))
@@ -298,22 +321,37 @@ class LocalMedia:
             return frame
         return s16_frame(out, frame.sample_rate)
 
-    # -- conveniences forwarded to the source -------------------------------------------------
+    # -- muting (the others see it on their tiles: the room announces it) --------------------
+    @property
+    def muted(self) -> bool:
+        """True while muted: audio sends silence, video black frames (camera off).
+        Settable (``room.local.audio.muted = True``), like :meth:`mute` / :meth:`unmute`."""
+        return self._muted or _source_muted(self.source)
+
+    @muted.setter
+    def muted(self, value: bool) -> None:
+        self._muted = bool(value)
+        _mute_source(self.source, self._muted)
+        self._notify()
+
+    @property
+    def sending(self) -> bool:
+        """True if live media goes out: a source that has not ended, not muted."""
+        return source_live(self.source) and not self._muted
+
     def pause(self) -> None:
-        """Video: send black frames until resume(). Audio: same as mute()."""
-        if isinstance(self.source, VideoSource):
-            self.source.pause()
-        elif isinstance(self.source, AudioSource):
-            self.source.mute()
+        """Video: send black frames until resume(). Audio: silence. The others are told."""
+        self.muted = True
 
     def resume(self) -> None:
-        if isinstance(self.source, VideoSource):
-            self.source.resume()
-        elif isinstance(self.source, AudioSource):
-            self.source.unmute()
+        self.muted = False
 
     mute = pause
     unmute = resume
+
+    def _notify(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def __getattr__(self, name: str) -> Any:
         # feed readers (latest, fps, level_db, ...) straight from room.local.video

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection
@@ -22,11 +23,42 @@ from .feeds import AudioFeed, VideoFeed, pump
 if TYPE_CHECKING:
     from .topology import RoomHost
 
-__all__ = ["RemotePeer"]
+__all__ = ["PeerMedia", "RemotePeer"]
+
+
+@dataclass(frozen=True)
+class PeerMedia:
+    """What a participant says it sends (signaling's ``media``): ``audio`` / ``video`` True
+    (on), False (muted / camera off, or no such device), None (unknown: its client never
+    says, e.g. an older one — not the same as muted)."""
+
+    audio: bool | None = None
+    video: bool | None = None
+
+    @property
+    def muted(self) -> bool:
+        return self.audio is False
+
+    @property
+    def camera_off(self) -> bool:
+        return self.video is False
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> PeerMedia:
+        """From a ``peer-media`` message or a roster row's ``media`` (anything else: unknown)."""
+        if not isinstance(obj, dict):
+            return cls()
+        audio, video = obj.get("audio"), obj.get("video")
+        return cls(audio if isinstance(audio, bool) else None,
+                   video if isinstance(video, bool) else None)
+
+    def describe(self) -> dict[str, bool | None]:
+        return {"audio": self.audio, "video": self.video}
 
 
 class RemotePeer:
-    """Another participant: ``name``, ``video`` and ``audio`` feeds, connection ``state``."""
+    """Another participant: ``name``, ``video`` and ``audio`` feeds, connection ``state``,
+    ``media`` (:class:`PeerMedia`: muted, camera off, as the participant announces it)."""
 
     def __init__(self, host: RoomHost, peer_id: str, name: str) -> None:
         self.room = host
@@ -35,6 +67,7 @@ class RemotePeer:
         self.video = VideoFeed(name)
         self.audio = AudioFeed(name)
         self.state = "new"
+        self.media = PeerMedia()  # set by the room from signaling (peer-media)
         self.connected_at: float | None = None
         self.joined_at = time.time()
         self.restarts = 0

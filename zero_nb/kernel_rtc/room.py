@@ -31,9 +31,9 @@ from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
 from .feeds import AudioFeed, VideoFeed
 from .ice import ice_problem, rtc_configuration
-from .local import LocalMedia
+from .local import LocalMedia, source_live
 from .mesh import mesh_only
-from .peer import RemotePeer
+from .peer import PeerMedia, RemotePeer
 from .quality import watch_loss
 from .recorder import Recording
 from .sources import (
@@ -54,7 +54,7 @@ __all__ = ["EVENTS", "Room"]
 log = logging.getLogger("zero_nb.room")
 
 EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection",
-          "speaking")
+          "speaking", "peer-media")
 REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
@@ -167,6 +167,9 @@ class Room:
             heartbeat=(self.config["signaling"]["heartbeat"]["interval"],
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
+        # the join says what we send, so the others' peer-joined carries it at once
+        self._client.media = {"audio": source_live(self._audio_source),
+                              "video": source_live(self._video_source)}
         try:
             joined = await self._client.connect(timeout)
         except BaseException:
@@ -174,8 +177,11 @@ class Room:
             raise
         # local media only once joined: a refused join must not close the caller's sources
         self._local = _Local(  # sources and filters report through report_error
-            LocalMedia("video", self._video_source, on_error=self.report_error),
-            LocalMedia("audio", self._audio_source, on_error=self.report_error))
+            LocalMedia("video", self._video_source, on_error=self.report_error,
+                       on_change=self._local_changed),
+            LocalMedia("audio", self._audio_source, on_error=self.report_error,
+                       on_change=self._local_changed))
+        self._announce_media()  # in case a source changed while we joined
         if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
             self._local.video.set_quality(max_kbps=max_kbps)
         self.engine.rooms.add(self)
@@ -200,7 +206,8 @@ class Room:
             self.spawn(self.topology.start())
         for info in joined["peers"]:
             # we are the newcomer: the peers already here make contact
-            self._add_peer(info["peer_id"], info["name"], newcomer=False)
+            self._add_peer(info["peer_id"], info["name"], newcomer=False,
+                           media=info.get("media"))
         early, self._early = self._early or [], None  # signals that came before `joined`
         for message in early:
             self._on_signal(message)
@@ -237,7 +244,12 @@ class Room:
             timer = self._stale.pop(message["peer_id"], None)
             if timer is not None:
                 timer.cancel()
-            self._add_peer(message["peer_id"], message.get("name", ""), newcomer=True)
+            self._add_peer(message["peer_id"], message.get("name", ""), newcomer=True,
+                           media=message.get("media"))
+        elif kind == "peer-media":
+            peer = self._peers.get(message.get("peer_id", ""))
+            if peer is not None:
+                self._set_peer_media(peer, message)
         elif kind == "peer-left":
             self._remove_peer(message["peer_id"])
         elif kind in ("offer", "answer", "candidate"):
@@ -272,10 +284,14 @@ class Room:
         if peer_id not in self._stale:
             self._stale[peer_id] = loop.call_later(REJOIN_GRACE_S, self._remove_peer, peer_id)
 
-    def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
+    def _add_peer(self, peer_id: str, name: str, *, newcomer: bool,
+                  media: Any = None) -> RemotePeer:
         peer = self._peers.get(peer_id)
-        if peer is None:
+        if peer is not None:
+            self._set_peer_media(peer, media)  # a re-join lists it again
+        else:
             peer = self._peers[peer_id] = RemotePeer(self, peer_id, name)
+            peer.media = PeerMedia.from_wire(media)
             for hook in list(self._peer_hooks):
                 hook(peer)
             self._emit("peer-joined", peer)
@@ -284,6 +300,28 @@ class Room:
         if self.topology is not None:
             self.topology.peer_joined(peer, newcomer=newcomer)
         return peer
+
+    def _set_peer_media(self, peer: RemotePeer, wire: Any) -> None:
+        media = PeerMedia.from_wire(wire)
+        if media != peer.media:
+            peer.media = media
+            self._emit("peer-media", peer, media)
+
+    # -- what we send, as the others see it on their tiles -----------------------------------
+    def _local_changed(self) -> None:
+        """A local source changed or was muted (any thread): tell the others, on the loop."""
+        if self._closed:
+            return
+        if self.engine.in_loop():
+            self._announce_media()
+        else:
+            self.engine.loop.call_soon_threadsafe(self._announce_media)
+
+    def _announce_media(self) -> None:
+        if self._closed or self._client is None or self._local is None:
+            return
+        self.spawn(self._client.set_media(audio=self._local.audio.sending,
+                                          video=self._local.video.sending))
 
     def _remove_peer(self, peer_id: str) -> None:
         timer = self._stale.pop(peer_id, None)
@@ -355,7 +393,8 @@ class Room:
     def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         """Call ``callback`` on ``event``: peer-joined(peer), peer-left(peer),
         message(entry), state(peer, state), error(peer, text), connection(state),
-        speaking(peer, bool).
+        speaking(peer, bool), peer-media(peer, PeerMedia) (a peer muted, turned its camera
+        off or on: ``peer.media``).
         Callbacks run on a worker thread, in order; they may block without harming media."""
         if event not in self._handlers:
             raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")

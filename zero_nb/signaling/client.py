@@ -4,6 +4,8 @@ Server messages go to ``on_message`` (called on the client's loop) or, without a
 to a bounded queue read with :meth:`SignalingClient.recv`. After a reconnect the client asks
 to keep its ``peer_id`` (``resume`` with the ``resume_secret`` that ``joined`` gave) and a
 fresh ``joined`` message is delivered: if its ``peer_id`` differs, treat it as a reset.
+:meth:`SignalingClient.set_media` says what this participant sends (``media``); every
+(re-)join carries the latest state, so the others see it after a reconnect too.
 A join the server refuses raises at once (no retry can help) as a
 :class:`zero_nb.errors.JoinRefused` subclass carrying the server's ``code`` and ``message``.
 """
@@ -69,6 +71,7 @@ class SignalingClient:
         self.peer_id: str | None = None
         self.resume_secret: str | None = None  # proves our claim to peer_id on a re-join
         self.joined: dict[str, Any] | None = None
+        self.media: dict[str, bool] | None = None  # {audio, video} as last announced
         self.state = ClientState.CLOSED
         self.reconnects = 0
         self._ws: ClientConnection | None = None
@@ -114,6 +117,15 @@ class SignalingClient:
         except ConnectionClosed:
             return False
         return True
+
+    async def set_media(self, audio: bool, video: bool) -> bool:
+        """Announce what this participant sends (False: muted / camera off or no device);
+        only changes go out. False if the link is down: the next (re-)join carries it."""
+        media = {"audio": bool(audio), "video": bool(video)}
+        if media == self.media:
+            return True
+        self.media = media
+        return await self.send({"type": "media", **media})
 
     async def recv(self) -> dict[str, Any]:
         """Next server message (when no ``on_message`` callback is set)."""
@@ -232,7 +244,7 @@ class SignalingClient:
 
     def _join_message(self) -> dict[str, Any]:
         join: dict[str, Any] = {"type": "join", "name": self.name}
-        for key in ("session", "password", "token"):
+        for key in ("session", "password", "token", "media"):
             if getattr(self, key) is not None:
                 join[key] = getattr(self, key)
         if self.peer_id is not None:  # a reconnect: ask to keep our id, proving it is ours
