@@ -48,7 +48,10 @@ class CallPage {
     const invite = h("button", { type: "button", id: "btn-invite", textContent: "Copy link",
       onclick: () => this.copyInvite() });
     this.controls = new Controls(this.session.media, { ids: true, extra: [this.chat.button],
-      menuExtra: [invite], onChange: () => this.call.renderSelf(),
+      menuExtra: [invite], onChange: () => {
+        this.call.renderSelf();
+        this.session.announceMedia(); // the others' tiles show our mute / camera off
+      },
       onLeave: () => this.leave(),
       onError: (message, code) => this.status.show(message, { level: "warn", code,
         ttl: 5000 }) });

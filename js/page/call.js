@@ -6,7 +6,7 @@
  */
 
 import { LayerPolicy } from "../ui/layers.js";
-import { linearToDb, TileGrid } from "../ui/tiles.js";
+import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
 import { Rates, StatsLine, tileInfo } from "../ui/stats.js";
 
 export class CallView {
@@ -33,6 +33,7 @@ export class CallView {
     session.on("peer-added", render);
     session.on("peer-state", render);
     session.on("e2ee", render);
+    session.on("peer-media", render); // muted / camera off on the peer's tile
     session.on("peer-removed", ({ peer }) => this.grid.remove(peer.id));
     session.on("stream", ({ peer, stream }) => this.renderPeer(peer).show(stream));
     session.on("local", () => this.renderSelf());
@@ -42,7 +43,8 @@ export class CallView {
   /** @param {import("../rtc/peer.js").RemotePeer} peer */
   renderPeer(peer) {
     const tile = this.grid.tile(peer.id);
-    tile.update({ name: peer.name || peer.id, state: peer.state, e2ee: peer.e2ee ?? null });
+    tile.update({ name: peer.name || peer.id, state: peer.state, e2ee: peer.e2ee ?? null,
+      flags: mediaFlags(peer.media) });
     return tile;
   }
 

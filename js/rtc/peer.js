@@ -4,8 +4,9 @@
  * RTCPeerConnection its media arrives on, the MediaStream to show, statistics. How that
  * connection is negotiated is someone else's job (mesh: negotiation.js; SFU: sfu.js).
  *
- * Events on the peer (detail): state {state} · stream {stream}. The same changes are
- * announced on the topology that owns it: peer-state {peer, state} · stream {peer, stream}.
+ * Events on the peer (detail): state {state} · stream {stream} · media {media}. The same
+ * changes are announced on the topology that owns it: peer-state {peer, state} ·
+ * stream {peer, stream} · peer-media {peer, media}.
  */
 
 import { Emitter } from "./emitter.js";
@@ -13,9 +14,22 @@ import { Emitter } from "./emitter.js";
 /**
  * @typedef {'new'|'connecting'|'connected'|'disconnected'|'failed'|'closed'} PeerState
  * @typedef {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} LocalTracks
+ * @typedef {{audio: boolean | null, video: boolean | null}} PeerMedia
+ *   what a peer says it sends: false = muted / camera off, null = unknown (never said)
  */
 
 export const KINDS = /** @type {const} */ (["audio", "video"]);
+
+/**
+ * A peer's media state from signaling (`peer-media`, a roster row's `media`); anything that
+ * is not a boolean reads as unknown.
+ * @param {any} wire
+ * @returns {PeerMedia}
+ */
+export function readMedia(wire) {
+  const flag = (/** @type {any} */ v) => (typeof v === "boolean" ? v : null);
+  return { audio: flag(wire?.audio), video: flag(wire?.video) };
+}
 
 /**
  * Send `track` on every live sender of `kind` in `pc` (replaceTrack: no renegotiation).
@@ -105,6 +119,8 @@ export class RemotePeer extends Emitter {
     this.e2ee = null;
     /** @type {string | null} SFU: the simulcast layer Janus says it sends (sfu_subscriber.js) */
     this.layer = null;
+    /** @type {PeerMedia} muted / camera off as the peer announces it (set by the Session) */
+    this.media = readMedia(null);
     /** @type {RTCPeerConnection | null} the connection this peer's media arrives on */
     this.pc = null;
     /** Remote audio + video of the current connection (a new stream per connection). */
@@ -122,6 +138,14 @@ export class RemotePeer extends Emitter {
     if (state === "connected") this.connectedAt = Date.now();
     this.emit("state", { state });
     this.owner.emit("peer-state", { peer: this, state });
+  }
+
+  /** @param {PeerMedia} media  what the peer now says it sends */
+  setMedia(media) {
+    if (media.audio === this.media.audio && media.video === this.media.video) return;
+    this.media = media;
+    this.emit("media", { media });
+    this.owner.emit("peer-media", { peer: this, media });
   }
 
   /**
@@ -180,7 +204,7 @@ export class RemotePeer extends Emitter {
 
   /** Plain data for tests and UIs. */
   describe() {
-    return { peerId: this.id, name: this.name, state: this.state,
+    return { peerId: this.id, name: this.name, state: this.state, media: { ...this.media },
       signalingState: this.pc?.signalingState ?? null, connectedAt: this.connectedAt,
       layer: this.layer };
   }

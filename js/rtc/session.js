@@ -8,6 +8,7 @@
  *   state        {state, previous, delay?, reason?}    see SessionState
  *   joined       {session, peerId, rejoin}              (re-join: new peer_id, mesh rebuilt)
  *   peer-added / peer-removed {peer} · peer-state {peer, state} · stream {peer, stream}
+ *   peer-media   {peer, media}                         a peer muted / turned its camera off
  *   message      {entry}                                chat/app data, also our own sends
  *   error        {code, message, fatal}                 fatal ones end the attempt to join
  *   local        {audio, video}                         the tracks we send changed
@@ -16,6 +17,7 @@
 import { E2EE_PC_CONFIG, E2eeLink, e2eeSupport } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { LocalMedia } from "./media.js";
+import { readMedia } from "./peer.js";
 import { SignalingClient } from "./signaling.js";
 import { topologyFor, UnsupportedTopology } from "./topology.js";
 
@@ -64,6 +66,8 @@ export class Session extends Emitter {
     this.messages = [];
     /** @type {string[]} every state this session went through, for tests and logs */
     this.history = ["idle"];
+    /** @type {Map<string, import("./peer.js").PeerMedia>} each peer's media, from signaling */
+    this._peerMedia = new Map();
     this._wire();
   }
 
@@ -97,6 +101,7 @@ export class Session extends Emitter {
     this.media.on("change", (tracks) => {
       this.topology?.setTrack("audio", tracks.audio);
       this.topology?.setTrack("video", tracks.video);
+      this.announceMedia();
       this.emit("local", tracks);
     });
   }
@@ -111,7 +116,11 @@ export class Session extends Emitter {
     this.topology?.close();
     this.topology = topology;
     if (!topology) return;
-    for (const type of ["peer-added", "peer-removed", "peer-state", "stream"]) {
+    // first listener: a new peer carries its announced media before anyone renders it
+    this._unwire.push(topology.on("peer-added", ({ peer }) => {
+      peer.media = this._peerMedia.get(peer.id) ?? readMedia(null);
+    }));
+    for (const type of ["peer-added", "peer-removed", "peer-state", "stream", "peer-media"]) {
       this._unwire.push(topology.on(type, (detail) => this.emit(type, detail)));
     }
     this._unwire.push(topology.on("error", (detail) => this.emit("error", {
@@ -138,6 +147,8 @@ export class Session extends Emitter {
     this.error = null;
     // E2EE hook: a key salted with the session name; peer.e2ee follows each peer
     this.e2ee?.start(message.session, (peer, state) => this.emit("e2ee", { peer, state }));
+    this._peerMedia = new Map((message.peers ?? []).map(
+      (/** @type {any} */ row) => [row.peer_id, readMedia(row.media)]));
     try {
       this._useTopology(topologyFor(message, { rtcConfig: this.rtcConfig, e2ee: this.e2ee,
         tracks: this.media.tracks, send: (signal) => this.signaling.send(signal),
@@ -172,11 +183,19 @@ export class Session extends Emitter {
     const topology = this.topology;
     switch (message.type) {
       case "peer-joined":
+        this._peerMedia.set(message.peer_id, readMedia(message.media));
         topology?.peerJoined(message.peer_id, message.name ?? "");
         break;
       case "peer-left":
+        this._peerMedia.delete(message.peer_id);
         topology?.peerLeft(message.peer_id);
         break;
+      case "peer-media": {
+        const media = readMedia(message);
+        this._peerMedia.set(message.peer_id, media);
+        this.peers.get(message.peer_id)?.setMedia(media);
+        break;
+      }
       case "offer":
       case "answer":
       case "candidate":
@@ -210,6 +229,7 @@ export class Session extends Emitter {
   join(options) {
     this.error = null;
     this._useTopology(null);
+    this.announceMedia(); // the join itself says whether we are muted
     this.signaling.join(options);
   }
 
@@ -240,13 +260,26 @@ export class Session extends Emitter {
   /** @param {boolean} muted */
   setMuted(muted) {
     this.media.setMuted(muted);
+    this.announceMedia();
     this.emit("local", this.media.tracks);
   }
 
   /** @param {boolean} off */
   setCameraOff(off) {
     this.media.setCameraOff(off);
+    this.announceMedia();
     this.emit("local", this.media.tracks);
+  }
+
+  /**
+   * Tell the others what we send now (mic muted, camera off or missing): call after
+   * changing `session.media` directly (the controls do). Only changes go out.
+   */
+  announceMedia() {
+    const d = this.media.describe();
+    // a shared screen is sent even with the camera off (media.js keeps the two apart)
+    this.signaling.setMedia({ audio: d.audio && !d.muted,
+      video: d.video && (d.sharing || !d.cameraOff) });
   }
 
   /** Plain data: state, ids, peers, local media, chat (for tests, logs and shells). */

@@ -8,7 +8,8 @@
  * mesh; with `resume: true` the client asks to keep its peer_id, proving it with the
  * `resume_secret` its `joined` carried (the id is kept only if nobody holds it: compare ids).
  * Any `error` before `joined` answers our `join`: a refusal in FATAL_JOIN_ERRORS stops at
- * once (a bad session name gets `bad-message` with no `request` field).
+ * once (a bad session name gets `bad-message` with no `request` field). {@link setMedia}
+ * says what we send (`media`: muted, camera off); every (re-)join carries the latest state.
  *
  * Events (detail):
  *   state   {state, previous, attempt?, delay?, reason?}
@@ -24,6 +25,7 @@ import { Emitter } from "./emitter.js";
  * @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'failed'|'closed'} SignalingState
  * @typedef {{session?: string, name?: string, password?: string, token?: string}} JoinRequest
  * @typedef {{type: string, [key: string]: any}} WireMessage
+ * @typedef {{audio: boolean, video: boolean}} MediaState  false: muted / camera off / none
  */
 
 /** Join refusals that retrying cannot fix: the user must change something first. */
@@ -62,6 +64,8 @@ export class SignalingClient extends Emitter {
     this.resumeSecret = null;
     /** @type {WireMessage | null} */
     this.joinedMessage = null;
+    /** @type {MediaState | null} what we send, as last announced (null: never said) */
+    this.media = null;
     /** Successful re-joins after the first join. */
     this.rejoins = 0;
     /** @type {JoinRequest} */
@@ -105,6 +109,20 @@ export class SignalingClient extends Emitter {
     if (!ws || ws.readyState !== ws.OPEN || this.state !== "joined") return false;
     ws.send(JSON.stringify(message));
     return true;
+  }
+
+  /**
+   * Announce what we send; only changes go out. While the link is down the next (re-)join
+   * carries it. Returns false if it could not be sent now.
+   * @param {MediaState} media
+   */
+  setMedia(media) {
+    const next = { audio: Boolean(media.audio), video: Boolean(media.video) };
+    if (this.media && this.media.audio === next.audio && this.media.video === next.video) {
+      return true;
+    }
+    this.media = next;
+    return this.send({ type: "media", ...next });
   }
 
   /** Leave the session and close the link; no reconnect. */
@@ -171,6 +189,7 @@ export class SignalingClient extends Emitter {
         const value = this._request[key];
         if (value) join[key] = value;
       }
+      if (this.media) join.media = this.media;
       if (this.resume && this.peerId && this.resumeSecret) {
         join.resume = this.peerId;
         join.resume_secret = this.resumeSecret;

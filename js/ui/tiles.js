@@ -29,6 +29,18 @@ export const SPEAKING_DB = -45;
 const PEAK_DECAY_DB_PER_S = 15;
 
 /**
+ * A remote participant's flags from its announced media: "muted", "camera off"; unknown
+ * (null, a client that never says) shows nothing.
+ * @param {{audio?: boolean | null, video?: boolean | null} | null | undefined} media
+ */
+export function mediaFlags(media) {
+  const flags = [];
+  if (media?.audio === false) flags.push("muted");
+  if (media?.video === false) flags.push("camera off");
+  return flags;
+}
+
+/**
  * A linear level (0..1, getStats `audioLevel`) as dBFS; null for silence or unknown.
  * @param {number | null | undefined} level
  */
@@ -54,6 +66,12 @@ export class Tile {
     this.info = h("div", { class: "znb-info" });
     this.notice = h("div", { class: "znb-notice", role: "status" });
     this.banner = h("div", { class: "znb-banner", role: "alert" });
+    /** @type {MediaStream | null | undefined} what show() shows */
+    this.stream = undefined;
+    /** @type {number | undefined} recent peak level (dBFS) and when it was set */
+    this.peak = undefined;
+    /** @type {number | undefined} */
+    this.peakAt = undefined;
     this.el = h("figure", { class: `znb-tile${this.local ? " znb-local" : ""}`,
       dataset: { peer: key, state: "new" } }, [this.video, this.audio, this.notice, this.banner,
       h("figcaption", { class: "znb-label" }, [this.name, this.flags, this.state]),

@@ -15,11 +15,12 @@ import { h } from "../ui/dom.js";
 import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
-import { TileGrid } from "../ui/tiles.js";
+import { mediaFlags, TileGrid } from "../ui/tiles.js";
 import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
-/** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null}} Row */
+/** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null,
+ *   media?: {audio: boolean | null, video: boolean | null}}} Row */
 
 class ConferenceView {
   /**
@@ -184,6 +185,7 @@ class ConferenceView {
     // your tile: a failing source or filter (room's error event, peer None) while it fails
     tile.update({ name: row.name, state: watched?.state ?? row.state,
       e2ee: watched?.e2ee ?? row.e2ee ?? null,
+      flags: mediaFlags(row.media), // muted / camera off (mute: issue 15)
       banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());

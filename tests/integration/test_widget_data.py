@@ -95,3 +95,29 @@ def test_participants_carry_the_peers_e2ee_state(bg_server, media_config):
         widget.close()
         room.leave()
         other.leave()
+
+
+def test_participants_carry_mute_and_the_page_mute_is_announced(bg_server, media_config):
+    """A peer's mute / camera off reaches its row's ``media`` (the tile's flags); the page's
+    own ``media`` message (mic off) mutes the room, so the others are told."""
+    other = join(bg_server, "other", media_config, audio=sources.tone(440, -20),
+                 video=sources.solid((0, 255, 0), 160, 120, fps=15))
+    room = join(bg_server, "me", media_config)
+    widget = Conference(room)
+    try:
+        def media_of(name):
+            return next((r.get("media") for r in widget.participants if r["name"] == name),
+                        None)
+
+        assert media_of("other") == {"audio": True, "video": True}
+        other.local.audio.mute()
+        assert wait_until(lambda: media_of("other") == {"audio": False, "video": True},
+                          5 * UNIT), widget.participants
+        widget._on_msg(widget, {"type": "media", "view": "v", "camera": True, "mic": False},
+                       None)  # what js/widgets/conference.js sends on "Mute"
+        assert room.local.audio.muted and not room.local.video.muted
+        assert media_of("me (you)") == {"audio": False, "video": False}  # no page track yet
+    finally:
+        widget.close()
+        room.leave()
+        other.leave()

@@ -329,7 +329,7 @@ def test_media_state_reaches_the_others_and_late_joiners():
     """media: stored per peer, peer-media to the others (not the sender), in joined.peers."""
     core = SignalingCore()
     a, a_id, _ = join(core, name="alice")
-    b, b_id, _ = join(core, name="bob")
+    b, _, _ = join(core, name="bob")
     out = frames(core, a, {"type": "media", "audio": False, "video": True})
     assert [x.conn for x in out] == [b]
     assert sent(out)[0] == {"type": "peer-media", "peer_id": a_id, "audio": False,

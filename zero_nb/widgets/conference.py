@@ -76,6 +76,7 @@ class Conference(LinkWidget):
         self._ticks = 0
         self._joined_cb = room.on("peer-joined", self._peer_joined)
         self._left_cb = room.on("peer-left", self._peer_left)
+        self._media_cb = room.on("peer-media", lambda *_: self._update_participants())
         self._error_lock = threading.Lock()
         self._error_at = 0.0  # when the shown error last happened (monotonic)
         self._error_count = 0  # failed frames of our sources and filters then
@@ -178,6 +179,9 @@ class Conference(LinkWidget):
             self._update_participants()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
+            if self.capture and not self.room.closed:  # the others see our mute / camera off
+                self.room.local.audio.muted = not content.get("mic", True)
+                self.room.local.video.muted = not content.get("camera", True)
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
@@ -197,6 +201,8 @@ class Conference(LinkWidget):
         name = f"{room.name} (you)" if room.name else "you"
         local = {"key": "local", "name": name, "local": True,
                  "state": "closed" if room.closed else "connected",
+                 "media": {"audio": room.local.audio.sending,
+                           "video": room.local.video.sending},  # what the others are told
                  "slot": link.slot_of("local") if link else None}
         rows = [local]
         shown = (0 if self._direct else len(room.peers)) + (0 if self.capture else 1)
@@ -205,6 +211,7 @@ class Conference(LinkWidget):
         for peer in ([] if room.closed else room.peers.values()):
             rows.append({"key": peer.peer_id, "name": peer.name or peer.peer_id,
                          "local": False, "state": peer.state, "e2ee": peer.e2ee,
+                         "media": peer.media.describe(),  # muted / camera off / unknown
                          "slot": link.slot_of(peer.peer_id) if link else None})
         if rows != self.participants:
             self.participants = rows
@@ -242,5 +249,6 @@ class Conference(LinkWidget):
     def close(self) -> None:
         self.room.off("peer-joined", self._joined_cb)
         self.room.off("peer-left", self._left_cb)
+        self.room.off("peer-media", self._media_cb)
         self.room.off("error", self._error_cb)
         super().close()
