@@ -1,0 +1,78 @@
+"""Mute and camera state on the web page's tiles: page to page, page to kernel, kernel to
+page, and for a late joiner (the signaling `media` / `peer-media` messages, issue 15)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.helpers import Page, wait_until
+from tests.conftest import UNIT
+from zero_nb import sources
+from zero_nb.kernel_rtc.peer import PeerMedia
+
+pytestmark = pytest.mark.media
+
+QUERY = {"autojoin": "1", "processing": "0"}
+
+
+def flags(page: Page, peer_id: str) -> str:
+    """The flags line of ``peer_id``'s tile ("" when it shows none or there is no tile)."""
+    return page.page.evaluate(
+        "(id) => document.querySelector(`figure[data-peer='${id}'] .znb-flags`)"
+        "?.textContent ?? ''", peer_id)
+
+
+def wait_flags(page: Page, peer_id: str, expected: str) -> None:
+    wait_until(lambda: flags(page, peer_id) == expected, 5 * UNIT,
+               f"tile {peer_id} flags {expected!r} (now {flags(page, peer_id)!r})")
+
+
+def test_mute_and_camera_off_show_on_the_other_page_and_the_kernel(call_page, bots):
+    """Clicking Mute and Camera off on one page: the other page's tile of it says "muted ·
+    camera off", a kernel sees peer.media; undoing clears both."""
+    bot = bots("m1", "bot")
+    alice = call_page().open(session="m1", name="alice", **QUERY)
+    alice.wait_state("joined")
+    bob = call_page().open(session="m1", name="bob", **QUERY)
+    bob.wait_state("joined")
+    alice_id = alice.snapshot()["peerId"]
+    wait_until(lambda: len(bob.snapshot()["peers"]) == 2, 5 * UNIT, "bob to list alice, bot")
+    assert flags(bob, alice_id) == ""  # a page says it sends both
+    wait_until(lambda: "alice" in {p.name for p in bot.peers.values()}, 5 * UNIT, "alice")
+    assert bot.peer("alice").media == PeerMedia(audio=True, video=True)
+    alice.page.click("#btn-mute")
+    wait_flags(bob, alice_id, "muted")
+    alice.page.click("#btn-camera")
+    wait_flags(bob, alice_id, "muted · camera off")
+    wait_until(lambda: bot.peer("alice").media == PeerMedia(audio=False, video=False),
+               5 * UNIT, "the kernel to see alice muted with her camera off")
+    alice.page.click("#btn-mute")
+    alice.page.click("#btn-camera")
+    wait_flags(bob, alice_id, "")
+    (row,) = [p for p in bob.snapshot()["peers"] if p["name"] == "alice"]
+    assert row["media"] == {"audio": True, "video": True}
+    assert not alice.console_errors and not bob.console_errors
+
+
+def test_a_muted_kernel_and_a_late_joiner(call_page, bots):
+    """A kernel that mutes and turns its video off shows so on the page's tile; a page that
+    joins later sees an earlier page's mute at once; a kernel without sources reads as off."""
+    bot = bots("m2", "bot", video=sources.solid((0, 0, 255)), audio=sources.tone(440, -20))
+    silent = bots("m2", "silent")
+    alice = call_page().open(session="m2", name="alice", **QUERY)
+    alice.wait_state("joined")
+    wait_until(lambda: len(alice.snapshot()["peers"]) == 2, 5 * UNIT, "alice to list both")
+    wait_flags(alice, bot.peer_id, "")
+    wait_flags(alice, silent.peer_id, "muted · camera off")
+    bot.local.audio.mute()
+    wait_flags(alice, bot.peer_id, "muted")
+    bot.local.video.pause()
+    wait_flags(alice, bot.peer_id, "muted · camera off")
+    bot.local.audio.unmute()
+    wait_flags(alice, bot.peer_id, "camera off")
+    alice.page.click("#btn-mute")
+    wait_until(lambda: bot.peer("alice").media.muted, 5 * UNIT, "the kernel to see the mute")
+    late = call_page().open(session="m2", name="late", **QUERY)
+    late.wait_state("joined")
+    wait_flags(late, alice.snapshot()["peerId"], "muted")
+    wait_flags(late, bot.peer_id, "camera off")
