@@ -3,6 +3,8 @@ page, and for a late joiner (the signaling `media` / `peer-media` messages, issu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.browser.helpers import Page, wait_until
@@ -13,6 +15,11 @@ from zero_nb.kernel_rtc.peer import PeerMedia
 pytestmark = pytest.mark.media
 
 QUERY = {"autojoin": "1", "processing": "0"}
+
+
+def media_of(room: Any, name: str) -> PeerMedia | None:
+    """``peer.media`` of the peer called ``name`` in a kernel's room (None: not there yet)."""
+    return next((p.media for p in room.peers.values() if p.name == name), None)
 
 
 def flags(page: Page, peer_id: str) -> str:
@@ -38,13 +45,13 @@ def test_mute_and_camera_off_show_on_the_other_page_and_the_kernel(call_page, bo
     alice_id = alice.snapshot()["peerId"]
     wait_until(lambda: len(bob.snapshot()["peers"]) == 2, 5 * UNIT, "bob to list alice, bot")
     assert flags(bob, alice_id) == ""  # a page says it sends both
-    wait_until(lambda: "alice" in {p.name for p in bot.peers.values()}, 5 * UNIT, "alice")
-    assert bot.peer("alice").media == PeerMedia(audio=True, video=True)
+    wait_until(lambda: media_of(bot, "alice") == PeerMedia(audio=True, video=True), 5 * UNIT,
+               "the kernel to see alice with camera and mic on")
     alice.page.click("#btn-mute")
     wait_flags(bob, alice_id, "muted")
     alice.page.click("#btn-camera")
     wait_flags(bob, alice_id, "muted · camera off")
-    wait_until(lambda: bot.peer("alice").media == PeerMedia(audio=False, video=False),
+    wait_until(lambda: media_of(bot, "alice") == PeerMedia(audio=False, video=False),
                5 * UNIT, "the kernel to see alice muted with her camera off")
     alice.page.click("#btn-mute")
     alice.page.click("#btn-camera")
@@ -71,7 +78,8 @@ def test_a_muted_kernel_and_a_late_joiner(call_page, bots):
     bot.local.audio.unmute()
     wait_flags(alice, bot.peer_id, "camera off")
     alice.page.click("#btn-mute")
-    wait_until(lambda: bot.peer("alice").media.muted, 5 * UNIT, "the kernel to see the mute")
+    wait_until(lambda: media_of(bot, "alice") == PeerMedia(False, True), 5 * UNIT,
+               "the kernel to see the mute")
     late = call_page().open(session="m2", name="late", **QUERY)
     late.wait_state("joined")
     wait_flags(late, alice.snapshot()["peerId"], "muted")

@@ -31,7 +31,8 @@ def test_mute_and_camera_off_reach_the_others(bg_server, media_config):
     try:
         peer_a = b.peer("a")
         assert peer_a.media == PeerMedia(audio=True, video=True)
-        assert wait_until(lambda: a.peer("b").media == PeerMedia(audio=False, video=True),
+        assert wait_until(lambda: b.peer_id in a.peers and  # peer-joined may still be on its way
+                          a.peers[b.peer_id].media == PeerMedia(audio=False, video=True),
                           5 * UNIT)  # b sends no audio: off, not unknown
         a.local.audio.muted = True
         assert wait_until(lambda: peer_a.media.muted, 5 * UNIT)
