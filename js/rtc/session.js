@@ -183,19 +183,16 @@ export class Session extends Emitter {
     const topology = this.topology;
     switch (message.type) {
       case "peer-joined":
-        this._peerMedia.set(message.peer_id, readMedia(message.media));
+        this._noteMedia(message.peer_id, message.media); // before: peer-added reads it
         topology?.peerJoined(message.peer_id, message.name ?? "");
         break;
       case "peer-left":
         this._peerMedia.delete(message.peer_id);
         topology?.peerLeft(message.peer_id);
         break;
-      case "peer-media": {
-        const media = readMedia(message);
-        this._peerMedia.set(message.peer_id, media);
-        this.peers.get(message.peer_id)?.setMedia(media);
+      case "peer-media":
+        this._noteMedia(message.peer_id, message);
         break;
-      }
       case "offer":
       case "answer":
       case "candidate":
@@ -210,6 +207,17 @@ export class Session extends Emitter {
       default:
         break; // unknown types from a newer server are ignored
     }
+  }
+
+  /**
+   * Keep a peer's announced media (signaling's `media` object) and show it on the peer.
+   * @param {string} id
+   * @param {any} wire
+   */
+  _noteMedia(id, wire) {
+    const media = readMedia(wire);
+    this._peerMedia.set(id, media);
+    this.peers.get(id)?.setMedia(media);
   }
 
   /** @param {ChatEntry} entry */
