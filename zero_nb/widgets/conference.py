@@ -181,7 +181,8 @@ class Conference(LinkWidget):
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
             if self.capture and not self.room.closed:  # the others see our mute / camera off
                 self.room.local.audio.muted = not content.get("mic", True)
-                self.room.local.video.muted = not content.get("camera", True)
+                self.room.local.video.muted = not (content.get("camera", True)
+                                                   or content.get("sharing", False))
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
