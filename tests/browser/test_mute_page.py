@@ -7,14 +7,18 @@ from typing import Any
 
 import pytest
 
+from tests import sfu_support
 from tests.browser.helpers import Page, wait_until
-from tests.conftest import UNIT
+from tests.conftest import MEDIA_CONFIG, UNIT
 from zero_nb import sources
 from zero_nb.kernel_rtc.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 
 QUERY = {"autojoin": "1", "processing": "0"}
+
+janus = sfu_support.janus  # real Janus for the SFU case (fixtures, used by name)
+sfu_server = sfu_support.sfu_server
 
 
 def media_of(room: Any, name: str) -> PeerMedia | None:
@@ -84,3 +88,27 @@ def test_a_muted_kernel_and_a_late_joiner(call_page, bots):
     late.wait_state("joined")
     wait_flags(late, alice.snapshot()["peerId"], "muted")
     wait_flags(late, bot.peer_id, "camera off")
+
+
+def test_mute_state_in_an_sfu_session(call_page, sfu_server):
+    """Through Janus the state travels the same way (signaling): a kernel's mute shows on
+    the page's tile, the page's Camera off reaches the kernel."""
+    import zero_nb
+
+    bot = zero_nb.join("msfu", sfu_server.url, name="bot", config=MEDIA_CONFIG,
+                       video=sources.solid((0, 255, 0), 160, 120, fps=15),
+                       audio=sources.tone(440, -12))
+    try:
+        alice = call_page(sfu_server).open(session="msfu", name="alice", **QUERY)
+        alice.wait_state("joined")
+        wait_flags(alice, bot.peer_id, "")
+        bot.local.audio.mute()
+        wait_flags(alice, bot.peer_id, "muted")
+        wait_until(lambda: media_of(bot, "alice") == PeerMedia(True, True), 5 * UNIT,
+                   "the kernel to see alice's camera and mic on")
+        alice.page.click("#btn-camera")
+        wait_until(lambda: media_of(bot, "alice") == PeerMedia(True, False), 5 * UNIT,
+                   "the kernel to see alice's camera off")
+        assert alice.snapshot()["topology"]["topology"] == "sfu"
+    finally:
+        bot.leave()
