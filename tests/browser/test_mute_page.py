@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import zero_nb
 from tests import sfu_support
 from tests.browser.helpers import Page, wait_until
 from tests.conftest import MEDIA_CONFIG, UNIT
@@ -93,8 +94,6 @@ def test_a_muted_kernel_and_a_late_joiner(call_page, bots):
 def test_mute_state_in_an_sfu_session(call_page, sfu_server):
     """Through Janus the state travels the same way (signaling): a kernel's mute shows on
     the page's tile, the page's Camera off reaches the kernel."""
-    import zero_nb
-
     bot = zero_nb.join("msfu", sfu_server.url, name="bot", config=MEDIA_CONFIG,
                        video=sources.solid((0, 255, 0), 160, 120, fps=15),
                        audio=sources.tone(440, -12))
