@@ -178,6 +178,8 @@ class Conference(LinkWidget):
             self._update_participants()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
+            if self.capture:  # quality (issue 16): the page's data saver caps the kernel
+                self.room.local.video.quality.data_saver(bool(content.get("data_saver")))
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
