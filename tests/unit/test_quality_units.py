@@ -103,8 +103,8 @@ def test_the_low_layer_cap_follows_the_high_layers():
 
 
 def test_limitation_names_the_network_only_when_it_binds():
-    """"bandwidth" when REMB or the loss rule holds the target under the ceiling and the
-    encoder uses it; "none" for the user's own cap, an easy picture, or no limit."""
+    """"bandwidth" when the loss rule holds the target under the ceiling, or a REMB estimate
+    the encoder uses; "none" for the user's own cap, an easy picture, or no limit."""
     from zero_nb.kernel_rtc.quality import limitation
 
     q = Quality()
@@ -117,6 +117,9 @@ def test_limitation_names_the_network_only_when_it_binds():
     assert limitation(enc, 300) == "none"
     enc._zero_nb_loss_bps = 200_000  # the loss rule holds it under the cap
     assert limitation(enc, 195) == "bandwidth"
+    assert limitation(enc, 120) == "bandwidth"  # loss is the network, whatever the picture
+    enc._zero_nb_loss_bps = 350_000  # a loss limit above the user's cap does not bind
+    assert limitation(enc, 300) == "none"
     enc._zero_nb_loss_bps = None
     q.set()
     enc.target_bitrate = 1_500_000

@@ -35,8 +35,8 @@ FLOOR_BPS = 30_000  # the lowest rate REMB may ask for once a sender is capped
 _MAX_BPS: dict[type, int] = {Vp8Encoder: 1_500_000, H264Encoder: 3_000_000}  # aiortc ceilings
 # the browsers' data saver (js/rtc/send_quality.js DATA_SAVER): 150 kbps, half of VGA
 DATA_SAVER: dict[str, Any] = {"max_kbps": 150.0, "width": 320, "height": 240}
-# an encoder sending less than this share of its target is limited by its picture, not the
-# network: aiortc's REMB grants up to 1.5x what arrives, so an easy picture idles at ~2/3
+# an encoder sending less than this share of the REMB estimate is held back by its picture,
+# not the network: aiortc's REMB grants up to 1.5x what arrives (an easy picture: ~2/3)
 USED_SHARE = 0.8
 
 
@@ -168,18 +168,21 @@ def _capped_class(base: type) -> type:
 
 
 def limitation(encoder: Any, sent_kbps: float | None) -> str | None:
-    """Why a capped encoder sends what it sends: ``"bandwidth"`` when REMB or the loss rule
-    holds its target below the ceiling (the user's cap, else aiortc's maximum) and it uses
-    that target (sends at least :data:`USED_SHARE` of it); ``"none"`` otherwise; None for an
-    encoder without caps (not encoding, encoded source, other codec)."""
+    """Why a capped encoder sends what it sends: ``"bandwidth"`` when the network holds its
+    target below the ceiling (the user's cap, else aiortc's maximum) — the loss rule's limit,
+    or a REMB estimate the encoder uses (it sends at least :data:`USED_SHARE` of it: REMB
+    grants up to 1.5x what arrives, so an easy picture idles below the estimate) —
+    ``"none"`` otherwise; None for an encoder without caps (not encoding, encoded source)."""
     quality = getattr(encoder, "_zero_nb_quality", None)
     if quality is None:
         return None
     top = _stock_max(encoder)
     ceiling = quality.max_bps or top
-    network = min(v for v in (encoder._zero_nb_estimate, encoder._zero_nb_loss_bps, top) if v)
-    used = sent_kbps is not None and sent_kbps * 1000 >= USED_SHARE * network
-    return "bandwidth" if network < ceiling and used else "none"
+    loss = encoder._zero_nb_loss_bps
+    remb = min(encoder._zero_nb_estimate, top)
+    used = sent_kbps is not None and sent_kbps * 1000 >= USED_SHARE * remb
+    return "bandwidth" if (loss is not None and loss < ceiling) or (remb < ceiling and used) \
+        else "none"
 
 
 def loss_step(current: float, loss: float, ceiling: float) -> float | None:

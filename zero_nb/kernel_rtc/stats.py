@@ -6,10 +6,10 @@ direction and kind, so ``pandas.DataFrame(room.stats(flat=True))`` just works.
 
 Outbound video also says what the encoder may send and why: ``target_kbps`` (REMB and the
 loss rule within the caps of ``set_quality``) and ``quality_limitation``: ``"bandwidth"``
-when the network (REMB or the loss rule) holds the target below the ceiling — the
-``max_kbps`` cap, else aiortc's maximum (VP8 1.5 Mbit/s) — and the encoder uses that target
-(sends at least 80 % of it); ``"none"`` otherwise (no cap binding, or the user's cap, or the
-picture needs less); None while not encoding. Browsers report the same idea as
+when the network holds the target below the ceiling — the ``max_kbps`` cap, else aiortc's
+maximum (VP8 1.5 Mbit/s) — through the loss rule, or through a REMB estimate the encoder uses
+(sends at least 80 % of); ``"none"`` otherwise (nothing binds, the user's own cap binds, or
+the picture needs less); None while not encoding. Browsers report the same idea as
 ``qualityLimitationReason``; the page shows its own on your tile.
 """
 
