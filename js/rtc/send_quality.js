@@ -4,8 +4,8 @@
  * caps the bitrate (and scales down a camera that delivers more than asked); the data saver
  * caps it hard. Applied with `RTCRtpSender.setParameters` — no renegotiation — on every
  * connection that carries our video: each mesh peer's, or the Janus publisher's, where the
- * simulcast layers stay consistent (data saver: layers above 240 lines off, the rest share
- * the 150 kbit/s).
+ * simulcast layers stay consistent (data saver: every layer shrinks so the top one has 240
+ * lines, and they share the 150 kbit/s).
  *
  * Figures (bits/s): VGA 800 k, HD 1.5 M, Full HD 2.5 M (Chromium's own defaults are 1.7 M
  * for VGA and 2.5 M above: the menu stays under them); data saver 150 k at most 240 lines
@@ -22,6 +22,9 @@ export const SEND_CAPS = /** @type {Record<string, {maxBitrate: number, height: 
 
 /** The data saver: this many bits/s in all, at most this many lines. */
 export const DATA_SAVER = { maxBitrate: 150_000, height: 240 };
+
+/** Chromium's lowest rate for a simulcast layer (its default minimum bitrate). */
+export const MIN_LAYER_BITRATE = 30_000;
 
 /** The top simulcast layer's rate unless a room cap or the resolution says less. */
 export const TOP_LAYER_BITRATE = 1_500_000;
@@ -71,14 +74,17 @@ export function encodingsFor(current, choice, height, roomCap = null) {
       scaleResolutionDownBy: base * (p.scaleResolutionDownBy ?? 1) };
   });
   if (!choice.dataSaver) return layers;
-  const lowest = layers.length - 1;
-  const keep = layers.map((l, i) => i === lowest ||
-    height / l.scaleResolutionDownBy <= DATA_SAVER.height);
-  const share = DATA_SAVER.maxBitrate / keep.filter(Boolean).length;
-  return layers.map((l, i) => (!keep[i] ? { ...l, active: false } : { ...l,
-    maxBitrate: cap(Math.min(l.maxBitrate, share)),
-    scaleResolutionDownBy: i === lowest ? Math.max(l.scaleResolutionDownBy,
-      fit(DATA_SAVER.height)) : l.scaleResolutionDownBy }));
+  // every layer shrinks by one factor (the top one to 240 lines) and they share the 150 k in
+  // the plan's proportions (lower layers at least Chromium's 30 k floor, the top one the
+  // rest); none goes inactive: Janus 1.1 keeps a subscriber on a layer that stopped
+  // (measured here: frozen), it does not fall back to a lower one
+  const shrink = Math.max(1, height / layers[0].scaleResolutionDownBy / DATA_SAVER.height);
+  const total = layers.reduce((sum, l) => sum + l.maxBitrate, 0);
+  const lower = layers.slice(1).map((l) => Math.max(MIN_LAYER_BITRATE,
+    DATA_SAVER.maxBitrate * (l.maxBitrate / total)));
+  const shares = [DATA_SAVER.maxBitrate - lower.reduce((sum, b) => sum + b, 0), ...lower];
+  return layers.map((l, i) => ({ ...l, maxBitrate: cap(shares[i]),
+    scaleResolutionDownBy: l.scaleResolutionDownBy * shrink }));
 }
 
 /**

@@ -10,11 +10,25 @@ from typing import Any
 
 import pytest
 
+import zero_nb
+from tests import sfu_support
 from tests.browser.helpers import Page, wait_until
-from tests.conftest import UNIT
+from tests.conftest import MEDIA_CONFIG, UNIT
 from tests.stats_support import received_video_kbps
 
 pytestmark = pytest.mark.media
+
+janus = sfu_support.janus  # real Janus with ICE on a veth holding 127.0.0.1/32
+sfu_server = sfu_support.sfu_server
+
+# (rid, active, frame width) of each simulcast layer the page publishes
+LAYERS_JS = """async () => { const out = [];
+  const pub = window.zeroNb.topology.publisher;
+  if (!pub || !pub.pc) return out;
+  (await pub.pc.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") out.push([s.rid ?? "", s.active,
+      s.frameWidth ?? 0]); });
+  return out.sort(); }"""
 
 LIMIT = re.compile(r"sending (?:[hml] )?(\d+)\u00d7(\d+).* · limit: (none|bandwidth|cpu|other)")
 
@@ -68,3 +82,31 @@ def test_data_saver_caps_what_the_kernel_receives(browser, bg_server, bots):
     print(f"received kbit/s: uncapped {full:.0f}, data saver {saved:.0f}, off {back:.0f}; "
           f"tile: {_self_info(page)!r}")
     assert not page.console_errors, page.console_errors
+
+
+def test_data_saver_shrinks_every_simulcast_layer(browser, sfu_server):
+    """Through Janus (2 layers at 640x480): data saver shrinks both layers (h to 240 lines,
+    150 kbit/s in all, none stopped), so a kernel subscribed at 'high' gets <= 320-wide
+    frames without a freeze; off brings 640 back."""
+    teacher = zero_nb.join("sim-dsv", sfu_server.url, name="teacher", config=MEDIA_CONFIG)
+    try:
+        context = browser(None)  # Chromium's own fake camera: 640x480, moving
+        page = Page(context.pages[0], f"http://127.0.0.1:{sfu_server.port}").open(
+            session="sim-dsv", name="web", mic="0", autojoin="1")
+        page.wait_state("joined")
+        wait_until(lambda: "web" in {p.name for p in teacher.peers.values()}, 20 * UNIT,
+                   "the page in the teacher's room")
+        wait_until(lambda: _width(teacher) == 640, 30 * UNIT, "the high layer (640 wide)")
+        _set_data_saver(page, True)
+        wait_until(lambda: (layers := page.page.evaluate(LAYERS_JS)) and
+                   all(active and 0 < w <= 320 for _, active, w in layers), 10 * UNIT,
+                   "both layers active and <= 320 wide")
+        frames = teacher.peer("web").video.frame_count
+        wait_until(lambda: 0 < _width(teacher) <= 320, 10 * UNIT, "the shrunk high layer")
+        wait_until(lambda: teacher.peer("web").video.frame_count > frames + 30, 10 * UNIT,
+                   "frames to keep coming (no freeze)")
+        _set_data_saver(page, False)
+        wait_until(lambda: _width(teacher) == 640, 20 * UNIT, "the high layer again")
+        assert not page.console_errors, page.console_errors
+    finally:
+        teacher.leave()

@@ -56,8 +56,10 @@ def test_single_encoding_caps_per_resolution_and_data_saver():
 
 
 def test_simulcast_layers_stay_consistent():
-    """2 layers at VGA: h 800 k, l 160 k at /2; data saver turns h off and caps l at 150 k.
-    3 layers at HD: data saver keeps only l (180 lines), m (360) goes off too."""
+    """2 layers at VGA: h 800 k, l 160 k at /2; data saver shrinks both so h has 240 lines
+    (l 120) and they share 150 k (l at Chromium's 30 k floor). 3 layers at HD: h 240 lines,
+    the lower ones at least 30 k, 150 k in all. No layer goes inactive (Janus does not fall
+    back from a stopped layer)."""
     hd = {"resolution": "HD", "dataSaver": False}
     out = run(("two", "encodingsFor", [TWO, VGA, 480]),
               ("two_saver", "encodingsFor", [TWO, SAVER, 480]),
@@ -68,11 +70,12 @@ def test_simulcast_layers_stay_consistent():
         {"rid": "h", "active": True, "maxBitrate": 800_000, "scaleResolutionDownBy": 1},
         {"rid": "l", "active": True, "maxBitrate": 160_000, "scaleResolutionDownBy": 2}]
     assert out["two_saver"] == [
-        {"rid": "h", "active": False, "maxBitrate": 800_000, "scaleResolutionDownBy": 1},
-        {"rid": "l", "active": True, "maxBitrate": 150_000, "scaleResolutionDownBy": 2}]
-    assert [e["active"] for e in out["three_saver"]] == [False, False, True]
-    assert out["three_saver"][2]["maxBitrate"] == 150_000
-    assert out["three_saver"][2]["scaleResolutionDownBy"] == 4
+        {"rid": "h", "active": True, "maxBitrate": 120_000, "scaleResolutionDownBy": 2},
+        {"rid": "l", "active": True, "maxBitrate": 30_000, "scaleResolutionDownBy": 4}]
+    three = out["three_saver"]
+    assert [e["scaleResolutionDownBy"] for e in three] == [3, 6, 12]
+    assert all(e["active"] for e in three) and sum(e["maxBitrate"] for e in three) == 150_000
+    assert min(e["maxBitrate"] for e in three) == 30_000
     assert [e["maxBitrate"] for e in out["three"]] == [1_500_000, 500_000, 150_000]
     # the publish-time plan (sfu_publisher.js simulcastLayers) is the same table
     assert out["plan"][1] == {"rid": "l", "maxBitrate": 300_000, "scaleResolutionDownBy": 2}
