@@ -22,7 +22,7 @@ CFG = test_widgets.CFG
 
 def test_conference_data_saver_caps_the_kernel_publisher(lab, browser, bots):
     """Chromium's 640x480 fake camera through a notebook's Conference to a bot: the widget's
-    Data saver makes the kernel send <= 320-wide frames at <= 180 kbit/s, and off undoes it."""
+    Data saver makes the kernel send <= 320-wide frames at <= 180 kbit/s, and off lifts it."""
     bot = bots("wsaver", "bot", video=None, audio=None)
     write_notebook(lab.root / "saver.ipynb", [
         "import os, zero_nb\n"
@@ -51,5 +51,9 @@ def test_conference_data_saver_caps_the_kernel_publisher(lab, browser, bots):
     wait_until(lambda: 0 < width() <= 320, 10 * UNIT, "<= 320-wide frames (data saver)")
     saved = wait_until(lambda: (k := kbps()) <= 180 and k, 20 * UNIT, "under 180 kbit/s")
     page.locator(".znb-conference [data-control=data-saver]").uncheck()
-    wait_until(lambda: width() == 640, 10 * UNIT, "640-wide frames again")
-    print(f"kernel-published kbit/s: before {full:.0f}, data saver {saved:.0f}")
+    # wider than the cap again: how wide is the browser's choice (on 2 busy cores Chromium
+    # may send the local link less than 640 wide by then, "limit: cpu")
+    wait_until(lambda: width() > 320, 10 * UNIT, "wider frames again")
+    back = wait_until(lambda: (k := kbps()) > 180 and k, 20 * UNIT, "over 180 kbit/s again")
+    print(f"kernel-published kbit/s: before {full:.0f}, data saver {saved:.0f}, off {back:.0f}"
+          f" at {width()} wide")
