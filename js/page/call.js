@@ -7,7 +7,8 @@
 
 import { LayerPolicy } from "../ui/layers.js";
 import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
-import { Rates, StatsLine, tileInfo } from "../ui/stats.js";
+import { SenderControl } from "../rtc/send_quality.js";
+import { Rates, sendingInfo, StatsLine, tileInfo } from "../ui/stats.js";
 
 export class CallView {
   /**
@@ -27,6 +28,7 @@ export class CallView {
       onChange: (grid) => this.layers.apply(grid) });
     this.stats = new StatsLine();
     this.rates = new Rates();
+    this.sending = new SenderControl(session); // quality hook: resolution / data-saver caps
     stage.append(this.grid.el, this.stats.el);
     /** @param {{peer: import("../rtc/peer.js").RemotePeer}} d */
     const render = ({ peer }) => this.renderPeer(peer);
@@ -80,6 +82,11 @@ export class CallView {
         kbps: this.rates.kbps(id, s), rtt_ms: s.rtt != null ? s.rtt * 1000 : null });
     }
     this.stats.set(rows);
+    // quality hook: caps re-applied (new peers, re-publish), your tile says what you send
+    await this.sending.apply();
+    const sent = await this.sending.stats();
+    const kbps = this.rates.rate("self", sent.bytesSent);
+    this.grid.get("self")?.update({ info: sendingInfo(sent, kbps) });
   }
 
   /** Every tile goes (back to the join form). */

@@ -4,7 +4,8 @@
  * on submit it starts the camera/microphone and joins.
  *
  * URL query: session, name, password, autojoin=1, res=VGA|HD|FullHD, camera=0, mic=0,
- * processing=0 (no echo cancellation / noise suppression / auto gain), token.
+ * processing=0 (no echo cancellation / noise suppression / auto gain), token, datasaver=1
+ * (send at most 150 kbit/s at half resolution; the "More" menu switches it live).
  */
 
 /** @param {string} id */
@@ -47,7 +48,8 @@ export class JoinForm {
   /** Media options for `media.start`. */
   mediaOptions() {
     return { audio: this.mic.checked, video: this.camera.checked,
-      resolution: this.resolution.value, processing: this.query.get("processing") !== "0" };
+      resolution: this.resolution.value, processing: this.query.get("processing") !== "0",
+      dataSaver: this.query.get("datasaver") === "1" };
   }
 
   /** @param {boolean} visible */

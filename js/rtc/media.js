@@ -13,7 +13,8 @@
  *
  * Events (detail): change {audio, video} — the tracks to send now · ended {kind, message} — a
  * device (unplugged?) or the screen share stopped by itself · devices {} — the device list
- * changed.
+ * changed · quality {} — the resolution or data saver changed: senders apply `sendChoice()`
+ * (js/rtc/send_quality.js).
  */
 
 import { Emitter } from "./emitter.js";
@@ -124,6 +125,7 @@ export class LocalMedia extends Emitter {
     this.cameraOff = false;
     /** @type {Resolution | string} */
     this.resolution = "VGA";
+    this.dataSaver = false; // send at most 150 kbit/s at half resolution (send_quality.js)
     this.processing = true;
     /** @type {{code: string, message: string} | null} the last acquisition problem */
     this.error = null;
@@ -195,12 +197,13 @@ export class LocalMedia extends Emitter {
    * Open camera and/or microphone. Never throws: on failure `error` says why and the
    * participant joins without the missing device (receive-only).
    * @param {{audio?: boolean, video?: boolean, resolution?: Resolution | string,
-   *          processing?: boolean}} [options]
+   *          processing?: boolean, dataSaver?: boolean}} [options]
    */
   async start(options = {}) {
     const wantAudio = options.audio ?? true;
     const wantVideo = options.video ?? true;
     this.resolution = options.resolution ?? this.resolution;
+    this.dataSaver = options.dataSaver ?? this.dataSaver;
     this.processing = options.processing ?? this.processing;
     this.error = null;
     this.stop();
@@ -309,9 +312,10 @@ export class LocalMedia extends Emitter {
   async setResolution(resolution) {
     this.resolution = resolution;
     const camera = this.camera;
-    if (!camera) return;
+    if (!camera) return this.emit("quality", {});
     try {
       await camera.applyConstraints(videoConstraints(resolution));
+      this.emit("quality", {});
     } catch {
       try {
         const stream = await navigator.mediaDevices.getUserMedia(
@@ -319,11 +323,24 @@ export class LocalMedia extends Emitter {
         camera.stop();
         this._adopt(stream);
         this._changed();
+        this.emit("quality", {});
       } catch (err) {
         this.error = describeMediaError(err);
         throw err;
       }
     }
+  }
+
+  /** @param {boolean} on  data saver: the senders cap at 150 kbit/s and half resolution */
+  setDataSaver(on) {
+    this.dataSaver = on;
+    this.emit("quality", {});
+  }
+
+  /** What the senders should send now (js/rtc/send_quality.js `encodingsFor`). */
+  sendChoice() {
+    return { resolution: String(this.resolution), dataSaver: this.dataSaver,
+      capture: !this.screen };
   }
 
   /** True where the browser can share a screen (not on most phones). */
@@ -367,6 +384,6 @@ export class LocalMedia extends Emitter {
     const { audio, video } = this.tracks;
     return { audio: Boolean(audio), video: Boolean(video), muted: this.muted,
       cameraOff: this.cameraOff, sharing: Boolean(this.screen), resolution: this.resolution,
-      videoSettings: video ? video.getSettings() : null, error: this.error };
+      dataSaver: this.dataSaver, videoSettings: video ? video.getSettings() : null, error: this.error };
   }
 }

@@ -8,6 +8,7 @@
 import { gathered } from "./gather.js";
 import { JANUS_CODES, JanusError, JanusSession } from "./janus.js";
 import { closePc, KINDS, replaceKindTrack } from "./peer.js";
+import { layerPlan, TOP_LAYER_BITRATE } from "./send_quality.js";
 
 export const SFU_TIMING = {
   roomWait: 10000, // the server creates the Janus room in the background: wait that long
@@ -28,8 +29,9 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 
 /**
- * Simulcast layers for a camera track, highest first (Janus' default rid order "hml"):
- * 3 at 720p and up, 2 below (Chromium sends no more at VGA), none under 360 lines.
+ * Simulcast layers for a camera track, highest first (see {@link layerPlan}): 3 at 720p and
+ * up, 2 below (Chromium sends no more at VGA), none under 360 lines. The page's resolution
+ * and data-saver caps then adjust them live (send_quality.js).
  * @param {MediaStreamTrack} track
  * @param {number | null | undefined} cap  the room's bitrate cap (bits/s), if any
  * @returns {RTCRtpEncodingParameters[] | undefined}
@@ -37,13 +39,7 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export function simulcastLayers(track, cap) {
   const height = track.getSettings().height ?? 480;
   if (height < 360) return undefined;
-  const top = Math.min(cap ?? 1_500_000, 1_500_000);
-  /** @type {RTCRtpEncodingParameters[]} */
-  const layers = height >= 720
-    ? [{ rid: "h", maxBitrate: top }, { rid: "m", maxBitrate: top / 3, scaleResolutionDownBy: 2 },
-      { rid: "l", maxBitrate: top / 10, scaleResolutionDownBy: 4 }]
-    : [{ rid: "h", maxBitrate: top }, { rid: "l", maxBitrate: top / 5, scaleResolutionDownBy: 2 }];
-  return layers;
+  return layerPlan(height >= 720 ? 3 : 2, Math.min(cap ?? TOP_LAYER_BITRATE, TOP_LAYER_BITRATE));
 }
 
 export class Publisher {

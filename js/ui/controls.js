@@ -2,7 +2,8 @@
 /**
  * The call controls shared by the page and the Conference widget: Mute, Camera off, Share
  * screen (only where the browser can), extra buttons of the host, Leave, and a "More" fold
- * with the resolution, camera and microphone pickers. They act on a {@link LocalMedia}; the
+ * with the resolution, camera and microphone pickers and the data saver (150 kbit/s at half
+ * resolution, see js/rtc/send_quality.js). They act on a {@link LocalMedia}; the
  * host hears about every change (`onChange`) and every failure (`onError`).
  */
 
@@ -40,6 +41,9 @@ export class Controls {
     Object.keys(RESOLUTIONS).map((r) => h("option", { value: r, textContent: r })));
     this.cameraPicker = h("select", { id: id("sel-camera"), ariaLabel: "Camera",
       title: "camera", onchange: () => this._useDevice("video", this.cameraPicker.value) });
+    this.dataSaver = h("input", { type: "checkbox", id: id("chk-data-saver"),
+      dataset: { control: "data-saver" },
+      onchange: () => { media.setDataSaver(this.dataSaver.checked); changed(); } });
     this.micPicker = h("select", { id: id("sel-mic"), ariaLabel: "Microphone",
       title: "microphone", onchange: () => this._useDevice("audio", this.micPicker.value) });
     this.leave = h("button", { type: "button", id: id("btn-leave"), textContent: "Leave",
@@ -48,7 +52,8 @@ export class Controls {
     this.menu = h("details", { class: "znb-more" }, [
       h("summary", { textContent: "More", title: "devices and resolution" }),
       h("div", { class: "znb-menu" }, [this.cameraPicker, this.micPicker, this.resolution,
-        ...(options.menuExtra ?? [])])]);
+        h("label", { class: "znb-check", title: "send at most 150 kbit/s at half resolution" },
+          [this.dataSaver, "Data saver"]), ...(options.menuExtra ?? [])])]);
     const capture = options.capture ?? true;
     const leave = options.onLeave ? [this.leave] : [];
     this.el = h("div", { class: "znb-controls", id: id("controls") }, capture
@@ -73,6 +78,7 @@ export class Controls {
     this.mute.disabled = !local.audio;
     this.camera.disabled = !media.camera;
     this.resolution.value = String(local.resolution);
+    this.dataSaver.checked = local.dataSaver;
     this.refreshDevices();
   }
 

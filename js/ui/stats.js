@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * The numbers a call shows: the per-tile info ("640×480 30 fps · 3 ms") and the stats line
- * ("bot: 30 fps · 812 kbit/s · RTT 3 ms | ..."). The page computes rows from getStats; the
+ * The numbers a call shows: the per-tile info ("640×480 30 fps · 3 ms"), your own tile's
+ * sending state ("sending 320×240 · 142 of 150 kbit/s · limit: bandwidth") and the stats
+ * line ("bot: 30 fps · 812 kbit/s · RTT 3 ms | ..."). The page computes rows from getStats; the
  * Conference widget gets them from the kernel (`stats` trait, see docs/widget-protocol.md).
  */
 
@@ -38,7 +39,21 @@ export function tileInfo(stats) {
     (stats.rtt != null ? ` · ${Math.round(stats.rtt * 1000)} ms` : "");
 }
 
-/** Received kbit/s per peer from successive byte counters. */
+/**
+ * Your tile's info: the layers sent (size and rid), actual and target kbit/s, and why the
+ * browser sends less than it may (`qualityLimitationReason`: bandwidth, cpu, other, none).
+ * @param {ReturnType<typeof import("../rtc/send_quality.js").summarizeSending>} sent
+ * @param {number | null} kbps  the actual rate (a {@link Rates} of `sent.bytesSent`)
+ */
+export function sendingInfo(sent, kbps) {
+  if (!sent.layers.length) return "";
+  const layers = sent.layers.map((l) => `${l.rid ? `${l.rid} ` : ""}${l.width}×${l.height}`);
+  const target = sent.targetKbps != null ? ` of ${fmt(sent.targetKbps, "")}` : "";
+  return `sending ${[...new Set(layers)].join(" + ")} · ${fmt(kbps, "")}${target} kbit/s` +
+    ` · limit: ${sent.limitation ?? "-"}`;
+}
+
+/** Received (or sent) kbit/s per key from successive byte counters. */
 export class Rates {
   constructor() {
     /** @type {Map<string, {bytes: number, time: number}>} */
@@ -50,11 +65,18 @@ export class Rates {
    * @param {Record<string, any>} stats  RemotePeer.stats()
    */
   kbps(id, stats) {
-    const bytes = (stats.video?.bytesReceived ?? 0) + (stats.audio?.bytesReceived ?? 0);
+    return this.rate(id, (stats.video?.bytesReceived ?? 0) + (stats.audio?.bytesReceived ?? 0));
+  }
+
+  /**
+   * @param {string} id
+   * @param {number} bytes  a byte counter that only grows
+   */
+  rate(id, bytes) {
     const now = performance.now();
     const prev = this.last.get(id);
     this.last.set(id, { bytes, time: now });
-    if (!prev || now <= prev.time) return null;
+    if (!prev || now <= prev.time || bytes < prev.bytes) return null; // a connection went
     return ((bytes - prev.bytes) * 8) / (now - prev.time); // bits per ms = kbit/s
   }
 }

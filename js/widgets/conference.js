@@ -174,7 +174,8 @@ class ConferenceView {
     this.controls.update();
     const d = this.media.describe();
     this.model.send({ type: "media", view: this.link.view, camera: !d.cameraOff && d.video,
-      mic: !d.muted && d.audio, sharing: d.sharing, resolution: d.resolution });
+      mic: !d.muted && d.audio, sharing: d.sharing, resolution: d.resolution,
+      data_saver: d.dataSaver }); // quality hook: the kernel caps what it sends (issue 16)
   }
 
   /** @param {Row} row */

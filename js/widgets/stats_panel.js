@@ -1,10 +1,14 @@
 // @ts-check
-/** StatsPanel(room): room.stats(flat=True) as a table, refreshed by the kernel. */
+/**
+ * StatsPanel(room): room.stats(flat=True) as a table, refreshed by the kernel. Your outbound
+ * video rows carry the encoder's target and whether the network limits it
+ * (`quality_limitation`: "bandwidth" or "none"); inbound video rows the simulcast layer.
+ */
 
 import { h } from "../ui/dom.js";
 
-const COLUMNS = ["name", "direction", "kind", "state", "fps", "bitrate_kbps", "rtt_ms",
-  "packets_lost", "jitter_ms"];
+const COLUMNS = ["name", "direction", "kind", "state", "fps", "bitrate_kbps", "target_kbps",
+  "quality_limitation", "layer", "rtt_ms", "packets_lost", "jitter_ms"];
 
 /** @param {any} v */
 const fmt = (v) => (v == null ? "–" : typeof v === "number" ? String(Math.round(v * 10) / 10) : String(v));

@@ -97,3 +97,51 @@ def test_loss_lowers_the_target_and_it_comes_back(pair):
         assert wait_until(lambda: target() < 0.75 * start, 15 * UNIT), (start, target())
         low = target()
     assert wait_until(lambda: target() > 1.2 * low, 20 * UNIT), (low, target())
+
+
+def test_stats_say_when_the_network_limits_the_sender(pair):
+    """Under 15 % loss the loss rule holds the target under the 400 kbps cap:
+    quality_limitation says "bandwidth"; once the loss stops it climbs back to the cap and
+    says "none" (the user's own cap is no network limit)."""
+    from tests.netem import emulate
+
+    a, b = pair
+    a.local.video.set_quality(max_kbps=400)
+
+    def out() -> dict:
+        return a.stats()[b.peer_id]["out"]["video"]
+
+    # one stats call a second: the sent rate is measured between calls
+    assert wait_until(lambda: out()["quality_limitation"] == "none", 10 * UNIT, step=1.0)
+    with emulate(loss=0.15, seed=1):
+        assert wait_until(lambda: out()["quality_limitation"] == "bandwidth", 15 * UNIT,
+                          step=1.0), out()
+        low = out()["target_kbps"]
+        assert low < 400
+    assert wait_until(lambda: (o := out())["quality_limitation"] == "none" and
+                      o["target_kbps"] == 400, 20 * UNIT, step=1.0), out()
+
+
+def test_conference_data_saver_reaches_the_kernel_publisher(bg_server, media_config):
+    """The Conference page's data-saver choice (its ``media`` message) caps the kernel's
+    publisher at DATA_SAVER, and switching it off restores the caps from before."""
+    from zero_nb.kernel_rtc.quality import DATA_SAVER
+    from zero_nb.widgets import Conference
+
+    room = join(bg_server, "nb", media_config, video=None)
+    widget = Conference(room)
+    try:
+        room.local.video.set_quality(max_kbps=100)
+        media = {"type": "media", "view": "v", "camera": True, "mic": True, "sharing": False,
+                 "resolution": "VGA"}
+        widget._on_command({**media, "data_saver": True})
+        assert room.local.video.quality.as_dict() == {
+            "max_kbps": 100, "width": DATA_SAVER["width"], "height": DATA_SAVER["height"],
+            "fps": None}
+        assert widget.media["data_saver"] is True
+        widget._on_command({**media, "data_saver": False})
+        assert room.local.video.quality.as_dict() == {"max_kbps": 100, "width": None,
+                                                       "height": None, "fps": None}
+    finally:
+        widget.close()
+        room.leave()

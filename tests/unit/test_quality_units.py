@@ -100,3 +100,47 @@ def test_the_low_layer_cap_follows_the_high_layers():
     encoder = low.cap_encoder(Vp8Encoder())
     high.set(max_kbps=120)
     assert encoder.target_bitrate == 30_000  # the capped encoder reads it on every frame
+
+
+def test_limitation_names_the_network_only_when_it_binds():
+    """"bandwidth" when the loss rule holds the target under the ceiling, or a REMB estimate
+    the encoder uses; "none" for the user's own cap, an easy picture, or no limit."""
+    from zero_nb.kernel_rtc.quality import limitation
+
+    q = Quality()
+    enc = q.cap_encoder(Vp8Encoder())
+    enc.target_bitrate = 400_000  # REMB: 400 k of aiortc's 1.5 M
+    assert limitation(enc, 390) == "bandwidth"
+    assert limitation(enc, 250) == "none"  # the picture needs less than REMB grants
+    assert limitation(enc, None) == "none"
+    q.set(max_kbps=300)  # the user's cap binds, not the network
+    assert limitation(enc, 300) == "none"
+    enc._zero_nb_loss_bps = 200_000  # the loss rule holds it under the cap
+    assert limitation(enc, 195) == "bandwidth"
+    assert limitation(enc, 120) == "bandwidth"  # loss is the network, whatever the picture
+    enc._zero_nb_loss_bps = 350_000  # a loss limit above the user's cap does not bind
+    assert limitation(enc, 300) == "none"
+    enc._zero_nb_loss_bps = None
+    q.set()
+    enc.target_bitrate = 1_500_000
+    assert limitation(enc, 1_490) == "none"  # at aiortc's ceiling: nothing holds it back
+    assert limitation(object(), 100) is None  # not a capped encoder
+
+
+def test_data_saver_tightens_caps_and_restores_them():
+    """On: at most 150 kbps and 320x240 (tighter caps stay); off: the caps from before."""
+    from zero_nb.kernel_rtc.quality import DATA_SAVER
+
+    q = Quality()
+    q.set(max_kbps=100, width=1280, fps=15)
+    q.data_saver(True)
+    assert q.as_dict() == {"max_kbps": 100, "width": DATA_SAVER["width"],
+                           "height": DATA_SAVER["height"], "fps": 15}
+    q.data_saver(True)  # twice on: still restores the caps from before the first
+    q.data_saver(False)
+    assert q.as_dict() == {"max_kbps": 100, "width": 1280, "height": None, "fps": 15}
+    q.data_saver(False)  # off while off: nothing changes
+    assert q.as_dict()["width"] == 1280
+    q.set()
+    q.data_saver(True)
+    assert q.as_dict()["max_kbps"] == DATA_SAVER["max_kbps"]

@@ -10,6 +10,10 @@ aiortc's rate control is REMB only, and its receivers' REMB is delay-based: pack
 never lowers it (measured: 15 % loss, the target kept climbing). :func:`watch_loss` adds the
 loss-based half of Google's congestion control from the receiver reports each sender already
 gets: over 10 % loss the rate drops by half the loss, under 2 % it grows 5 % a second.
+
+:func:`limitation` says, from what the encoder knows, whether the network holds it back
+(``room.stats()``'s ``quality_limitation``); :data:`DATA_SAVER` is the page's data-saver
+choice as kernel caps (the Conference widget applies it with :meth:`Quality.data_saver`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-__all__ = ["FLOOR_BPS", "Quality", "loss_step", "watch_loss"]
+__all__ = ["DATA_SAVER", "FLOOR_BPS", "USED_SHARE", "Quality", "limitation", "loss_step",
+           "watch_loss"]
 
 FLOOR_BPS = 30_000  # the lowest rate REMB may ask for once a sender is capped
 _MAX_BPS: dict[type, int] = {Vp8Encoder: 1_500_000, H264Encoder: 3_000_000}  # aiortc ceilings
+# the browsers' data saver (js/rtc/send_quality.js DATA_SAVER): 150 kbps, half of VGA
+DATA_SAVER: dict[str, Any] = {"max_kbps": 150.0, "width": 320, "height": 240}
+# an encoder sending less than this share of the REMB estimate is held back by its picture,
+# not the network: aiortc's REMB grants up to 1.5x what arrives (an easy picture: ~2/3)
+USED_SHARE = 0.8
 
 
 class Quality:
@@ -41,6 +51,7 @@ class Quality:
         self.skipped = 0  # frames dropped to meet the fps cap
         self._lock = threading.Lock()
         self._due = 0.0
+        self._before_saver: dict[str, Any] | None = None  # the caps data saver replaced
 
     def set(self, max_kbps: float | None = None, width: int | None = None,
             height: int | None = None, fps: float | None = None) -> None:
@@ -63,6 +74,18 @@ class Quality:
     def as_dict(self) -> dict[str, Any]:
         return {"max_kbps": self.max_kbps, "width": self.width, "height": self.height,
                 "fps": self.fps}
+
+    def data_saver(self, on: bool) -> None:
+        """Data saver on: at most :data:`DATA_SAVER` (tighter caps stay); off: the caps
+        from before it went on."""
+        with self._lock:
+            before, caps = self._before_saver, self.as_dict()
+            self._before_saver = (before or caps) if on else None
+        if on and before is None:
+            self.set(**{k: min(v for v in (caps[k], DATA_SAVER[k]) if v)
+                        for k in ("max_kbps", "width", "height")}, fps=caps["fps"])
+        elif not on and before is not None:
+            self.set(**before)
 
     # -- before the encoder ---------------------------------------------------------------------
     def size_for(self, width: int, height: int) -> tuple[int, int]:
@@ -117,6 +140,11 @@ class Quality:
 _classes: dict[type, type] = {}
 
 
+def _stock_max(encoder: Any) -> int:
+    """aiortc's own ceiling for a capped encoder (its class is aiortc's, subclassed)."""
+    return _MAX_BPS[type(encoder).__mro__[1]]
+
+
 def _capped_class(base: type) -> type:
     """``base`` with a ``target_bitrate`` that honours the Quality ceiling and lets REMB
     go below aiortc's floor."""
@@ -137,6 +165,24 @@ def _capped_class(base: type) -> type:
     cls = _classes[base] = type(f"Capped{base.__name__}", (base,),
                                 {"target_bitrate": property(get, put)})
     return cls
+
+
+def limitation(encoder: Any, sent_kbps: float | None) -> str | None:
+    """Why a capped encoder sends what it sends: ``"bandwidth"`` when the network holds its
+    target below the ceiling (the user's cap, else aiortc's maximum) — the loss rule's limit,
+    or a REMB estimate the encoder uses (it sends at least :data:`USED_SHARE` of it: REMB
+    grants up to 1.5x what arrives, so an easy picture idles below the estimate) —
+    ``"none"`` otherwise; None for an encoder without caps (not encoding, encoded source)."""
+    quality = getattr(encoder, "_zero_nb_quality", None)
+    if quality is None:
+        return None
+    top = _stock_max(encoder)
+    ceiling = quality.max_bps or top
+    loss = encoder._zero_nb_loss_bps
+    remb = min(encoder._zero_nb_estimate, top)
+    used = sent_kbps is not None and sent_kbps * 1000 >= USED_SHARE * remb
+    return "bandwidth" if (loss is not None and loss < ceiling) or (remb < ceiling and used) \
+        else "none"
 
 
 def loss_step(current: float, loss: float, ceiling: float) -> float | None:
@@ -163,6 +209,6 @@ async def watch_loss(sender: RTCRtpSender, interval: float = 1.0) -> None:
                 if s.type == "remote-inbound-rtp" and s.fractionLost is not None]
         if not lost:
             continue
-        ceiling = _MAX_BPS[type(encoder).__mro__[1]]
+        ceiling = _stock_max(encoder)
         current = encoder._zero_nb_loss_bps or encoder.target_bitrate
         encoder._zero_nb_loss_bps = loss_step(current, max(lost) / 256, ceiling)

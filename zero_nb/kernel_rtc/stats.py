@@ -3,6 +3,14 @@
 aiortc's ``getStats`` has packet counters only, so frames, fps and drops come from our feeds
 and filter stage; bitrates are deltas between calls. Records are flat dicts, one per peer,
 direction and kind, so ``pandas.DataFrame(room.stats(flat=True))`` just works.
+
+Outbound video also says what the encoder may send and why: ``target_kbps`` (REMB and the
+loss rule within the caps of ``set_quality``) and ``quality_limitation``: ``"bandwidth"``
+when the network holds the target below the ceiling — the ``max_kbps`` cap, else aiortc's
+maximum (VP8 1.5 Mbit/s) — through the loss rule, or through a REMB estimate the encoder uses
+(sends at least 80 % of); ``"none"`` otherwise (nothing binds, the user's own cap binds, or
+the picture needs less); None while not encoding. Browsers report the same idea as
+``qualityLimitationReason``; the page shows its own on your tile.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import e2ee_rtc
 from .encoders import encoder_of
 from .frames import CLOCK_RATE, VIDEO_CLOCK
+from .quality import limitation
 
 if TYPE_CHECKING:
     from .peer import RemotePeer
@@ -81,14 +90,24 @@ async def _counters(in_pc: Any, out_pc: Any) -> tuple[dict[tuple[str, str], dict
     return by_kind, rtt
 
 
-def _target_kbps(pc: Any) -> float | None:
-    """The video encoder's bitrate target (REMB within the quality cap), if encoding."""
+def _video_encoder(pc: Any) -> Any:
+    """The encoder of ``pc``'s video sender, or None before its first frame."""
     for sender in pc.getSenders() if pc is not None else []:
         encoder = encoder_of(sender)
         if sender.kind == "video" and encoder is not None and hasattr(encoder,
                                                                       "target_bitrate"):
-            return round(encoder.target_bitrate / 1000, 1)
+            return encoder
     return None
+
+
+def _sender_quality(pc: Any, sent_kbps: float | None) -> dict[str, Any]:
+    """The video encoder's bitrate target (REMB and the loss rule within the quality cap)
+    and whether the network limits it (:func:`.quality.limitation`)."""
+    encoder = _video_encoder(pc)
+    if encoder is None:
+        return {"target_kbps": None, "quality_limitation": None}
+    return {"target_kbps": round(encoder.target_bitrate / 1000, 1),
+            "quality_limitation": limitation(encoder, sent_kbps)}
 
 
 async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
@@ -123,7 +142,8 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["filter_errors"] = sum(f["errors"] for f in feed.filters.stats())
                 rec["source_errors"] = feed.source_errors
             if direction == "out" and kind == "video":
-                rec["target_kbps"] = _target_kbps(out_pc)  # what REMB and caps allow now
+                # what REMB, loss and caps allow now, and whether the network holds it back
+                rec.update(_sender_quality(out_pc, rec["bitrate_kbps"]))
                 rec["fps_skipped"] = feed.quality.skipped
             if direction == "in" and kind == "video":
                 rec["layer"] = peer.video.layer  # SFU simulcast: what Janus sends us
