@@ -58,7 +58,7 @@ function newIvSource() {
 /**
  * Seal `frame` in place; false when it must not be sent (no key yet).
  * @param {{keys: Map<number, CryptoKey>, keyId: number}} ring
- * @param {() => Uint8Array} nextIv
+ * @param {() => Uint8Array<ArrayBuffer>} nextIv  WebCrypto takes no views of shared memory
  * @param {string} kind
  * @param {any} frame
  */

@@ -34,6 +34,7 @@ export { JANUS_CODES, JanusError, JanusHandle, JanusSession } from "./janus.js";
 export { Mesh } from "./mesh.js";
 export { Negotiation, TIMING } from "./negotiation.js";
 export { KINDS, peersStats, RemotePeer, replaceKindTrack } from "./peer.js";
+export { SenderControl } from "./send_quality.js";
 export { Session, SESSION_ERRORS } from "./session.js";
 export { Sfu } from "./sfu.js";
 export { Publisher, SFU_TIMING } from "./sfu_publisher.js";

@@ -146,6 +146,7 @@ export class JanusSession {
   _send(msg, waitEvent = false) {
     if (!this.open) return Promise.reject(new JanusError("the connection to Janus is closed"));
     const transaction = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    /** @type {Record<string, any>} */
     const full = { ...msg, transaction };
     if (this.id !== null && full.janus !== "create") full.session_id = this.id;
     return new Promise((resolve, reject) => {

@@ -22,7 +22,8 @@ import { KINDS } from "./peer.js";
  * @typedef {{type: string, to?: string, from?: string, [key: string]: any}} Signal
  * @typedef {{selfId: string | null, rtcConfig: RTCConfiguration,
  *   tracks: import("./peer.js").LocalTracks, online: () => boolean,
- *   send: (signal: Signal) => any, emit: (type: string, detail: any) => void}} MeshContext
+ *   send: (signal: Signal) => any, emit: (type: string, detail: any) => void,
+ *   e2ee?: import("./e2ee.js").E2eeLink | null}} MeshContext
  */
 
 /** Timings (ms); tests may shorten them. */

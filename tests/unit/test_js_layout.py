@@ -1,5 +1,6 @@
-"""The browser code's shape: the widget bundler's scoping (run in Node when present), and the
-size limits every JS file and function keeps (files < 400 lines, functions < 80)."""
+"""The browser code's shape: its JSDoc types (TypeScript from package.json), the widget
+bundler's scoping (run in Node when present), and the size limits every JS file and function
+keeps (files < 400 lines, functions < 80)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from zero_nb.widgets import _bundle
 
-JS = Path(__file__).resolve().parent.parent.parent / "js"
+ROOT = Path(__file__).resolve().parent.parent.parent
+JS = ROOT / "js"
 WIDGETS = sorted(p.name for p in (JS / "widgets").glob("*.js") if p.name != "link.js")
 # a function or method header ending in "{" (declarations, methods, arrow bodies)
 _HEADER = re.compile(r"^\s*(?:export\s+)?(?:async\s+)?(?:function\*?\s+[\w$]+|(?:static\s+)?"
@@ -42,6 +44,23 @@ def test_js_files_and_functions_stay_small(path: Path) -> None:
     assert len(text.splitlines()) < 400, f"{path.name}: split it (400 lines or more)"
     long = [(line, n) for line, n in _function_lengths(text) if n >= 80]
     assert not long, f"{path.name}: functions of 80+ lines at (line, length) {long}"
+
+
+def test_js_type_checks() -> None:
+    """`tsc -p js/jsconfig.json` is clean, and it checks every file in js/."""
+    tsc = ROOT / "node_modules" / ".bin" / "tsc"
+    if not tsc.exists() or shutil.which("node") is None:
+        pytest.fail("TypeScript is not installed (node_modules/.bin/tsc): run "
+                    "ZERO_NB_EXTRAS=dev scripts/setup.sh (needs node and npm)")
+    result = subprocess.run([str(tsc), "-p", str(JS / "jsconfig.json"), "--noEmit", "--listFiles"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = result.stdout.splitlines()
+    listed = {Path(line) for line in lines if line.startswith("/")}
+    errors = "\n".join(line for line in lines if not line.startswith("/")) + result.stderr
+    if result.returncode:
+        pytest.fail(f"tsc -p js/jsconfig.json found type errors:\n{errors}", pytrace=False)
+    unchecked = [str(p.relative_to(JS)) for p in JS.rglob("*.js") if p not in listed]
+    assert not unchecked, f"add these to js/jsconfig.json's include: {unchecked}"
 
 
 def _node_check(source: str, tmp_path: Path) -> None:
