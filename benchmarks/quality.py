@@ -102,7 +102,7 @@ def plot(samples: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
-def decode_cost(width: int, height: int, seconds: float = 4.0, fps: int = 15) -> float:
+def decode_cost(width: int, height: int, seconds: float = 20.0, fps: int = 15) -> float:
     """Percent of one core to decode one moving VP8 stream of this size at ``fps``."""
     import av
 
@@ -138,7 +138,7 @@ def moving_frames(width: int, height: int, count: int) -> list:
     return frames
 
 
-def simulcast_cost(seconds: float = 4.0, fps: int = 15) -> tuple[float, float]:
+def simulcast_cost(seconds: float = 20.0, fps: int = 15) -> tuple[float, float]:
     """Percent of one core a kernel spends encoding its 640x480 video at ``fps`` with
     aiortc's VP8 encoder: one layer (baseline), and two (sfu/simulcast.py: the same frames
     plus a half-size copy, scaled and encoded under the low layer's 150 kbit/s cap)."""
