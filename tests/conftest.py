@@ -9,9 +9,18 @@ from pathlib import Path
 import hypothesis  # noqa: F401  # imported up front: see the note below
 import pytest
 
-# CPython 3.11's AST validator keeps its recursion depth per interpreter, not per thread: a
-# module compiled at session end (hypothesis' plugin imports lazily) while a media thread
-# compiles too fails with "AST constructor recursion depth mismatch". Import it now.
+# CPython 3.11's AST validator keeps its recursion depth per interpreter, not per thread
+# (python/cpython#106905): a module compiled while a media thread parses source too (3.11's
+# tracebacks parse the failing line, e.g. when aiortc tasks die after a peer leaves) fails
+# with "AST constructor recursion depth mismatch". Hypothesis imports lazily (its pytest
+# plugin in the terminal summary; st.from_regex its regex module, through pytest's assertion
+# rewriting): import them now, before any engine thread runs.
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # after hypothesis' own initialization (importing this during it warns: slow side effect)
+    import hypothesis.strategies._internal.regex  # noqa: F401  # st.from_regex: lazily
+
 
 # Every timeout in the suite is a multiple of UNIT; raise it on a slow machine.
 UNIT = float(os.environ.get("ZERO_NB_TEST_UNIT", "1.0"))

@@ -7,7 +7,6 @@ and so runs only inside the loopback-only network namespace (see tests/conftest.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,14 +17,6 @@ import pytest
 
 import zero_nb
 from tests.browser.helpers import CHROMIUM, FLAGS, INSTALL_HINT, Page, write_y4m
-
-# CPython 3.11's AST construction keeps its recursion depth in per-interpreter state, so two
-# threads parsing at once can raise "SystemError: AST constructor recursion depth mismatch"
-# (python/cpython#106905). The engine thread formats tracebacks (which parses source) when
-# aiortc tasks die after a bot leaves, while hypothesis' pytest plugin imports (and so parses)
-# hypothesis lazily in the terminal summary: import it now, before any engine thread runs.
-with contextlib.suppress(ImportError):
-    import hypothesis  # noqa: F401
 
 
 @pytest.fixture
