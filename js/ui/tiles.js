@@ -3,8 +3,11 @@
  * The participant grid shared by the page and the Conference widget: one tile per
  * participant (you first) with video, audio, name, flags, connection state, a level meter
  * and a small info line. A gallery: the grid gets denser as people join (scrolling past what
- * fits), the loudest recent speaker is highlighted (`znb-active`, `data-active` on the grid),
- * and a click pins one participant large (click again to unpin). A notice covers the video
+ * fits), the active speaker is highlighted (`znb-active`, `data-active` on the grid): the one
+ * the kernel's voice activity detection names (setActive), else the loudest recent remote
+ * level — once the kernel has VAD, only levels it does not hear (setLevel `vad` false: the
+ * Conference's own Janus viewer) — and a click pins one participant large (click again to
+ * unpin). A notice covers the video
  * when it cannot be shown (E2EE without the right key), a banner shows a problem (the local
  * tile: a failing source). Styles: js/ui/ui.css.
  */
@@ -72,6 +75,8 @@ export class Tile {
     this.peak = undefined;
     /** @type {number | undefined} */
     this.peakAt = undefined;
+    /** the level came from a source whose VAD names the speaker (the kernel's) */
+    this.vad = false;
     this.el = h("figure", { class: `znb-tile${this.local ? " znb-local" : ""}`,
       dataset: { peer: key, state: "new" } }, [this.video, this.audio, this.notice, this.banner,
       h("figcaption", { class: "znb-label" }, [this.name, this.flags, this.state]),
@@ -142,10 +147,10 @@ export class TileGrid {
     this.tiles = new Map();
     /** @type {string | null} the participant shown large, if any */
     this.pinned = null;
-    /** @type {string | null} the active speaker: the loudest recent one, or the kernel's */
+    /** @type {string | null} the active speaker: the kernel's, or the loudest recent one */
     this.active = null;
-    /** the kernel names the active speaker (setActive): levels no longer do */
-    this.fromKernel = false;
+    /** @type {string | null | undefined} whom the kernel's VAD names (undefined: no VAD) */
+    this.voiced = undefined;
     this.el = h("div", { class: "znb-grid", ariaLabel: "Participants" });
   }
 
@@ -162,33 +167,41 @@ export class TileGrid {
   }
 
   /**
-   * A tile's audio level (dBFS, null: none); the loudest recent one becomes the active speaker
-   * (unless the kernel names it).
+   * A tile's audio level (dBFS, null: none); the active speaker follows (see `speaker`).
    * @param {string} key
    * @param {number | null | undefined} db
+   * @param {boolean} [vad]  the kernel measured it: its VAD, not this level, says who speaks
    */
-  setLevel(key, db) {
-    this.tiles.get(key)?.setLevel(db);
-    if (this.fromKernel) return;
+  setLevel(key, db, vad = false) {
+    const tile = this.tiles.get(key);
+    tile?.setLevel(db);
+    if (tile) tile.vad = vad;
+    this.highlight(this.speaker());
+  }
+
+  /**
+   * The active speaker as the kernel's voice activity detection names it (null: nobody it
+   * hears); from then on levels the kernel measured only move the meters.
+   * @param {string | null} key
+   */
+  setActive(key) {
+    this.voiced = key;
+    this.highlight(this.speaker());
+  }
+
+  /** The kernel's VAD pick, else the loudest recent remote level it does not judge. */
+  speaker() {
+    if (this.voiced) return this.voiced;
     let best = null;
     let loudest = SPEAKING_DB;
     for (const [k, tile] of this.tiles) {
-      if (!tile.local && (tile.peak ?? -120) > loudest) {
+      const judged = this.voiced !== undefined && tile.vad; // VAD heard it: not speech
+      if (!tile.local && !judged && (tile.peak ?? -120) > loudest) {
         best = k;
         loudest = /** @type {number} */ (tile.peak);
       }
     }
-    this.highlight(best);
-  }
-
-  /**
-   * The active speaker as the kernel's voice activity detection names it (null: nobody);
-   * from then on levels only move the meters (the page, with no kernel, keeps the level rule).
-   * @param {string | null} key
-   */
-  setActive(key) {
-    this.fromKernel = true;
-    this.highlight(key);
+    return best;
   }
 
   /** @param {string | null} best */

@@ -5,7 +5,8 @@
  * captures with js/rtc/media.js and sends to the kernel over the local link; the others come
  * back from the kernel in the link's slots — or, in an SFU session (the `sfu` trait), straight
  * from Janus (js/rtc/sfu_viewer.js), each tile at the layer js/ui/layers.js picks. Messages:
- * docs/widget-protocol.md.
+ * docs/widget-protocol.md. Level meters and the active speaker come from the kernel's `levels`;
+ * for peers the kernel does not receive (`room.subscribe`), from the viewer's getStats.
  */
 
 import { LocalMedia } from "../rtc/media.js";
@@ -15,7 +16,7 @@ import { h } from "../ui/dom.js";
 import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
-import { mediaFlags, TileGrid } from "../ui/tiles.js";
+import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
 import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
@@ -36,6 +37,9 @@ class ConferenceView {
     this.viewer = null;
     /** @type {string | null} the view that asked the kernel for the room's pin */
     this.pinAsked = null;
+    /** @type {Set<string>} the peers the kernel's last `levels` measured (the viewer: the rest) */
+    this.heard = new Set();
+    this.levelTimer = setInterval(() => this.viewerLevels(), 1000);
     this.layers = new LayerPolicy((id, layer) => this.viewer?.setLayer(id, layer));
     this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid) });
     this.stats = new StatsLine();
@@ -216,13 +220,29 @@ class ConferenceView {
   onMessage(msg) {
     if (msg?.type === "sfu-pin" && msg.view === this.pinAsked) this.startViewer(msg);
     if (msg?.type !== "levels") return;
-    if ("active" in msg) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
-    for (const [key, db] of Object.entries(msg.levels)) this.grid.setLevel(key, db);
+    const vad = "active" in msg;
+    if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
+    this.heard = new Set();
+    for (const [key, db] of Object.entries(msg.levels)) {
+      if (db === null && this.viewer?.peers.has(key)) continue; // viewerLevels fills it in
+      if (db !== null) this.heard.add(key);
+      this.grid.setLevel(key, db, vad);
+    }
+  }
+
+  /** SFU: meters (and the level rule) for the peers the kernel does not hear, as the page. */
+  async viewerLevels() {
+    if (!this.viewer || document.hidden) return;
+    const stats = await this.viewer.stats();
+    for (const [id, s] of Object.entries(stats)) {
+      if (s && !this.heard.has(id)) this.grid.setLevel(id, linearToDb(s.audio.level));
+    }
   }
 
   dispose() {
     for (const [event, cb] of this.listeners) this.model.off(event, cb);
     for (const stop of this.stopMedia) stop();
+    clearInterval(this.levelTimer);
     this.controls.dispose();
     this.link.close();
     this.closeViewer();

@@ -484,3 +484,56 @@ def test_conference_gallery_asks_janus_for_thumbnails_and_the_pinned_layer(
     finally:
         for bot in bots:
             bot.leave()
+
+
+# per remote tile of the Conference: its meter's title ("-12.3 dBFS" or "no audio")
+METERS_JS = """() => Object.fromEntries([...document.querySelectorAll(
+  '.znb-conference .znb-tile:not(.znb-local)')].map((t) => [t.dataset.peer,
+  t.querySelector('.znb-meter')?.title ?? null]))"""
+
+
+def test_conference_levels_and_speaker_from_its_viewer_when_the_kernel_subscribes_to_none(
+        lab, browser, red_clip, sfu_server):
+    """A teacher's `room.subscribe([])` in an SFU session: the kernel receives nobody, so the
+    Conference's tiles take their level meters from its own Janus viewer (getStats), and the
+    talking bot is highlighted by the loudest-recent rule over those levels."""
+    import zero_nb
+    from tests.conftest import MEDIA_CONFIG
+    from zero_nb.analysis import talk
+
+    script = [(4.0 * k, 4.0 * k + 2.5) for k in range(900)]  # 2.5 s talk, 1.5 s pause
+    bots = [zero_nb.join("wlvl", sfu_server.url, name=f"b{i}", config=MEDIA_CONFIG,
+                         video=sources.solid(BLUE, 160, 120, fps=10),
+                         audio=talk(script if i == 0 else [], time.time(), level_db=-10.0))
+            for i in range(3)]  # b0 talks, b1 and b2 send silence
+    talker, silent = bots[0].peer_id, [b.peer_id for b in bots[1:]]
+    try:
+        write_notebook(lab.root / "lvl.ipynb", [
+            "import zero_nb\n"
+            f"room = zero_nb.join('wlvl', {sfu_server.url!r}, name='nb', config={CFG})\n"
+            "room.subscribe([])\n"
+            "room.widget()",
+            "print('kernel decodes', sum(p.audio.frame_count for p in room.peers.values()))",
+        ])
+        page = browser(red_clip).new_page()
+        lab.open(page, "lvl.ipynb")
+        lab.run_cell(page, 0)
+        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+        wait_until(lambda: page.get_attribute(".znb-conference .znb-grid", "data-active")
+                   == talker, 40 * UNIT, "the talking bot highlighted")
+        seen: set[float] = set()  # the talker's meter readings (-120: no audio)
+
+        def meter_moves() -> bool:
+            meters = page.evaluate(METERS_JS)
+            assert all(meters.get(p) == "no audio" for p in silent), meters
+            title = meters.get(talker) or ""
+            seen.add(float(title.split()[0]) if title.endswith("dBFS") else -120.0)
+            return max(seen) > -30 and min(seen) < -40  # its talk and its pauses
+
+        wait_until(meter_moves, 20 * UNIT, "the talking bot's meter to move")
+        wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+        lab.run_cell(page, 1)
+        assert output_numbers(page, 1, "kernel decodes") == [0]  # the levels came from Janus
+    finally:
+        for bot in bots:
+            bot.leave()
