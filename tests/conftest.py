@@ -17,8 +17,8 @@ import pytest
 # rewriting): import them now, before any engine thread runs.
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # after hypothesis' own initialization (importing this during it warns: slow side effect)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # after hypothesis' initialization ends (its pytest_sessionstart; during it, this warns)
     import hypothesis.strategies._internal.regex  # noqa: F401  # st.from_regex: lazily
 
 

@@ -61,6 +61,14 @@ class JupyterLab:
         wait_until(lambda: self.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=10_000 * UNIT)
 
+    def show_conference(self, page: Any, notebook: str, cells: list[str]) -> None:
+        """Write ``notebook`` (its first cell shows the Conference), open it in ``page``, run
+        that cell and wait for the widget."""
+        write_notebook(self.root / notebook, cells)
+        self.open(page, notebook)
+        self.run_cell(page, 0)
+        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+
     @staticmethod
     def run_cell(page: Any, index: int) -> None:
         """Start cell ``index`` of the current notebook (like Shift+Enter); does not wait."""

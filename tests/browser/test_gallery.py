@@ -14,7 +14,6 @@ import zero_nb
 from tests import class_support, sfu_support
 from tests.browser import test_widgets
 from tests.browser.helpers import Page, screenshot_path, wait_until
-from tests.browser.jupyter import write_notebook
 from tests.browser.test_widgets import CFG, link_stats
 from tests.conftest import MEDIA_CONFIG, UNIT
 from zero_nb import sources
@@ -100,16 +99,13 @@ def test_widget_gallery_of_twelve_through_janus(lab: Any, browser: Any, red_clip
     students: list[Any] = []
     try:
         students = class_through_janus(sfu_server, "wgal12", tmp_path)
-        write_notebook(lab.root / "class12.ipynb", [
+        page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
+        lab.show_conference(page, "class12.ipynb", [
             "import zero_nb\n"
             f"room = zero_nb.join('wgal12', {sfu_server.url!r}, name='teacher', "
             f"config={CFG})\n"
             "room",
         ])
-        page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
-        lab.open(page, "class12.ipynb")
-        lab.run_cell(page, 0)
-        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
         tiles = ".znb-conference .znb-tile:not(.znb-local)"
         wait_until(lambda: page.locator(tiles).count() == len(students), 40 * UNIT,
                    "a tile per student")
@@ -142,15 +138,12 @@ def test_widget_slots_grow_past_the_default(lab: Any, browser: Any, red_clip: Pa
                                             bots: Any) -> None:
     n = DEFAULT_SLOTS + 1
     students = class_of(bots, "wgal", n)
-    write_notebook(lab.root / "gallery.ipynb", [
+    page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
+    lab.show_conference(page, "gallery.ipynb", [
         "import os, zero_nb\n"
         f"room = zero_nb.join('wgal', os.environ['ZNB_URL'], name='teacher', config={CFG})\n"
         "room",
     ])
-    page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
-    lab.open(page, "gallery.ipynb")
-    lab.run_cell(page, 0)
-    page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
     wait_until(lambda: page.locator(".znb-conference .znb-tile").count() == n + 1, 30 * UNIT,
                f"{n} students and the teacher on tiles")
     # every student's tile plays: each has a slot, and the link decodes that many streams
@@ -172,18 +165,16 @@ def test_widget_slots_grow_past_the_default(lab: Any, browser: Any, red_clip: Pa
 def test_widget_camera_goes_out_in_two_layers(lab: Any, browser: Any, sfu_server: Any) -> None:
     """In an SFU session the notebook's camera (the widget captures, its kernel publishes)
     reaches Janus as two simulcast layers: another kernel picks 320x240 or 640x480."""
-    write_notebook(lab.root / "layers.ipynb", [
-        "import zero_nb\n"
-        f"room = zero_nb.join('wlayers', {sfu_server.url!r}, name='teacher', "
-        f"config={CFG})\n"
-        "room",
-    ])
     viewer = zero_nb.join("wlayers", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
     try:
         viewer.subscribe(layer="low")
         page = browser(None).new_page()  # Chromium's own fake camera: 640x480
-        lab.open(page, "layers.ipynb")
-        lab.run_cell(page, 0)
+        lab.show_conference(page, "layers.ipynb", [
+            "import zero_nb\n"
+            f"room = zero_nb.join('wlayers', {sfu_server.url!r}, name='teacher', "
+            f"config={CFG})\n"
+            "room",
+        ])
         peer = wait_until(lambda: viewer.peers and viewer.peer("teacher"), 40 * UNIT,
                           "the notebook in the viewer's room")
 

@@ -10,7 +10,6 @@ import pytest
 
 from tests.browser import test_widgets
 from tests.browser.helpers import wait_until
-from tests.browser.jupyter import write_notebook
 from tests.browser.test_widgets import CFG
 from tests.conftest import UNIT
 from zero_nb import sources
@@ -33,15 +32,12 @@ def test_widget_tiles_show_mute_and_its_buttons_announce_it(lab: Any, browser: A
     changes; the widget's Mute and Camera off buttons reach the bot's peer.media."""
     bot = bots("wmute", "bot", video=sources.solid((0, 0, 255), 160, 120, fps=10),
                audio=sources.tone(440, -20))
-    write_notebook(lab.root / "mute.ipynb", [
+    page = browser(red_clip).new_page()
+    lab.show_conference(page, "mute.ipynb", [
         "import os, zero_nb\n"
         f"room = zero_nb.join('wmute', os.environ['ZNB_URL'], name='teacher', config={CFG})\n"
         "room",
     ])
-    page = browser(red_clip).new_page()
-    lab.open(page, "mute.ipynb")
-    lab.run_cell(page, 0)
-    page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
 
     def flags() -> Any:
         return page.evaluate(FLAGS_JS, bot.peer_id)

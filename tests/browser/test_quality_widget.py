@@ -7,7 +7,6 @@ import pytest
 
 from tests.browser import test_widgets
 from tests.browser.helpers import wait_until
-from tests.browser.jupyter import write_notebook
 from tests.conftest import UNIT
 from tests.stats_support import received_video_kbps
 
@@ -24,16 +23,13 @@ def test_conference_data_saver_caps_the_kernel_publisher(lab, browser, bots):
     """Chromium's 640x480 fake camera through a notebook's Conference to a bot: the widget's
     Data saver makes the kernel send <= 320-wide frames at <= 180 kbit/s, and off lifts it."""
     bot = bots("wsaver", "bot", video=None, audio=None)
-    write_notebook(lab.root / "saver.ipynb", [
+    page = browser(None).new_page()
+    page.set_viewport_size({"width": 900, "height": 700})
+    lab.show_conference(page, "saver.ipynb", [
         "import os, zero_nb\n"
         f"room = zero_nb.join('wsaver', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
         "room",
     ])
-    page = browser(None).new_page()
-    page.set_viewport_size({"width": 900, "height": 700})
-    lab.open(page, "saver.ipynb")
-    lab.run_cell(page, 0)
-    page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
     bot.wait_for_peers(1, timeout=30 * UNIT)
     nb = bot.peer("nb")
 

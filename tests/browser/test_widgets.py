@@ -222,7 +222,8 @@ def test_kernel_latest_filter_mute_and_camera_off(lab, browser, red_clip, bots):
     """latest() is the browser camera, a kernel filter is what the bot gets, Mute/Camera off act,
     a failing filter shows a banner on your tile until it is removed."""
     bot = bots("wfilt", "bot", video=sources.solid(BLUE))
-    write_notebook(lab.root / "filter.ipynb", [
+    page = browser(red_clip).new_page()
+    lab.show_conference(page, "filter.ipynb", [
         "import os, zero_nb\n"
         f"room = zero_nb.join('wfilt', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
         "room",
@@ -232,10 +233,6 @@ def test_kernel_latest_filter_mute_and_camera_off(lab, browser, red_clip, bots):
         "room.local.video.add_filter(broken)",
         "room.local.video.remove_filter(broken)",
     ])
-    page = browser(red_clip).new_page()
-    lab.open(page, "filter.ipynb")
-    lab.run_cell(page, 0)
-    page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
     bot.wait_for_peers(1, timeout=30 * UNIT)
     nb = bot.peer("nb")
     wait_until(lambda: is_red(nb.video.latest()), 20 * UNIT, "red at the bot")
@@ -397,7 +394,8 @@ def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, r
                          audio=sources.tone(440, -12))
             for name, rgb in (("green", (0, 255, 0)), ("blue", BLUE))]
     try:
-        write_notebook(lab.root / "sfu.ipynb", [
+        page = browser(red_clip).new_page()
+        lab.show_conference(page, "sfu.ipynb", [
             "import zero_nb\n"
             f"room = zero_nb.join({session!r}, {sfu_server.url!r}, name='nb', config={CFG}, "
             f"e2ee={e2ee!r})\n"
@@ -405,10 +403,6 @@ def test_conference_in_an_sfu_session_receives_from_janus_itself(lab, browser, r
             "sent = sum(t.sent for pair in w.link._tracks for t in pair)\n"
             "print('kernel link: slots', w.slots, len(w.link._tracks), 'sent', sent)",
         ])
-        page = browser(red_clip).new_page()
-        lab.open(page, "sfu.ipynb")
-        lab.run_cell(page, 0)
-        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
         for bot in bots:
             wait_until(lambda b=bot: b.peer("nb") and is_red(b.peer("nb").video.latest()),
                        30 * UNIT, f"{bot.name} to receive the notebook's red camera")
@@ -457,15 +451,12 @@ def test_conference_gallery_asks_janus_for_thumbnails_and_the_pinned_layer(
                          video=sources.test_pattern(320, 240, fps=15), audio=None)
             for i in range(4)]
     try:
-        write_notebook(lab.root / "lay.ipynb", [
+        page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
+        lab.show_conference(page, "lay.ipynb", [
             "import zero_nb\n"
             f"room = zero_nb.join('wlay', {sfu_server.url!r}, name='nb', config={CFG})\n"
             "room",
         ])
-        page = browser(red_clip, viewport={"width": 1000, "height": 900}).new_page()
-        lab.open(page, "lay.ipynb")
-        lab.run_cell(page, 0)
-        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
 
         def widths() -> dict:
             return {n: s["width"] for n, s in page.evaluate(VIEWER_STATS_JS).items()}
@@ -508,17 +499,14 @@ def test_conference_levels_and_speaker_from_its_viewer_when_the_kernel_subscribe
             for i in range(3)]  # b0 talks, b1 and b2 send silence
     talker, silent = bots[0].peer_id, [b.peer_id for b in bots[1:]]
     try:
-        write_notebook(lab.root / "lvl.ipynb", [
+        page = browser(red_clip).new_page()
+        lab.show_conference(page, "lvl.ipynb", [
             "import zero_nb\n"
             f"room = zero_nb.join('wlvl', {sfu_server.url!r}, name='nb', config={CFG})\n"
             "room.subscribe([])\n"
             "room.widget()",
             "print('kernel decodes', sum(p.audio.frame_count for p in room.peers.values()))",
         ])
-        page = browser(red_clip).new_page()
-        lab.open(page, "lvl.ipynb")
-        lab.run_cell(page, 0)
-        page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
         wait_until(lambda: page.get_attribute(".znb-conference .znb-grid", "data-active")
                    == talker, 40 * UNIT, "the talking bot highlighted")
         seen: set[float] = set()  # the talker's meter readings (-120: no audio)
