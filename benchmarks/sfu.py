@@ -6,7 +6,8 @@
 
 Every bot sends a 320x240 test pattern at 20 fps (VP8) and receives everybody else. In mesh
 mode each bot encodes its video once per other participant and sends it N-1 times; in SFU
-mode it encodes and sends once to Janus, which forwards. Janus runs like in
+mode it encodes and sends once to Janus (twice with its half-size simulcast layer; mode
+``sfu-1`` turns that off as the baseline), which forwards. Janus runs like in
 tests/integration/test_sfu.py: in this script's private network namespace (the script
 re-executes itself under ``unshare -n``) with ICE on a veth holding 127.0.0.1/32.
 
@@ -147,8 +148,10 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
 
     n = bots.n
     config: dict[str, Any] = {"signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}}}
-    if mode == "sfu":
+    if mode.startswith("sfu"):
         config["sfu"] = {"enabled": True, "url": janus.url}
+    if mode == "sfu-1":  # the baseline of simulcast: one layer per kernel (sfu/simulcast.py)
+        config["media"] = {"video": {"simulcast": False}}
     server = zero_nb.serve("127.0.0.1", 0, config=config)
     bots.start.clear()
     bots.stop.clear()
@@ -160,7 +163,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
             bots.ready.get(timeout=90)
         setup_s = time.monotonic() - t_join
         time.sleep(2.0)  # let the last connections settle
-        pids = [p.pid for p in bots.procs] + ([janus.pid] if mode == "sfu" else [])
+        pids = [p.pid for p in bots.procs] + ([janus.pid] if mode.startswith("sfu") else [])
         load0 = os.getloadavg()[0]
         cpu0 = {pid: cpu_ticks(pid) for pid in pids}
         t0 = time.monotonic()
@@ -180,7 +183,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
     row = {
         "mode": mode, "n": n, "setup_s": setup_s, "load": (load0 + os.getloadavg()[0]) / 2,
         "cpu_mean": statistics.mean(bot_cpu), "cpu_max": max(bot_cpu),
-        "janus_cpu": cpu[janus.pid] if mode == "sfu" else None,
+        "janus_cpu": cpu[janus.pid] if mode.startswith("sfu") else None,
         "uplink_kbps": statistics.mean([r["uplink_kbps"] for r in results
                                         if r["uplink_kbps"] is not None] or [float("nan")]),
         "send_fps": statistics.mean(r["send_fps"] for r in results),
@@ -191,7 +194,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
     row["holds"] = complete and row["fps_min"] >= MIN_FPS
     row["slow"] = sorted(f"{r['name']}<-{k}:{v:.1f}" for r in results
                          for k, v in r["fps"].items() if v < MIN_FPS)
-    print(f"{mode:4} N={n:2}: setup {setup_s:4.1f} s, load {row['load']:4.1f}, CPU/bot "
+    print(f"{mode:5} N={n:2}: setup {setup_s:4.1f} s, load {row['load']:4.1f}, CPU/bot "
           f"{row['cpu_mean']:5.1f}% (max {row['cpu_max']:5.1f}%), Janus "
           f"{row['janus_cpu'] or 0:4.1f}%, uplink/bot {row['uplink_kbps']:6.0f} kbps, send fps "
           f"{row['send_fps']:4.1f}, recv fps min {row['fps_min']:4.1f} median "
@@ -233,7 +236,9 @@ def write_results(rows: list[dict[str, Any]], window: float, rounds: int,
         "worst-receiver fps shown. CPU is utime+stime per bot process (100% = one core); "
         "uplink is outbound RTP bytes of all its connections; send fps is what its source "
         "produced; receive fps is frames delivered as numpy, per sender and receiver. "
-        f"\"Holds\": every receiver gets >= {MIN_FPS:g} fps from every sender.",
+        f"\"Holds\": every receiver gets >= {MIN_FPS:g} fps from every sender. Mode `sfu`: "
+        "each kernel simulcasts 2 layers (full and half size, `zero_nb/sfu/simulcast.py`); "
+        "`sfu-1`: one layer (`media.video.simulcast: false`), the same run's baseline.",
         "",
         "| mode | N | CPU per bot, mean / max | Janus CPU | uplink per bot | send fps | "
         "receive fps, min / median | holds | setup | load |",
@@ -249,7 +254,7 @@ def write_results(rows: list[dict[str, Any]], window: float, rounds: int,
     lines += [
         "",
         f"Largest N tested where every receiver holds >= {MIN_FPS:g} fps: mesh "
-        f"{largest('mesh')}, SFU {largest('sfu')}."
+        f"{largest('mesh')}, SFU {largest('sfu')} (one layer: {largest('sfu-1')})."
         + (f" N={', '.join(map(str, failed))} did not finish (bots not ready or not reporting "
            "within the time limits)." if failed else "") + " All bots share this machine's "
         f"{os.cpu_count()} cores (plus Janus in SFU mode, plus whatever else runs: see the load "
@@ -266,7 +271,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--window", type=float, default=8.0)
     parser.add_argument("--quick", action="store_true", help="N=4 only; no RESULTS.md")
-    parser.add_argument("--modes", nargs="+", default=["mesh", "sfu"])
+    parser.add_argument("--modes", nargs="+", default=["mesh", "sfu", "sfu-1"],
+                        help="sfu: kernels simulcast 2 layers; sfu-1: one layer (baseline)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="alternating rounds per N (default 2; the best one is reported)")
     args = parser.parse_args()
