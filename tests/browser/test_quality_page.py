@@ -30,6 +30,11 @@ LAYERS_JS = """async () => { const out = [];
       s.frameWidth ?? 0]); });
   return out.sort(); }"""
 
+# the first encoding of every mesh video sender (what setParameters left there)
+SENDER_JS = """() => [...window.zeroNb.peers.values()].flatMap((p) => p.pc ? p.pc.getSenders()
+  .filter((s) => s.track && s.track.kind === "video")
+  .map((s) => s.getParameters().encodings[0] ?? {}) : [])"""
+
 LIMIT = re.compile(r"sending (?:[hml] )?(\d+)\u00d7(\d+).* · limit: (none|bandwidth|cpu|other)")
 
 
@@ -54,7 +59,7 @@ def _set_data_saver(page: Page, on: bool) -> None:
 
 def test_data_saver_caps_what_the_kernel_receives(browser, bg_server, bots):
     """640x480 fake camera: data saver on -> the kernel gets <= 320-wide frames at <= 180
-    kbit/s; off -> 640 wide and well above it again. The self tile shows the layers sent
+    kbit/s; off -> caps lifted, wider and well above it again. The self tile shows the layers sent
     and a quality-limitation reason."""
     kernel = bots("dsv", "kernel", video=None, audio=None)
     page = Page(browser().pages[0], f"http://127.0.0.1:{bg_server.port}")
@@ -75,8 +80,15 @@ def test_data_saver_caps_what_the_kernel_receives(browser, bg_server, bots):
     wait_until(lambda: (m := LIMIT.search(_self_info(page))) and int(m.group(1)) <= 320,
                10 * UNIT, "the tile to say it sends 320 wide or less")
 
+    capped = page.page.evaluate(SENDER_JS)
+    assert capped and all(0 < (x.get("maxBitrate") or 1e9) <= 150_000 for x in capped), capped
     _set_data_saver(page, False)
-    wait_until(lambda: _width(kernel) == 640, 20 * UNIT, "640-wide frames again")
+    # our caps are lifted at once; how fast Chromium climbs back to 640 is its own choice
+    # (under CPU load it stays smaller: quality limitation "cpu"), so: wider than the cap
+    wait_until(lambda: (e := page.page.evaluate(SENDER_JS)) and all(
+        (x.get("scaleResolutionDownBy") or 1) == 1 and (x.get("maxBitrate") or 1e9) > 180_000
+        for x in e), 10 * UNIT, "the sender's caps lifted")
+    wait_until(lambda: _width(kernel) > 320, 20 * UNIT, "frames wider than 320 again")
     back = wait_until(lambda: (k := _kbps(kernel)) > 300 and k, 20 * UNIT,
                       "the rate to climb back over 300 kbit/s")
     print(f"received kbit/s: uncapped {full:.0f}, data saver {saved:.0f}, off {back:.0f}; "
@@ -87,7 +99,7 @@ def test_data_saver_caps_what_the_kernel_receives(browser, bg_server, bots):
 def test_data_saver_shrinks_every_simulcast_layer(browser, sfu_server):
     """Through Janus (2 layers at 640x480): data saver shrinks both layers (h to 240 lines,
     150 kbit/s in all, none stopped), so a kernel subscribed at 'high' gets <= 320-wide
-    frames without a freeze; off brings 640 back."""
+    frames without a freeze; off brings the high layer back."""
     teacher = zero_nb.join("sim-dsv", sfu_server.url, name="teacher", config=MEDIA_CONFIG)
     try:
         context = browser(None)  # Chromium's own fake camera: 640x480, moving
@@ -106,7 +118,8 @@ def test_data_saver_shrinks_every_simulcast_layer(browser, sfu_server):
         wait_until(lambda: teacher.peer("web").video.frame_count > frames + 30, 10 * UNIT,
                    "frames to keep coming (no freeze)")
         _set_data_saver(page, False)
-        wait_until(lambda: _width(teacher) == 640, 20 * UNIT, "the high layer again")
+        # Chromium's own climb back to 640 may lag under CPU load: wider than the cap
+        wait_until(lambda: _width(teacher) > 320, 20 * UNIT, "the high layer again")
         assert not page.console_errors, page.console_errors
     finally:
         teacher.leave()
