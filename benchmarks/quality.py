@@ -144,7 +144,7 @@ def simulcast_cost(seconds: float = 20.0, fps: int = 15) -> tuple[float, float]:
     plus a half-size copy, scaled and encoded under the low layer's 150 kbit/s cap)."""
     from aiortc.codecs.vpx import Vp8Encoder
 
-    from zero_nb.sfu.simulcast import LOW_KBPS
+    from zero_nb.sfu.simulcast import LOW_KBPS, half_size
 
     frames = moving_frames(640, 480, int(seconds * fps))
     costs = []
@@ -155,9 +155,7 @@ def simulcast_cost(seconds: float = 20.0, fps: int = 15) -> tuple[float, float]:
         for frame in frames:
             high.encode(frame)
             if layers == 2:
-                small = frame.reformat(width=320, height=240, format="yuv420p")
-                small.pts, small.time_base = frame.pts, frame.time_base
-                low.encode(small)
+                low.encode(half_size(frame))
         costs.append((cpu_s() - start) / seconds * 100)
     return costs[0], costs[1]
 

@@ -25,9 +25,20 @@ from aiortc.utils import random32
 from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of
 from ..kernel_rtc.quality import Quality
 
-__all__ = ["LOW_KBPS", "LowLayer", "declare_layers"]
+__all__ = ["LOW_KBPS", "LowLayer", "declare_layers", "half_size"]
 
 LOW_KBPS = 150  # the low layer's bitrate ceiling: a thumbnail's worth
+
+
+def half_size(frame: Any) -> Any:
+    """A video frame at half width and height (even sizes, same timing); anything else
+    (an encoded packet, a tiny frame) as it is."""
+    if not isinstance(frame, av.VideoFrame) or frame.width < 4 or frame.height < 4:
+        return frame
+    small = frame.reformat(width=frame.width // 4 * 2, height=frame.height // 4 * 2,
+                           format="yuv420p")
+    small.pts, small.time_base = frame.pts, frame.time_base
+    return small
 
 
 class _HalfSize(MediaStreamTrack):
@@ -40,13 +51,7 @@ class _HalfSize(MediaStreamTrack):
         self.inner = inner
 
     async def recv(self) -> Any:
-        frame = await self.inner.recv()
-        if not isinstance(frame, av.VideoFrame) or frame.width < 4 or frame.height < 4:
-            return frame
-        small = frame.reformat(width=frame.width // 4 * 2, height=frame.height // 4 * 2,
-                               format="yuv420p")
-        small.pts, small.time_base = frame.pts, frame.time_base
-        return small
+        return half_size(await self.inner.recv())
 
     def stop(self) -> None:
         super().stop()
