@@ -133,16 +133,22 @@ def students(url: str, session: str, clips: list[str], live: bool, conn: Any) ->
 
 # -- one class size ------------------------------------------------------------------------------
 
-def run_case(janus: Any, n: int, window: float, *, live: bool = False,
-             profile: Path | None = None, no_remb: bool = True) -> dict[str, Any]:
+def _class_setup(janus: Any, n: int) -> tuple[list[str], Any]:
+    """The students' clips (moving, KBPS, FPS) and a signaling server backed by ``janus``."""
     import zero_nb
     from tests import class_support
 
     clips = [str(c) for c in class_support.student_clips(CLIPS, n, motion=True, kbps=KBPS,
                                                            fps=FPS)]
-    server = zero_nb.serve("127.0.0.1", 0, config={
+    return clips, zero_nb.serve("127.0.0.1", 0, config={
         "signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}},
         "sfu": {"enabled": True, "url": janus.url}})
+
+
+def run_case(janus: Any, n: int, window: float, *, live: bool = False,
+             profile: Path | None = None, no_remb: bool = True) -> dict[str, Any]:
+
+    clips, server = _class_setup(janus, n)
     ctx = mp.get_context("spawn")
     session = f"class{n}{'live' if live else ''}{'' if no_remb else 'remb'}"
     t_conn, t_child = ctx.Pipe()
@@ -220,15 +226,9 @@ def gallery_case(janus: Any, n: int, window: float) -> dict[str, Any]:
     ``n`` through Janus; decoded fps per tile (getStats framesDecoded) and Chromium's CPU."""
     from playwright.sync_api import sync_playwright
 
-    import zero_nb
-    from tests import class_support
     from tests.browser.helpers import CHROMIUM, FLAGS, Page
 
-    clips = [str(c) for c in class_support.student_clips(CLIPS, n, motion=True, kbps=KBPS,
-                                                           fps=FPS)]
-    server = zero_nb.serve("127.0.0.1", 0, config={
-        "signaling": {"heartbeat": {"interval": 2.0, "timeout": 6.0}},
-        "sfu": {"enabled": True, "url": janus.url}})
+    clips, server = _class_setup(janus, n)
     session = f"gallery{n}"
     s_conn, s_child = mp.get_context("spawn").Pipe()
     proc = mp.get_context("spawn").Process(
