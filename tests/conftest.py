@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
-import hypothesis  # noqa: F401  # imported up front: see the note below
 import pytest
 
-# CPython 3.11's AST validator keeps its recursion depth per interpreter, not per thread
-# (python/cpython#106905): a module compiled while a media thread parses source too (3.11's
-# tracebacks parse the failing line, e.g. when aiortc tasks die after a peer leaves) fails
-# with "AST constructor recursion depth mismatch". Hypothesis imports lazily (its pytest
-# plugin in the terminal summary; st.from_regex its regex module, through pytest's assertion
-# rewriting): import them now, before any engine thread runs.
+# CPython 3.11's AST state is per interpreter, not per thread (python/cpython#106905): two
+# threads in the AST code at once fail with "AST constructor recursion depth mismatch". The
+# main thread parses whenever pytest's assertion rewriting compiles a module imported late
+# (hypothesis imports lazily during tests), and 3.11's tracebacks parse the failing line to
+# place their carets -- in engine threads too, when aiortc tasks die and asyncio logs them.
+# Tests then failed at random (twice in full runs). Off the main thread, tracebacks go
+# without the fine carets, so only the main thread ever parses.
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # after hypothesis' initialization ends (its pytest_sessionstart; during it, this warns)
-    import hypothesis.strategies._internal.regex  # noqa: F401  # st.from_regex: lazily
+def _carets_on_main_thread_only() -> None:
+    import threading
+    import traceback
+
+    anchors = getattr(traceback, "_extract_caret_anchors_from_line_segment", None)
+    if anchors is None or sys.version_info >= (3, 12):
+        return
+
+    def main_thread_anchors(segment: str) -> object:
+        return anchors(segment) if threading.current_thread() is threading.main_thread() else None
+
+    traceback._extract_caret_anchors_from_line_segment = main_thread_anchors  # type: ignore
+
+
+_carets_on_main_thread_only()
 
 
 # Every timeout in the suite is a multiple of UNIT; raise it on a slow machine.

@@ -310,13 +310,18 @@ class LocalMedia:
     async def _filter_audio(self, frame: av.AudioFrame) -> av.AudioFrame:
         import concurrent.futures
 
+        if self._output.readyState != "live":
+            raise MediaStreamError  # closed while this frame was on its way: end quietly
         if self._audio_executor is None:
             self._audio_executor = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="zero_nb-afilter")
         block = AudioFeed.to_float(frame)
         loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self._audio_executor, self.filters, block,
-                                         _check_audio)
+        try:
+            job = loop.run_in_executor(self._audio_executor, self.filters, block, _check_audio)
+        except RuntimeError:  # close() shut the executor down from another thread meanwhile
+            raise MediaStreamError from None
+        out = await job
         if out is block:
             return frame
         return s16_frame(out, frame.sample_rate)
