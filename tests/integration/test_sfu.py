@@ -156,7 +156,38 @@ def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
         other = viewer.peer("b").video  # asked 'low', but it sends one layer
         assert wait_until(lambda: other.latest() is not None and
                           other.latest().shape[:2] == (480, 640), 20 * UNIT)
-        assert sender.topology.low_layer is not None and single.topology.low_layer is None
+        assert sender.topology.layer_count == 2 and single.topology.layer_count == 1
     finally:
         for room in (sender, viewer, single):
+            room.leave()
+
+
+def test_an_hd_kernel_publishes_three_layers(sfu_server):
+    """A kernel whose 1280x720 video starts just after it joins (as a browser camera does)
+    publishes three layers: a kernel picks 320x180, 640x360 or 1280x720 of the right colour
+    and ``peer.video.layer`` follows; a kernel with no video publishes two."""
+    sender = zero_nb.join("hd", sfu_server.url, name="c", config=MEDIA_CONFIG)
+    sender.set_source(video=sources.solid(COLOURS["c"], 1280, 720, fps=15))
+    viewer = zero_nb.join("hd", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    try:
+        viewer.subscribe(layer="low")
+        viewer.wait_for_peers(1, timeout=30 * UNIT)
+        peer = viewer.peer("c")
+        feed = peer.video
+
+        def shape():
+            img = feed.latest()
+            return None if img is None else img.shape[:2]
+
+        assert wait_until(lambda: shape() == (180, 320), 20 * UNIT), shape()
+        assert close_to(feed.latest(), COLOURS["c"]) and feed.layer == "low"
+        for layer, size in (("mid", (360, 640)), ("high", (720, 1280)), ("low", (180, 320))):
+            peer.set_layer(layer)
+            assert wait_until(lambda s=size: shape() == s, 10 * UNIT), (layer, shape())
+            assert wait_until(lambda want=layer: feed.layer == want, 5 * UNIT), (layer, feed.layer)
+            assert close_to(feed.latest(), COLOURS["c"])
+        assert sender.topology.layer_count == 3
+        assert wait_until(lambda: viewer.topology.layer_count == 2, 10 * UNIT)
+    finally:
+        for room in (sender, viewer):
             room.leave()

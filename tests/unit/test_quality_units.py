@@ -56,14 +56,11 @@ def test_loss_rule():
     assert loss_step(40_000, 0.9, 1_500_000) == FLOOR_BPS
 
 
-def test_an_offer_declares_both_layers_in_one_sim_group():
-    """declare_layers: the SIM group (low first) and the low SSRC's cname go in the video
-    section that sends the high SSRC, after its own SSRC lines; audio is untouched."""
+def _offer() -> tuple[str, int]:
+    """An aiortc offer with audio and video, and the video sender's SSRC."""
     import asyncio
 
     from aiortc import RTCPeerConnection
-
-    from zero_nb.sfu.simulcast import declare_layers
 
     async def offer() -> tuple[str, int]:
         pc = RTCPeerConnection()
@@ -73,31 +70,65 @@ def test_an_offer_declares_both_layers_in_one_sim_group():
         await pc.close()
         return sdp, video.sender._ssrc
 
-    sdp, high = asyncio.run(offer())
-    out = declare_layers(sdp, high, 1234)
+    return asyncio.run(offer())
+
+
+@pytest.mark.parametrize("lower", [(1234,), (1234, 5678)], ids=["2 layers", "3 layers"])
+def test_an_offer_declares_the_layers_in_one_sim_group(lower):
+    """declare_layers: the SIM group (lowest first, high last) and the lower SSRCs' cname go
+    in the video section that sends the high SSRC, after its own SSRC lines; audio is
+    untouched."""
+    from zero_nb.sfu.simulcast import declare_layers
+
+    sdp, high = _offer()
+    out = declare_layers(sdp, high, *lower)
     audio, video = out.split("m=video")
     assert "ssrc-group:SIM" not in audio and audio == sdp.split("m=video")[0]
     lines = video.split("\r\n")
     cname = next(line.split("cname:")[1] for line in lines if line.startswith(f"a=ssrc:{high} "))
-    sim = lines.index(f"a=ssrc-group:SIM 1234 {high}")
-    assert lines[sim + 1] == f"a=ssrc:1234 cname:{cname}"
-    assert not any(line.startswith("a=ssrc") for line in lines[sim + 2:])
+    sim = lines.index(f"a=ssrc-group:SIM {' '.join(map(str, lower))} {high}")
+    assert lines[sim + 1:sim + 1 + len(lower)] == [f"a=ssrc:{s} cname:{cname}" for s in lower]
+    assert not any(line.startswith("a=ssrc") for line in lines[sim + 1 + len(lower):])
+    assert sum(line.startswith("a=ssrc-group:SIM") for line in out.split("\r\n")) == 1
     with pytest.raises(ValueError, match="no media section"):
-        declare_layers(sdp, 42, 1234)
+        declare_layers(sdp, 42, *lower)
 
 
-def test_the_low_layer_cap_follows_the_high_layers():
-    """150 kbit/s, or a quarter of the high layer's cap when that is lower (read live)."""
-    from zero_nb.sfu.simulcast import LOW_KBPS, _LowCap
+def test_the_layer_plan_follows_the_frame_height_as_chromium_does():
+    """Under 720 lines (or unknown): 2 layers, full and half; from 720 up: 3, lowest first
+    at a quarter and a half of the size; frames scale to even sizes."""
+    from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, half_size, layer_plan, scaled
+
+    assert [s.divisor for s in layer_plan(None)] == [2] == [s.divisor for s in layer_plan(719)]
+    assert [(s.divisor, s.kbps) for s in layer_plan(720)] == [(4, LOW_KBPS), (2, MID_KBPS)]
+    assert layer_plan(1080) == layer_plan(720)
+    hd = _frame(1280, 720)
+    assert [(f.width, f.height) for f in (scaled(hd, 2), scaled(hd, 4), half_size(hd))] == [
+        (640, 360), (320, 180), (640, 360)]
+    assert (half_size(_frame(640, 480)).width, half_size(_frame(640, 480)).height) == (320, 240)
+    odd = scaled(_frame(1000, 562), 4)
+    assert (odd.width, odd.height) == (250, 140)
+    tiny = _frame(6, 6)
+    assert scaled(tiny, 4) is tiny and half_size(tiny) is not tiny
+
+
+def test_the_lower_layers_caps_follow_the_high_layers():
+    """2 layers: low 150 kbit/s or a quarter of the high cap; 3 layers: mid 500 kbit/s or a
+    third, low 150 kbit/s or a tenth; read live, and the capped encoder follows."""
+    from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, _LayerCap, layer_plan
 
     high = Quality()
-    low = _LowCap(high)
-    assert low.max_bps == LOW_KBPS * 1000 == _LowCap(None).max_bps
+    (two_low,) = (_LayerCap(high, s.kbps, s.share) for s in layer_plan(480))
+    low, mid = (_LayerCap(high, s.kbps, s.share) for s in layer_plan(720))
+    assert two_low.max_bps == low.max_bps == LOW_KBPS * 1000 == _LayerCap(None).max_bps
+    assert mid.max_bps == MID_KBPS * 1000
+    high.set(max_kbps=1200)
+    assert (two_low.max_bps, mid.max_bps, low.max_bps) == (150_000, 400_000, 120_000)
     high.set(max_kbps=200)
-    assert low.max_bps == 50_000
-    high.set(max_kbps=2000)
-    assert low.max_bps == LOW_KBPS * 1000
-    encoder = low.cap_encoder(Vp8Encoder())
+    assert (two_low.max_bps, mid.max_bps, low.max_bps) == (50_000, 66_666, 20_000)
+    high.set(max_kbps=6000)
+    assert (two_low.max_bps, mid.max_bps, low.max_bps) == (150_000, 500_000, 150_000)
+    encoder = two_low.cap_encoder(Vp8Encoder())
     high.set(max_kbps=120)
     assert encoder.target_bitrate == 30_000  # the capped encoder reads it on every frame
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -355,6 +356,28 @@ class Room:
         ``media.video.simulcast: false``, nor for an encoded source (packets as they are)."""
         return (self.config["media"]["video"]["simulcast"] is not False
                 and not getattr(self.local.video.source, "encoded", False))
+
+    async def sent_video_height(self, wait: float) -> int | None:
+        """The height of the video frames we send (after filters and size caps), waiting up
+        to ``wait`` s on the loop for the first one (a browser camera starting); None if
+        none came. Decides how many simulcast layers a publication declares."""
+        feed = self.local.video.feed
+        assert isinstance(feed, VideoFeed)
+        if feed.shape is None:
+            loop, came = asyncio.get_running_loop(), asyncio.Event()
+
+            def first(_frame: Any) -> None:
+                loop.call_soon_threadsafe(came.set)
+
+            unsubscribe = feed.subscribe(first)
+            try:
+                if feed.shape is None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(came.wait(), wait)
+            finally:
+                unsubscribe()
+        shape = feed.shape
+        return None if shape is None else shape[0]
 
     def local_track(self, kind: str) -> MediaStreamTrack:
         """A new relay of this participant's ``kind`` output, for one connection."""

@@ -28,7 +28,7 @@ from ..kernel_rtc import e2ee_rtc
 from ..kernel_rtc.ice import host_addresses
 from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
-from .simulcast import LowLayer
+from .simulcast import ExtraLayer, declare_layers, layer_plan
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
@@ -38,6 +38,7 @@ __all__ = ["Sfu"]
 log = logging.getLogger("zero_nb.sfu")
 
 LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
+FIRST_FRAME_S = 2.0  # publishing waits at most this long for a first frame to count layers
 NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
 FEED_RETRIES = 6  # "No such feed": the publisher is not up yet
@@ -82,7 +83,7 @@ class Sfu(Topology):
         self.pin: str | None = info.get("pin")
         self.require_e2ee = bool(info.get("require_e2ee"))  # E2EE hook: every feed encrypts
         self.simulcast = info.get("simulcast") is not False  # the server's media.video.simulcast
-        self.low_layer: LowLayer | None = None  # our video's second layer (simulcast.py)
+        self.extra_layers: list[ExtraLayer] = []  # our video's lower layers, lowest first
         self.error: str | None = None  # why media stopped, if it did
         self.publisher_id: int | None = None
         self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
@@ -145,23 +146,39 @@ class Sfu(Topology):
 
     async def _publish(self) -> None:
         assert self._pub is not None
+        # the offer fixes the layer count: from the height of the frames we send (the
+        # first one may take a moment: a browser camera starting)
+        plan = layer_plan(await self.host.sent_video_height(FIRST_FRAME_S)) \
+            if self.simulcast and self.host.sends_layers() else ()
+        if self._closed:
+            return
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
-        low: LowLayer | None = None
+        transceivers = {}
         for kind in ("audio", "video"):
             transceiver = pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
             self.host.configure_transceiver(transceiver, kind)
-            if kind == "video" and self.simulcast and self.host.sends_layers():
-                low = self.low_layer = LowLayer(transceiver, self.host.local_track(kind))
+            transceivers[kind] = transceiver
+        video = transceivers["video"]
+        self.extra_layers = [ExtraLayer(video, self.host.local_track("video"), spec)
+                             for spec in plan]
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
+        if self.extra_layers:
+            sdp = declare_layers(sdp, video.sender._ssrc,
+                                 *(layer.ssrc for layer in self.extra_layers))
         data, jsep = await self._pub.message(
             {"request": "publish"},
             e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
-                "type": "offer", "sdp": low.declare(sdp) if low else sdp, "trickle": False}))
+                "type": "offer", "sdp": sdp, "trickle": False}))
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+
+    @property
+    def layer_count(self) -> int:
+        """How many simulcast layers our video goes out as (fixed when publishing)."""
+        return 1 + len(self.extra_layers)
 
     def sending(self) -> list[RTCPeerConnection]:
         return [self._pub_pc] if self._pub_pc is not None else []
