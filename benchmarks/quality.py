@@ -11,6 +11,8 @@ second. The uncapped phases are the baseline of the same run.
 Part 2: the decode cost behind "29 low layers vs 29 high layers": VP8 streams of the same
 moving content at 320x240 (a low simulcast layer of VGA) and 640x480, decoded with PyAV as
 aiortc does, CPU per stream at 15 fps.
+Part 3: a kernel's sender-side cost of simulcast (sfu/simulcast.py): VP8 encode CPU of the
+same moving content as 1, 2 (and at 1280x720, 3) layers, the one layer being the baseline.
 """
 
 from __future__ import annotations
@@ -138,26 +140,30 @@ def moving_frames(width: int, height: int, count: int) -> list:
     return frames
 
 
-def simulcast_cost(seconds: float = 20.0, fps: int = 15) -> tuple[float, float]:
-    """Percent of one core a kernel spends encoding its 640x480 video at ``fps`` with
-    aiortc's VP8 encoder: one layer (baseline), and two (sfu/simulcast.py: the same frames
-    plus a half-size copy, scaled and encoded under the low layer's 150 kbit/s cap)."""
+def simulcast_cost(width: int = 640, height: int = 480, seconds: float = 20.0,
+                   fps: int = 15) -> list[float]:
+    """Percent of one core a kernel spends encoding its ``width`` x ``height`` video at
+    ``fps`` with aiortc's VP8 encoder as 1, 2, ... layers, up to the count sfu/simulcast.py
+    sends at that size (2 under 720 lines, 3 from 720 up): one layer is the baseline, each
+    lower layer adds its scaled copy (lowest last), encoded under its own cap."""
     from aiortc.codecs.vpx import Vp8Encoder
 
-    from zero_nb.sfu.simulcast import LOW_KBPS, half_size
+    from zero_nb.sfu.simulcast import _LayerCap, layer_plan, scaled
 
-    frames = moving_frames(640, 480, int(seconds * fps))
+    frames = moving_frames(width, height, int(seconds * fps))
+    lower = layer_plan(height)[::-1]  # half first, then quarter
     costs = []
-    for layers in (1, 2):
-        high, low = Vp8Encoder(), Vp8Encoder()
-        low.target_bitrate = max(LOW_KBPS * 1000, 250_000)  # aiortc's floor; capped below
+    for count in range(1, len(lower) + 2):
+        high = Vp8Encoder()
+        extra = [(spec.divisor, _LayerCap(None, spec.kbps, spec.share).cap_encoder(
+            Vp8Encoder())) for spec in lower[:count - 1]]
         start = cpu_s()
         for frame in frames:
             high.encode(frame)
-            if layers == 2:
-                low.encode(half_size(frame))
+            for divisor, encoder in extra:
+                encoder.encode(scaled(frame, divisor))
         costs.append((cpu_s() - start) / seconds * 100)
-    return costs[0], costs[1]
+    return costs
 
 
 def main() -> int:
@@ -172,6 +178,7 @@ def main() -> int:
     rows = phase_table(samples, phase_s)
     low, high = decode_cost(320, 240), decode_cost(640, 480)
     one, two = simulcast_cost()
+    hd = simulcast_cost(1280, 720, 10.0)
     lines = ["## Quality caps", "",
              f"`benchmarks/quality.py`, {time.strftime('%Y-%m-%d')}: one kernel sends a moving "
              "640x480 30 fps test pattern to another; `set_quality` changes every "
@@ -189,7 +196,10 @@ def main() -> int:
               "sessions): encoding its 640x480 15 fps video with aiortc's VP8 encoder takes "
               f"{one:.1f} % of a core as one layer (baseline) and {two:.1f} % as two (plus "
               f"the scaled 320x240 copy): +{two - one:.1f} points "
-              f"({(two / one - 1) * 100:.0f} %).", "",
+              f"({(two / one - 1) * 100:.0f} %). At 1280x720 15 fps (3 layers from 720 "
+              f"lines up): {hd[0]:.1f} % as one layer (baseline), {hd[1]:.1f} % as two "
+              f"(+ 640x360), {hd[2]:.1f} % as three (+ 320x180): +{hd[2] - hd[0]:.1f} "
+              f"points ({(hd[2] / hd[0] - 1) * 100:.0f} %) for three.", "",
               "Caps are independent (each `set_quality` call replaces all of them): between "
               "caps the rate follows REMB, which ramps up during the run. aiortc's VP8 "
               "encoder assumes a fixed frame rate, so an fps cap also lowers the bitrate "

@@ -175,3 +175,35 @@ def test_data_saver_tightens_caps_and_restores_them():
     q.set()
     q.data_saver(True)
     assert q.as_dict()["max_kbps"] == DATA_SAVER["max_kbps"]
+
+
+def test_extra_layers_keep_the_high_layers_hooks_but_its_cap():
+    """Each lower layer (ExtraLayer) encodes through the high layer's hooks (E2EE...) except
+    its cap, which its own cap reads instead; every layer has its own SSRC."""
+    import asyncio
+
+    from aiortc import RTCPeerConnection, VideoStreamTrack
+
+    from zero_nb.kernel_rtc.encoders import add_encoder_hook
+    from zero_nb.sfu.simulcast import ExtraLayer, layer_plan
+
+    def seal(encoder):  # stands for the E2EE hook
+        return encoder
+
+    async def layers() -> None:
+        pc = RTCPeerConnection()
+        video = pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        high = Quality()
+        add_encoder_hook(video.sender, high.cap_encoder)
+        add_encoder_hook(video.sender, seal)
+        extra = [ExtraLayer(video, VideoStreamTrack(), spec) for spec in layer_plan(720)]
+        assert [layer.hooks for layer in extra] == [[seal], [seal]]
+        assert all(layer.quality.high is high for layer in extra)
+        high.set(max_kbps=900)
+        assert [layer.quality.max_bps for layer in extra] == [90_000, 300_000]
+        ssrcs = {video.sender._ssrc, *(layer.ssrc for layer in extra)}
+        assert len(ssrcs) == 3
+        await pc.close()  # stops the wrapped sender: the extra layers' tracks end with it
+        assert all(layer.track.readyState == "ended" for layer in extra)
+
+    asyncio.run(layers())
