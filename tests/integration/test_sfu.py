@@ -163,11 +163,11 @@ def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
 
 
 def test_an_hd_kernel_publishes_three_layers(sfu_server):
-    """A kernel whose 1280x720 video starts just after it joins (as a browser camera does)
-    publishes three layers: a kernel picks 320x180, 640x360 or 1280x720 of the right colour
-    and ``peer.video.layer`` follows; a kernel with no video publishes two."""
-    sender = zero_nb.join("hd", sfu_server.url, name="c", config=MEDIA_CONFIG)
-    sender.set_source(video=sources.solid(COLOURS["c"], 1280, 720, fps=15))
+    """A kernel sending 1280x720 publishes three layers: a kernel picks 320x180, 640x360 or
+    1280x720 of the right colour and ``peer.video.layer`` follows; a kernel with no video
+    publishes two (at once: it waits for no first frame)."""
+    sender = zero_nb.join("hd", sfu_server.url, name="c", config=MEDIA_CONFIG,
+                          video=sources.solid(COLOURS["c"], 1280, 720, fps=15))
     viewer = zero_nb.join("hd", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
     try:
         viewer.subscribe(layer="low")

@@ -360,10 +360,11 @@ class Room:
     async def sent_video_height(self, wait: float) -> int | None:
         """The height of the video frames we send (after filters and size caps), waiting up
         to ``wait`` s on the loop for the first one (a browser camera starting); None if
-        none came. Decides how many simulcast layers a publication declares."""
+        none came, or if no video source is set (a viewer: nothing to wait for). Decides how
+        many simulcast layers a publication declares."""
         feed = self.local.video.feed
         assert isinstance(feed, VideoFeed)
-        if feed.shape is None:
+        if feed.shape is None and self.local.video.source is not None:
             loop, came = asyncio.get_running_loop(), asyncio.Event()
 
             def first(_frame: Any) -> None:
