@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -69,18 +70,27 @@ async def _sent_bytes(room: Any) -> int:
     return total
 
 
-def sent_bytes(room: Any) -> int | None:
+async def _measure(room: Any) -> tuple[int, dict[str, Any]]:
+    from benchmarks.pair_diag import snapshot
+
+    return await _sent_bytes(room), await snapshot(room)
+
+
+def measure(room: Any) -> tuple[int | None, dict[str, Any] | None]:
+    """Uplink bytes and the per-pair snapshot (benchmarks/pair_diag.py), or Nones."""
     try:  # a saturated machine may take long: a missing figure, not a dead bot
-        return room.engine.run(_sent_bytes(room), 30, "stats")
+        return room.engine.run(_measure(room), 30, "stats")
     except Exception:
-        return None
+        return None, None
 
 
 def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -> None:
     """One participant process: joins one case after another (imports paid once)."""
     import zero_nb
+    from benchmarks.pair_diag import install_counters
     from zero_nb import sources
 
+    install_counters()
     while True:
         command = commands.get()
         if command is None:
@@ -99,16 +109,16 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
             start.wait()
             local = room.local_media("video")
             frames0 = {p.name: p.video.frame_count for p in room.peers.values()}
-            sent0 = sent_bytes(room)
+            sent0, snap0 = measure(room)
             local0, t0 = local.frame_count, time.monotonic()
             stop.wait()
             elapsed = time.monotonic() - t0
             local1 = local.frame_count
             frames1 = {p.name: p.video.frame_count for p in room.peers.values()}
-            sent1 = sent_bytes(room)
+            sent1, snap1 = measure(room)
             fps = {k: (frames1.get(k, v) - v) / elapsed for k, v in frames0.items()}
             out.put({"name": name, "fps": fps, "peers": len(frames0),
-                     "send_fps": (local1 - local0) / elapsed,
+                     "send_fps": (local1 - local0) / elapsed, "snap0": snap0, "snap1": snap1,
                      "uplink_kbps": None if sent0 is None or sent1 is None else
                      (sent1 - sent0) * 8 / elapsed / 1000})
         finally:
@@ -143,7 +153,8 @@ class Bots:
                 p.terminate()
 
 
-def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict[str, Any]:
+def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str,
+             pairs_out: Path | None = None) -> dict[str, Any]:
     import zero_nb
 
     n = bots.n
@@ -202,7 +213,24 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
     if row["slow"] and len(row["slow"]) <= 6:
         print(f"     below {MIN_FPS:g} fps (receiver<-sender): {' '.join(row['slow'])}",
               flush=True)
+    report_pairs(row, results, pairs_out)
     return row
+
+
+def report_pairs(row: dict[str, Any], results: list[dict[str, Any]],
+                 pairs_out: Path | None) -> None:
+    """Explain every pair below MIN_FPS (benchmarks/pair_diag.py); all pairs to a JSONL."""
+    from benchmarks.pair_diag import explain, pair_windows
+
+    pairs = pair_windows(results)
+    for pair in pairs:
+        if pair["fps"] is None or pair["fps"] < MIN_FPS:
+            print(f"     {explain(pair)}", flush=True)
+    if pairs_out is not None:
+        with pairs_out.open("a") as f:
+            for pair in pairs:
+                f.write(json.dumps({"mode": row["mode"], "n": row["n"], "load": row["load"],
+                                    **pair}) + "\n")
 
 
 def best_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -275,6 +303,8 @@ def main() -> int:
                         help="sfu: kernels simulcast 2 layers; sfu-1: one layer (baseline)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="alternating rounds per N (default 2; the best one is reported)")
+    parser.add_argument("--pairs-out", type=Path, default=None,
+                        help="append every (receiver, sender) window's figures to this JSONL")
     args = parser.parse_args()
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
@@ -294,7 +324,8 @@ def main() -> int:
             try:
                 for r in range(rounds):  # modes alternate: both see the same machine load
                     for mode in args.modes:
-                        rows.append(run_case(bots, mode, janus, args.window, f"r{r}"))
+                        rows.append(run_case(bots, mode, janus, args.window, f"r{r}",
+                                             args.pairs_out))
             except queue.Empty:  # bots never got ready or never reported: N too large here
                 print(f"N={n}: a case did not finish; larger N skipped", flush=True)
                 failed.append(n)
