@@ -88,7 +88,18 @@ async def _peer_snapshot(peer: Any) -> dict[str, Any]:
 
 async def snapshot(room: Any) -> dict[str, dict[str, Any]]:
     """Every remote peer's figures by name (call on the room's engine loop)."""
-    return {p.name: await _peer_snapshot(p) for p in list(room.peers.values())}
+    out: dict[str, dict[str, Any]] = {}
+    for peer in list(room.peers.values()):
+        try:
+            row = await _peer_snapshot(peer)
+        except Exception as exc:  # a figure missing must not hide the others
+            row = {"frames": peer.video.frame_count, "state": peer.state,
+                   "error": f"{type(exc).__name__}: {exc}"}
+        row["peer_id"] = peer.peer_id
+        if peer.name in out:
+            row["duplicate_name"] = True
+        out[peer.name] = row
+    return out
 
 
 def _delta(a: dict[str, Any], b: dict[str, Any], key: str) -> Any:
@@ -97,23 +108,24 @@ def _delta(a: dict[str, Any], b: dict[str, Any], key: str) -> Any:
     return b[key] - a[key]
 
 
-def pair_windows(results: list[dict[str, Any]], elapsed_key: str = "elapsed"
-                 ) -> list[dict[str, Any]]:
+def pair_windows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per (receiver, sender) over the window, both ends' figures joined."""
     by_name = {r["name"]: r for r in results}
     pairs = []
     for r in results:
         snap0, snap1 = r.get("snap0") or {}, r.get("snap1") or {}
-        for sender, end in snap1.items():
-            start = snap0.get(sender, {})
+        for sender in sorted(set(r["fps"]) | set(snap1)):
+            start, end = snap0.get(sender, {}), snap1.get(sender, {})
             other = by_name.get(sender, {})
             theirs0 = (other.get("snap0") or {}).get(r["name"], {})
             theirs1 = (other.get("snap1") or {}).get(r["name"], {})
             row = {"receiver": r["name"], "sender": sender,
                    "fps": r["fps"].get(sender), "frames_before": start.get("frames"),
                    "pc_replaced": start.get("pc") != end.get("pc"),
+                   "gone": sender not in r.get("names1", [sender]),
                    **{k: end.get(k) for k in ("state", "conn", "ice", "dtls", "sig",
-                                              "track", "restarts")}}
+                                              "track", "restarts", "error", "peer_id",
+                                              "duplicate_name")}}
             for key in ("frames", "rtp_in", "lost_in", "released", "gaps_skipped",
                         "frames_skipped", "pli_sent", "nack_sent"):
                 row[key] = _delta(start, end, key)
@@ -127,8 +139,8 @@ def pair_windows(results: list[dict[str, Any]], elapsed_key: str = "elapsed"
 
 def explain(row: dict[str, Any]) -> str:
     """One line: ``b3<-b0 0.0 fps: ...`` with every figure of the pair."""
-    keys = ("frames_before", "state", "conn", "ice", "dtls", "sig", "track", "restarts",
-            "pc_replaced", "sent_rtp", "rtp_in", "lost_in", "released", "frames",
+    keys = ("gone", "error", "frames_before", "state", "conn", "ice", "dtls", "sig", "track",
+            "restarts", "pc_replaced", "sent_rtp", "rtp_in", "lost_in", "released", "frames",
             "gaps_skipped", "frames_skipped", "pli_sent", "nack_sent", "key_requests",
             "sender_conn")
     fps = row["fps"]

@@ -80,7 +80,8 @@ def measure(room: Any) -> tuple[int | None, dict[str, Any] | None]:
     """Uplink bytes and the per-pair snapshot (benchmarks/pair_diag.py), or Nones."""
     try:  # a saturated machine may take long: a missing figure, not a dead bot
         return room.engine.run(_measure(room), 30, "stats")
-    except Exception:
+    except Exception as exc:
+        print(f"{room.name}: no stats: {type(exc).__name__}: {exc}", flush=True)
         return None, None
 
 
@@ -119,6 +120,7 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
             fps = {k: (frames1.get(k, v) - v) / elapsed for k, v in frames0.items()}
             out.put({"name": name, "fps": fps, "peers": len(frames0),
                      "send_fps": (local1 - local0) / elapsed, "snap0": snap0, "snap1": snap1,
+                     "names1": sorted(frames1),
                      "uplink_kbps": None if sent0 is None or sent1 is None else
                      (sent1 - sent0) * 8 / elapsed / 1000})
         finally:
