@@ -133,6 +133,11 @@ def pair_windows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["sent_rtp"] = _delta(theirs0, theirs1, "rtp_out")
             row["key_requests"] = _delta(theirs0, theirs1, "key_requests")
             row["sender_conn"] = theirs1.get("conn")
+            # what both ends saw of each other (and of the signaling link) during the run
+            row["events"] = [e for e in r.get("events", []) if sender in e[2:]
+                             or e[1] == "connection"] + \
+                [("sender", *e) for e in other.get("events", []) if r["name"] in e[2:]
+                 or e[1] == "connection"]
             pairs.append(row)
     return pairs
 
@@ -144,6 +149,8 @@ def explain(row: dict[str, Any]) -> str:
             "gaps_skipped", "frames_skipped", "pli_sent", "nack_sent", "key_requests",
             "sender_conn")
     fps = row["fps"]
+    if row.get("events"):
+        keys = (*keys, "events")
     text = " ".join(f"{k}={row.get(k)}" for k in keys)
     return f"{row['receiver']}<-{row['sender']} {fps if fps is None else round(fps, 1)} " \
            f"fps: {text}"

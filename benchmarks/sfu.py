@@ -85,6 +85,27 @@ def measure(room: Any) -> tuple[int | None, dict[str, Any] | None]:
         return None, None
 
 
+def log_to_stderr(who: str) -> None:
+    """--log: signaling (server: drops; bots: reconnects) and mesh negotiation, timestamped."""
+    import logging
+
+    logging.basicConfig(format=f"%(asctime)s {who} %(name)s: %(message)s", level=logging.WARNING)
+    for name in ("zero_nb.signaling", "zero_nb.mesh"):
+        logging.getLogger(name).setLevel(logging.DEBUG if who != "main" else logging.INFO)
+    logging.getLogger("zero_nb.signaling.ws").setLevel(logging.WARNING)
+
+
+def record_events(room: Any) -> list[tuple[Any, ...]]:
+    """(monotonic time, event, peer name or state) of the room's peer and signaling events."""
+    events: list[tuple[Any, ...]] = []
+    for event in ("peer-joined", "peer-left", "connection", "state"):
+        def note(*args: Any, event: str = event) -> None:
+            events.append((time.monotonic(), event,
+                           *[getattr(a, "name", a) for a in args]))
+        room.on(event, note)
+    return events
+
+
 def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -> None:
     """One participant process: joins one case after another (imports paid once)."""
     import zero_nb
@@ -92,6 +113,8 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
     from zero_nb import sources
 
     install_counters()
+    if os.environ.get("ZERO_NB_BENCH_LOG"):
+        log_to_stderr(name)
     while True:
         command = commands.get()
         if command is None:
@@ -99,6 +122,7 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
         url, session, n = command
         room = zero_nb.join(session, url, name=name, config=MEDIA,
                             video=sources.test_pattern(SIZE[0], SIZE[1], FPS))
+        events = record_events(room)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -121,6 +145,7 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
             out.put({"name": name, "fps": fps, "peers": len(frames0),
                      "send_fps": (local1 - local0) / elapsed, "snap0": snap0, "snap1": snap1,
                      "names1": sorted(frames1),
+                     "events": [(round(t - t0, 2), *rest) for t, *rest in events],
                      "uplink_kbps": None if sent0 is None or sent1 is None else
                      (sent1 - sent0) * 8 / elapsed / 1000})
         finally:
@@ -307,13 +332,20 @@ def main() -> int:
                         help="alternating rounds per N (default 2; the best one is reported)")
     parser.add_argument("--pairs-out", type=Path, default=None,
                         help="append every (receiver, sender) window's figures to this JSONL")
+    parser.add_argument("--log", action="store_true",
+                        help="log signaling drops/reconnects and mesh negotiation to stderr")
     args = parser.parse_args()
+    if args.log:
+        os.environ["ZERO_NB_BENCH_LOG"] = "1"  # the bots inherit it
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
         cmd = [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
                *sys.argv]
         return subprocess.call(cmd)
     from tests.sfu_support import running_janus
+
+    if args.log:
+        log_to_stderr("main")
 
     sizes = args.sizes or ([4] if args.quick else [4, 8])
     rounds = args.rounds or (1 if args.quick else 2)
