@@ -106,7 +106,8 @@ def record_events(room: Any) -> list[tuple[Any, ...]]:
     return events
 
 
-def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -> None:
+def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, done: Any,
+        out: Any) -> None:
     """One participant process: joins one case after another (imports paid once)."""
     import zero_nb
     from benchmarks.pair_diag import install_counters
@@ -133,21 +134,26 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
             ready.put(name)
             start.wait()
             local = room.local_media("video")
-            frames0 = {p.name: p.video.frame_count for p in room.peers.values()}
+            # the peer objects, not room.peers at the end: a peer gone meanwhile (it left,
+            # or signaling dropped it) still counts what it delivered
+            peers = {p.name: p for p in room.peers.values()}
             sent0, snap0 = measure(room)
+            frames0 = {k: p.video.frame_count for k, p in peers.items()}
             local0, t0 = local.frame_count, time.monotonic()
             stop.wait()
             elapsed = time.monotonic() - t0
             local1 = local.frame_count
-            frames1 = {p.name: p.video.frame_count for p in room.peers.values()}
+            frames1 = {k: p.video.frame_count for k, p in peers.items()}
+            names1 = sorted(p.name for p in room.peers.values())
             sent1, snap1 = measure(room)
-            fps = {k: (frames1.get(k, v) - v) / elapsed for k, v in frames0.items()}
+            fps = {k: (frames1[k] - v) / elapsed for k, v in frames0.items()}
             out.put({"name": name, "fps": fps, "peers": len(frames0),
                      "send_fps": (local1 - local0) / elapsed, "snap0": snap0, "snap1": snap1,
-                     "names1": sorted(frames1),
+                     "names1": names1,
                      "events": [(round(t - t0, 2), *rest) for t, *rest in events],
                      "uplink_kbps": None if sent0 is None or sent1 is None else
                      (sent1 - sent0) * 8 / elapsed / 1000})
+            done.wait(120)
         finally:
             room.leave()
 
@@ -161,10 +167,13 @@ class Bots:
         ctx = mp.get_context("spawn")
         self.n = n
         self.ready, self.out = ctx.Queue(), ctx.Queue()
-        self.start, self.stop = ctx.Event(), ctx.Event()
+        # done: every bot reported; before it, one that leaves early would make the slower
+        # ones count its video as 0 fps (what made "b3<-b0 0 fps" in a mesh N=8 run)
+        self.start, self.stop, self.done = ctx.Event(), ctx.Event(), ctx.Event()
         self.commands = [ctx.Queue() for _ in range(n)]
         self.procs = [ctx.Process(target=bot, args=(f"b{i}", q, self.ready, self.start,
-                                                    self.stop, self.out), daemon=True)
+                                                    self.stop, self.done, self.out),
+                              daemon=True)
                       for i, q in enumerate(self.commands)]
         for p in self.procs:
             p.start()
@@ -172,6 +181,7 @@ class Bots:
     def close(self) -> None:
         self.start.set()
         self.stop.set()
+        self.done.set()
         for q in self.commands:
             q.put(None)
         for p in self.procs:
@@ -193,6 +203,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str,
     server = zero_nb.serve("127.0.0.1", 0, config=config)
     bots.start.clear()
     bots.stop.clear()
+    bots.done.clear()
     t_join = time.monotonic()
     for q in bots.commands:
         q.put((server.url, f"{mode}{n}{tag}", n))
@@ -211,6 +222,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str,
         elapsed = time.monotonic() - t0
         cpu1 = {pid: cpu_ticks(pid) for pid in pids}
         results = [bots.out.get(timeout=60) for _ in range(n)]
+        bots.done.set()
         time.sleep(1.0)  # the bots leave
     finally:
         server.stop()
