@@ -6,7 +6,10 @@ which connection object carries the peer (a replaced connection shows up as ``pc
 RTP packets received and sent on video, the low-latency buffer's counters (frames released
 to the decoder, gaps given up on, frames skipped) and RTCP feedback counted by
 :func:`install_counters`: PLIs and NACKs this receiver sent, key frames the peer asked of
-our sender. :func:`explain` turns the two snapshots of both ends of a pair into one line.
+our sender. The bots also note peer and signaling events (joined, left, connection state)
+with their time from the window's start. :func:`pair_windows` joins both ends' snapshots of
+each pair (``gone``: the sender was no longer in the receiver's room at the end);
+:func:`explain` turns one into a line.
 """
 
 from __future__ import annotations
@@ -144,10 +147,11 @@ def pair_windows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def explain(row: dict[str, Any]) -> str:
     """One line: ``b3<-b0 0.0 fps: ...`` with every figure of the pair."""
-    keys = ("gone", "error", "frames_before", "state", "conn", "ice", "dtls", "sig", "track",
-            "restarts", "pc_replaced", "sent_rtp", "rtp_in", "lost_in", "released", "frames",
-            "gaps_skipped", "frames_skipped", "pli_sent", "nack_sent", "key_requests",
-            "sender_conn")
+    keys: tuple[str, ...] = (
+        "gone", "error", "frames_before", "state", "conn", "ice", "dtls", "sig", "track",
+        "restarts", "pc_replaced", "sent_rtp", "rtp_in", "lost_in", "released", "frames",
+        "gaps_skipped", "frames_skipped", "pli_sent", "nack_sent", "key_requests",
+        "sender_conn")
     fps = row["fps"]
     if row.get("events"):
         keys = (*keys, "events")

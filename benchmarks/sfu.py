@@ -142,14 +142,14 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, done: Any,
             local = room.local_media("video")
             # the peer objects, not room.peers at the end: a peer gone meanwhile (it left,
             # or signaling dropped it) still counts what it delivered
-            peers = {p.name: p for p in room.peers.values()}
+            held = {p.name: p for p in room.peers.values()}
             sent0, snap0 = measure(room)
-            frames0 = {k: p.video.frame_count for k, p in peers.items()}
+            frames0 = {k: p.video.frame_count for k, p in held.items()}
             local0, t0 = local.frame_count, time.monotonic()
             stop.wait()
             elapsed = time.monotonic() - t0
             local1 = local.frame_count
-            frames1 = {k: p.video.frame_count for k, p in peers.items()}
+            frames1 = {k: p.video.frame_count for k, p in held.items()}
             names1 = sorted(p.name for p in room.peers.values())
             sent1, snap1 = measure(room)
             fps = {k: (frames1[k] - v) / elapsed for k, v in frames0.items()}
