@@ -14,13 +14,19 @@ re-executes itself under ``unshare -n``) with ICE on a veth holding 127.0.0.1/32
 Per bot over the measurement window: CPU (utime+stime from /proc/PID/stat), uplink bitrate
 (outbound RTP bytes of all its connections), and receive fps of every other participant's
 video (frames delivered as numpy). A mode "holds" N when every receiver gets >= 15 fps from
-every sender.
+every sender. Every pair below that is explained on one line (benchmarks/pair_diag.py: its
+connection, ICE and DTLS state, RTP sent and received, frames released to the decoder and
+delivered, gaps given up on, PLIs/NACKs, key frame requests, peer and signaling events);
+``--pairs-out FILE`` appends every pair's figures as JSON lines, ``--log`` adds signaling drops
+and mesh negotiation. Bots leave only once all have reported: one leaving early made a
+slower bot count its video as 0 fps (the "b3<-b0 0 fps" of a mesh N=8 run, 2026-12-01).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -40,6 +46,7 @@ MEDIA = {"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}
 SIZE = (320, 240)
 FPS = 20
 MIN_FPS = 15.0
+EXPLAINED = 8  # slow pairs explained per case, the slowest first
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -69,18 +76,52 @@ async def _sent_bytes(room: Any) -> int:
     return total
 
 
-def sent_bytes(room: Any) -> int | None:
+async def _measure(room: Any) -> tuple[int, dict[str, Any]]:
+    from benchmarks.pair_diag import snapshot
+
+    return await _sent_bytes(room), await snapshot(room)
+
+
+def measure(room: Any) -> tuple[int | None, dict[str, Any] | None]:
+    """Uplink bytes and the per-pair snapshot (benchmarks/pair_diag.py), or Nones."""
     try:  # a saturated machine may take long: a missing figure, not a dead bot
-        return room.engine.run(_sent_bytes(room), 30, "stats")
-    except Exception:
-        return None
+        return room.engine.run(_measure(room), 30, "stats")
+    except Exception as exc:
+        print(f"{room.name}: no stats: {type(exc).__name__}: {exc}", flush=True)
+        return None, None
 
 
-def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -> None:
+def log_to_stderr(who: str) -> None:
+    """--log: signaling (server: drops; bots: reconnects) and mesh negotiation, timestamped."""
+    import logging
+
+    logging.basicConfig(format=f"%(asctime)s {who} %(name)s: %(message)s", level=logging.WARNING)
+    for name in ("zero_nb.signaling", "zero_nb.mesh"):
+        logging.getLogger(name).setLevel(logging.DEBUG if who != "main" else logging.INFO)
+    logging.getLogger("zero_nb.signaling.ws").setLevel(logging.WARNING)
+
+
+def record_events(room: Any) -> list[tuple[Any, ...]]:
+    """(monotonic time, event, peer name or state) of the room's peer and signaling events."""
+    events: list[tuple[Any, ...]] = []
+    for event in ("peer-joined", "peer-left", "connection", "state"):
+        def note(*args: Any, event: str = event) -> None:
+            events.append((time.monotonic(), event,
+                           *[getattr(a, "name", a) for a in args]))
+        room.on(event, note)
+    return events
+
+
+def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, done: Any,
+        out: Any) -> None:
     """One participant process: joins one case after another (imports paid once)."""
     import zero_nb
+    from benchmarks.pair_diag import install_counters
     from zero_nb import sources
 
+    install_counters()
+    if os.environ.get("ZERO_NB_BENCH_LOG"):
+        log_to_stderr(name)
     while True:
         command = commands.get()
         if command is None:
@@ -88,6 +129,7 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
         url, session, n = command
         room = zero_nb.join(session, url, name=name, config=MEDIA,
                             video=sources.test_pattern(SIZE[0], SIZE[1], FPS))
+        events = record_events(room)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -98,19 +140,26 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, out: Any) -
             ready.put(name)
             start.wait()
             local = room.local_media("video")
-            frames0 = {p.name: p.video.frame_count for p in room.peers.values()}
-            sent0 = sent_bytes(room)
+            # the peer objects, not room.peers at the end: a peer gone meanwhile (it left,
+            # or signaling dropped it) still counts what it delivered
+            held = {p.name: p for p in room.peers.values()}
+            sent0, snap0 = measure(room)
+            frames0 = {k: p.video.frame_count for k, p in held.items()}
             local0, t0 = local.frame_count, time.monotonic()
             stop.wait()
             elapsed = time.monotonic() - t0
             local1 = local.frame_count
-            frames1 = {p.name: p.video.frame_count for p in room.peers.values()}
-            sent1 = sent_bytes(room)
-            fps = {k: (frames1.get(k, v) - v) / elapsed for k, v in frames0.items()}
+            frames1 = {k: p.video.frame_count for k, p in held.items()}
+            names1 = sorted(p.name for p in room.peers.values())
+            sent1, snap1 = measure(room)
+            fps = {k: (frames1[k] - v) / elapsed for k, v in frames0.items()}
             out.put({"name": name, "fps": fps, "peers": len(frames0),
-                     "send_fps": (local1 - local0) / elapsed,
+                     "send_fps": (local1 - local0) / elapsed, "snap0": snap0, "snap1": snap1,
+                     "names1": names1,
+                     "events": [(round(t - t0, 2), *rest) for t, *rest in events],
                      "uplink_kbps": None if sent0 is None or sent1 is None else
                      (sent1 - sent0) * 8 / elapsed / 1000})
+            done.wait(120)
         finally:
             room.leave()
 
@@ -124,10 +173,13 @@ class Bots:
         ctx = mp.get_context("spawn")
         self.n = n
         self.ready, self.out = ctx.Queue(), ctx.Queue()
-        self.start, self.stop = ctx.Event(), ctx.Event()
+        # done: every bot reported; before it, one that leaves early would make the slower
+        # ones count its video as 0 fps (what made "b3<-b0 0 fps" in a mesh N=8 run)
+        self.start, self.stop, self.done = ctx.Event(), ctx.Event(), ctx.Event()
         self.commands = [ctx.Queue() for _ in range(n)]
         self.procs = [ctx.Process(target=bot, args=(f"b{i}", q, self.ready, self.start,
-                                                    self.stop, self.out), daemon=True)
+                                                    self.stop, self.done, self.out),
+                              daemon=True)
                       for i, q in enumerate(self.commands)]
         for p in self.procs:
             p.start()
@@ -135,6 +187,7 @@ class Bots:
     def close(self) -> None:
         self.start.set()
         self.stop.set()
+        self.done.set()
         for q in self.commands:
             q.put(None)
         for p in self.procs:
@@ -143,7 +196,8 @@ class Bots:
                 p.terminate()
 
 
-def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict[str, Any]:
+def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str,
+             pairs_out: Path | None = None) -> dict[str, Any]:
     import zero_nb
 
     n = bots.n
@@ -155,6 +209,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
     server = zero_nb.serve("127.0.0.1", 0, config=config)
     bots.start.clear()
     bots.stop.clear()
+    bots.done.clear()
     t_join = time.monotonic()
     for q in bots.commands:
         q.put((server.url, f"{mode}{n}{tag}", n))
@@ -173,6 +228,7 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
         elapsed = time.monotonic() - t0
         cpu1 = {pid: cpu_ticks(pid) for pid in pids}
         results = [bots.out.get(timeout=60) for _ in range(n)]
+        bots.done.set()
         time.sleep(1.0)  # the bots leave
     finally:
         server.stop()
@@ -202,7 +258,26 @@ def run_case(bots: Bots, mode: str, janus: Any, window: float, tag: str) -> dict
     if row["slow"] and len(row["slow"]) <= 6:
         print(f"     below {MIN_FPS:g} fps (receiver<-sender): {' '.join(row['slow'])}",
               flush=True)
+    report_pairs(row, results, pairs_out)
     return row
+
+
+def report_pairs(row: dict[str, Any], results: list[dict[str, Any]],
+                 pairs_out: Path | None) -> None:
+    """Explain every pair below MIN_FPS (benchmarks/pair_diag.py); all pairs to a JSONL."""
+    from benchmarks.pair_diag import explain, pair_windows
+
+    pairs = pair_windows(results)
+    slow = [p for p in pairs if p["fps"] is None or p["fps"] < MIN_FPS]
+    for pair in sorted(slow, key=lambda p: p["fps"] or 0.0)[:EXPLAINED]:
+        print(f"     {explain(pair)}", flush=True)
+    if len(slow) > EXPLAINED:
+        print(f"     ... {len(slow) - EXPLAINED} more pairs below {MIN_FPS:g} fps", flush=True)
+    if pairs_out is not None:
+        with pairs_out.open("a") as f:
+            for pair in pairs:
+                f.write(json.dumps({"mode": row["mode"], "n": row["n"], "load": row["load"],
+                                    **pair}) + "\n")
 
 
 def best_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -275,13 +350,22 @@ def main() -> int:
                         help="sfu: kernels simulcast 2 layers; sfu-1: one layer (baseline)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="alternating rounds per N (default 2; the best one is reported)")
+    parser.add_argument("--pairs-out", type=Path, default=None,
+                        help="append every (receiver, sender) window's figures to this JSONL")
+    parser.add_argument("--log", action="store_true",
+                        help="log signaling drops/reconnects and mesh negotiation to stderr")
     args = parser.parse_args()
+    if args.log:
+        os.environ["ZERO_NB_BENCH_LOG"] = "1"  # the bots inherit it
     if not only_loopback():
         ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
         cmd = [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
                *sys.argv]
         return subprocess.call(cmd)
     from tests.sfu_support import running_janus
+
+    if args.log:
+        log_to_stderr("main")
 
     sizes = args.sizes or ([4] if args.quick else [4, 8])
     rounds = args.rounds or (1 if args.quick else 2)
@@ -294,7 +378,8 @@ def main() -> int:
             try:
                 for r in range(rounds):  # modes alternate: both see the same machine load
                     for mode in args.modes:
-                        rows.append(run_case(bots, mode, janus, args.window, f"r{r}"))
+                        rows.append(run_case(bots, mode, janus, args.window, f"r{r}",
+                                             args.pairs_out))
             except queue.Empty:  # bots never got ready or never reported: N too large here
                 print(f"N={n}: a case did not finish; larger N skipped", flush=True)
                 failed.append(n)
