@@ -191,3 +191,21 @@ def test_an_hd_kernel_publishes_three_layers(sfu_server):
     finally:
         for room in (sender, viewer):
             room.leave()
+
+
+def test_a_class_leaving_at_once_reports_no_errors(sfu_server):
+    """Everyone leaves at the same moment (the end of a class): the last one out closes the
+    Janus room while the others still tear down their handles; nobody hears an error."""
+    import concurrent.futures
+
+    rooms = [bot(sfu_server, n, session="bell") for n in "abcd"]
+    errors: list[tuple[str, str]] = []
+    for room in rooms:
+        room.on("error", lambda peer, text, name=room.name: errors.append((name, text)))
+    assert wait_until(lambda: all(sees_all(r, [n for n in "abcd" if n != r.name])
+                                  for r in rooms), 30 * UNIT)
+    with concurrent.futures.ThreadPoolExecutor(len(rooms)) as pool:
+        list(pool.map(lambda r: r.leave(), rooms))
+    assert wait_until(lambda: not sfu_server.bridge.rooms, 5 * UNIT)
+    time.sleep(0.5)  # let late Janus events arrive: any error would be reported by now
+    assert errors == []

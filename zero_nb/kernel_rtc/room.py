@@ -395,7 +395,12 @@ class Room:
         e2ee_rtc.configure_transceiver(self, transceiver, kind)  # keyed: VP8/Opus, sealed
 
     def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
-        """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU)."""
+        """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU).
+        Not once ``leave()`` has begun: what breaks while the call is torn down (the last one
+        out closes the Janus room under the others' feet) is no news to the one leaving."""
+        if self._closed:
+            log.debug("after leave(), not reported: %s", text)
+            return
         self._emit("error", peer, text)
 
     def peer_state(self, peer: RemotePeer, state: str) -> None:
