@@ -220,18 +220,25 @@ def test_serve_in_background_thread():
     assert not server.running
 
 
-def test_cli_serve_runs_and_stops_on_ctrl_c(tmp_path):
-    """`python -m zero_nb serve --port 0` serves /healthz, logs joins, and exits 0 on SIGINT."""
+def cli_server() -> tuple[subprocess.Popen, int]:
+    """`python -m zero_nb serve --port 0` in a process of its own, and the port it took."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "zero_nb", "serve", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # log lines come first; the banner names the URL
+        if "signaling server on ws://127.0.0.1:" in line:
+            return proc, int(line.split("ws://127.0.0.1:")[1].split("/")[0])
+    proc.kill()
+    raise AssertionError("`zero_nb serve` never printed its URL")
+
+
+def test_cli_serve_runs_and_stops_on_ctrl_c(tmp_path):
+    """`python -m zero_nb serve --port 0` serves /healthz, logs joins, and exits 0 on SIGINT."""
+    proc, port = cli_server()
     try:
-        for line in proc.stdout:  # log lines come first; the banner names the URL
-            if "signaling server on ws://127.0.0.1:" in line:
-                break
-        port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read() == b"ok\n"
 
         async def join_once():
@@ -258,3 +265,30 @@ def test_cli_bad_config_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "signaling.prot" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_frozen_server_noticed_within_five_seconds_then_resumed():
+    """A server that stops answering (SIGSTOP) is noticed by the default heartbeat (ping
+    every 2 s, 3 s for the pong) without waiting for a closing handshake; once it thaws the
+    client joins again under its own id."""
+    proc, port = cli_server()
+    client = SignalingClient(f"ws://127.0.0.1:{port}/ws", session="ice", name="a",
+                             backoff=(0.1, 0.5))
+    try:
+        await client.connect()
+        first = client.peer_id
+        await asyncio.sleep(1.0)  # a pong or two: the link is alive and answering
+        loop = asyncio.get_running_loop()
+        proc.send_signal(signal.SIGSTOP)
+        start = loop.time()
+        await next_of(client, "disconnected", timeout=10 * UNIT)
+        took = loop.time() - start
+        print(f"frozen server noticed after {took:.2f} s")
+        assert took <= 5.5 * UNIT, f"noticed after {took:.2f} s"
+        proc.send_signal(signal.SIGCONT)
+        await next_of(client, "joined", timeout=15 * UNIT)
+        assert client.peer_id == first and client.state is ClientState.JOINED
+    finally:
+        proc.kill()
+        proc.wait()
+        await client.close()

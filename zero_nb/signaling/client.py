@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..errors import ServerUnreachable, SignalingError, Timeout, join_refused
+from .heartbeat import until_silent
 
 __all__ = ["ClientState", "SignalingClient"]
 
@@ -216,31 +217,38 @@ class SignalingClient:
             **tls,
             open_timeout=5,
             close_timeout=2,
-            ping_interval=self.heartbeat[0],
-            ping_timeout=self.heartbeat[1],
+            ping_interval=None,  # our own heartbeat: a frozen server is noticed in 5 s, not 7
             max_size=2**22,
         ) as ws:
-            await ws.send(json.dumps(self._join_message()))
-            reply = await self._await_joined(ws)
-            self._ws = ws
-            self.joined = reply
-            self.peer_id = reply["peer_id"]
-            self.session = reply["session"]
-            self.resume_secret = reply.get("resume_secret")
-            if self._first is not None and not self._first.done():
-                self._first.set_result(reply)
-            else:
-                self.reconnects += 1
-                self._deliver(reply)
-            self._set_state(ClientState.JOINED)
-            async for raw in ws:
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    log.warning("server sent a non-JSON frame; ignored")
-                    continue
-                if isinstance(message, dict):
-                    self._deliver(message)
+            beat = asyncio.create_task(until_silent(ws, *self.heartbeat))
+            try:
+                await self._joined_session(ws)
+            finally:
+                beat.cancel()
+
+    async def _joined_session(self, ws: ClientConnection) -> None:
+        """Join on ``ws``, then deliver messages until it drops."""
+        await ws.send(json.dumps(self._join_message()))
+        reply = await self._await_joined(ws)
+        self._ws = ws
+        self.joined = reply
+        self.peer_id = reply["peer_id"]
+        self.session = reply["session"]
+        self.resume_secret = reply.get("resume_secret")
+        if self._first is not None and not self._first.done():
+            self._first.set_result(reply)
+        else:
+            self.reconnects += 1
+            self._deliver(reply)
+        self._set_state(ClientState.JOINED)
+        async for raw in ws:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                log.warning("server sent a non-JSON frame; ignored")
+                continue
+            if isinstance(message, dict):
+                self._deliver(message)
 
     def _join_message(self) -> dict[str, Any]:
         join: dict[str, Any] = {"type": "join", "name": self.name}

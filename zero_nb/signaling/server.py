@@ -26,6 +26,7 @@ from .._loop import LoopThread
 from ..config import load_config
 from ..errors import ConfigError
 from .core import CLOSE_POLICY, Action, Close, Limits, Send, SessionHooks, SignalingCore
+from .heartbeat import until_silent
 from .static import http_reply
 
 __all__ = ["ServerHandle", "SignalingServer", "serve"]
@@ -56,11 +57,6 @@ def _ssl_context(tls: Mapping[str, Any]) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"signaling.tls: cannot load cert {cert!r} / key {key!r}: {exc}") from exc
     return ctx
-
-
-async def _round_trip(ws: ServerConnection) -> float:
-    """Send a ping and return the latency once its pong arrives."""
-    return await (await ws.ping())
 
 
 class _Link:
@@ -203,28 +199,15 @@ class SignalingServer:
             link.writer.cancel()
 
     async def _heartbeat(self, conn_id: int, ws: ServerConnection) -> None:
-        """Ping every ``interval`` s; with no pong within ``timeout`` s the peer is gone.
-
-        Its session hears ``peer-left`` at once and the TCP connection is aborted:
-        websockets' own keepalive would first wait ``close_timeout`` for a closing
-        handshake that a frozen peer never answers (issue 14: 7 s instead of 5 s).
-        """
+        """With no pong within the heartbeat's ``timeout`` the peer is gone: its session hears
+        ``peer-left`` at once and the TCP connection is aborted (heartbeat.py)."""
         beat = self.config["signaling"]["heartbeat"]
-        interval, timeout = float(beat["interval"]), float(beat["timeout"])
-        latency = 0.0
-        try:
-            while True:
-                await asyncio.sleep(max(0.0, interval - latency))
-                # one deadline for sending the ping (that may block too) and its pong
-                latency = await asyncio.wait_for(_round_trip(ws), timeout)
-        except ConnectionClosed:
+        timeout = float(beat["timeout"])
+        if not await until_silent(ws, float(beat["interval"]), timeout):
             return
-        except asyncio.TimeoutError:
-            pass
         log.info("no pong from %s within %g s: dropping it", ws.remote_address, timeout)
         self._links.pop(conn_id, None)
         self._dispatch(self.core.close(conn_id))
-        ws.transport.abort()
 
     def _dispatch(self, actions: list[Action]) -> None:
         for action in actions:
