@@ -198,8 +198,8 @@ class Sfu(Topology):
             await self._janus.close()
 
     def _fail(self, message: str) -> None:
-        if self._closed or self.error is not None:
-            return
+        if self._closed or self.error is not None or self.host.closed:
+            return  # leaving: the last one out destroys the Janus room under the others
         self.error = message
         log.warning("%s", message)
         self.host.report_error(message)
