@@ -180,3 +180,33 @@ def test_page_gallery_asks_for_thumbnails_and_the_pinned_high_layer(browser, cal
                      "the low layer again after unpinning")
     assert got[0] == "low"
     assert not teacher.console_errors and not student.console_errors
+
+
+def test_page_keeps_a_kernels_tile_while_its_layer_count_changes(call_page, sfu_server):
+    """A kernel goes from 640x480 (2 layers) to 1280x720 (3) and back while a page watches
+    it pinned: the tile stays, frames keep being decoded, the page gets 1280 wide at 3
+    layers and 640 again at 2, all on the same subscription (no renegotiation)."""
+    bot = zero_nb.join("recount", sfu_server.url, name="green", config=MEDIA_CONFIG,
+                       video=sources.solid(COLOURS["green"], 640, 480, fps=15))
+    try:
+        page = call_page(sfu_server).open(session="recount", name="teacher", **QUERY)
+        page.wait_decoding(["green"], 30 * UNIT)
+        gid = next(p["peerId"] for p in page.snapshot()["peers"] if p["name"] == "green")
+        tile = page.page.locator(f".znb-tile[data-peer='{gid}']")
+        tile.click()  # pinned: the high layer
+
+        def view() -> list:
+            return page.page.evaluate(PEER_LAYER_JS, gid) or [None, 0, 0]
+
+        wait_until(lambda: view()[1] == 640, 10 * UNIT, "the pinned kernel at 640 wide")
+        for size, width, count in (((1280, 720), 1280, 3), ((640, 480), 640, 2)):
+            before = view()[2]
+            bot.set_source(video=sources.solid(COLOURS["green"], *size, fps=15))
+            wait_until(lambda c=count: bot.topology.layer_count == c, 10 * UNIT,
+                       f"the kernel to send {count} layers")
+            wait_until(lambda w=width: view()[1] == w, 10 * UNIT, f"{width} wide at the page")
+            assert view()[2] > before and tile.count() == 1
+        page.wait_decoding(["green"], 5 * UNIT)
+        assert not page.console_errors
+    finally:
+        bot.leave()

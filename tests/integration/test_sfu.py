@@ -9,6 +9,7 @@ namespace.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -213,3 +214,68 @@ def test_a_class_leaving_at_once_reports_no_errors(sfu_server, caplog):
     assert errors == []
     assert not [r.getMessage() for r in caplog.records
                 if r.name.startswith("zero_nb") and r.levelno >= logging.WARNING]
+
+
+def _arrivals(feed):
+    """Arrival times of ``feed``'s frames from now (a list), and ``unsubscribe``."""
+    times: list[float] = []
+    return times, feed.subscribe(lambda _frame: times.append(time.monotonic()))
+
+
+def _longest_gap(times, since):
+    after = [t for t in times if t >= since]
+    return max((b - a for a, b in itertools.pairwise(after)), default=float("inf"))
+
+
+def test_a_kernel_recounts_its_layers_when_its_size_changes(sfu_server):
+    """A kernel switching its source from 640x480 to 1280x720 goes from 2 to 3 layers by
+    itself, with no renegotiation: a viewer at 'low' keeps receiving, then gets 320x180,
+    'mid' 640x360 and 'high' 1280x720 of the new colour; back to 640x480, 2 layers again
+    and the viewer still receives 640x480, then 320x240. The longest frame gap at the
+    viewer across each change is printed and stays under a second."""
+    red, blue = COLOURS["a"], COLOURS["c"]
+    sender = zero_nb.join("recount", sfu_server.url, name="a", config=MEDIA_CONFIG,
+                          video=sources.solid(red, 640, 480, fps=15))
+    viewer = zero_nb.join("recount", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    try:
+        viewer.subscribe(layer="low")
+        viewer.wait_for_peers(1, timeout=30 * UNIT)
+        peer = viewer.peer("a")
+        feed = peer.video
+
+        def shape():
+            img = feed.latest()
+            return None if img is None else img.shape[:2]
+
+        assert wait_until(lambda: shape() == (240, 320), 20 * UNIT), shape()
+        assert sender.topology.layer_count == 2
+        times, unsubscribe = _arrivals(feed)
+        try:
+            switched = time.monotonic()
+            sender.set_source(video=sources.solid(blue, 1280, 720, fps=15))
+            assert wait_until(lambda: sender.topology.layer_count == 3, 10 * UNIT)
+            assert wait_until(lambda: shape() == (180, 320), 10 * UNIT), shape()
+            assert close_to(feed.latest(), blue)
+            up_gap = _longest_gap(times, switched)
+            for layer, size in (("mid", (360, 640)), ("high", (720, 1280))):
+                peer.set_layer(layer)
+                assert wait_until(lambda s=size: shape() == s, 10 * UNIT), (layer, shape())
+                assert close_to(feed.latest(), blue)
+            switched = time.monotonic()
+            sender.set_source(video=sources.solid(red, 640, 480, fps=15))
+            assert wait_until(lambda: sender.topology.layer_count == 2, 10 * UNIT)
+            assert wait_until(lambda: shape() == (480, 640) and close_to(feed.latest(), red),
+                              10 * UNIT), shape()
+            time.sleep(0.5 * UNIT)  # a gap after the switch would show here
+            down_gap = _longest_gap(times, switched)
+        finally:
+            unsubscribe()
+        peer.set_layer("low")
+        assert wait_until(lambda: shape() == (240, 320), 10 * UNIT), shape()
+        assert close_to(feed.latest(), red) and sender.topology.error is None
+        print(f"\nlongest frame gap at the viewer: 2->3 layers (at 'low') {up_gap:.2f} s, "
+              f"3->2 layers (at 'high') {down_gap:.2f} s")
+        assert up_gap < 1.0 * UNIT and down_gap < 1.0 * UNIT, (up_gap, down_gap)
+    finally:
+        for room in (sender, viewer):
+            room.leave()

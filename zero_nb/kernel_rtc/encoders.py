@@ -17,7 +17,7 @@ from typing import Any
 from aiortc import RTCRtpSender
 from aiortc.codecs import get_encoder
 
-__all__ = ["EncoderHook", "add_encoder_hook", "encoder_of", "hooks_of"]
+__all__ = ["EncoderHook", "add_encoder_hook", "encoder_of", "hooks_of", "replace_encoder_hook"]
 
 EncoderHook = Callable[[Any], Any]
 """``hook(encoder) -> encoder``: return the encoder to use (wrapped, or as is for a codec the
@@ -65,3 +65,10 @@ def encoder_of(sender: RTCRtpSender) -> Any:
 def hooks_of(sender: RTCRtpSender) -> list[EncoderHook]:
     """The hooks ``sender``'s encoder goes through, in order (a copy)."""
     return list(_hooks.get(sender, ()))
+
+
+def replace_encoder_hook(sender: RTCRtpSender, old: EncoderHook, new: EncoderHook) -> None:
+    """Use ``new`` where ``sender`` had ``old`` (for the encoder aiortc makes next: call it
+    before the first frame)."""
+    hooks = _hooks.get(sender, [])
+    hooks[hooks.index(old)] = new

@@ -28,7 +28,7 @@ from ..kernel_rtc import e2ee_rtc
 from ..kernel_rtc.ice import host_addresses
 from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
-from .simulcast import ExtraLayer, declare_layers, layer_plan
+from .simulcast import LayerSet, layer_plan, scalable
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
@@ -39,6 +39,7 @@ log = logging.getLogger("zero_nb.sfu")
 
 LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
 FIRST_FRAME_S = 2.0  # publishing waits at most this long for a first frame to count layers
+SIZE_POLL_S, SIZE_HOLD_S = 0.25, 1.0  # a new layer count must hold this long to be sent
 NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
 FEED_RETRIES = 6  # "No such feed": the publisher is not up yet
@@ -83,7 +84,7 @@ class Sfu(Topology):
         self.pin: str | None = info.get("pin")
         self.require_e2ee = bool(info.get("require_e2ee"))  # E2EE hook: every feed encrypts
         self.simulcast = info.get("simulcast") is not False  # the server's media.video.simulcast
-        self.extra_layers: list[ExtraLayer] = []  # our video's lower layers, lowest first
+        self.sent_layers: LayerSet | None = None  # our video's simulcast layers, if any
         self.error: str | None = None  # why media stopped, if it did
         self.publisher_id: int | None = None
         self.private_id: int | None = None  # from our publisher's joined: ties subscriptions
@@ -94,6 +95,7 @@ class Sfu(Topology):
         self._janus: JanusSession | None = None
         self._pub: JanusHandle | None = None
         self._pub_pc: RTCPeerConnection | None = None
+        self._follow: asyncio.Task[None] | None = None  # layer count follows the height
         self._subs: dict[str, _Subscription] = {}
         self._closed = False
         self._started = asyncio.Event()
@@ -146,27 +148,28 @@ class Sfu(Topology):
 
     async def _publish(self) -> None:
         assert self._pub is not None
-        # the offer fixes the layer count: from the height of the frames we send (the
-        # first one may take a moment: a browser camera starting)
-        plan = layer_plan(await self.host.sent_video_height(FIRST_FRAME_S)) \
-            if self.simulcast and self.host.sends_layers() else ()
+        # the first layer count comes from the height of the frames we send (the first
+        # one may take a moment: a browser camera starting); _follow_size keeps it in step
+        layered = self.simulcast and self.host.sends_layers()
+        height = await self.host.sent_video_height(FIRST_FRAME_S) if layered else None
         if self._closed:
             return
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
         transceivers = {}
         for kind in ("audio", "video"):
-            transceiver = pc.addTransceiver(self.host.local_track(kind), direction="sendonly")
+            track = self.host.local_track(kind)
+            transceiver = pc.addTransceiver(scalable(track) if layered and kind == "video"
+                                            else track, direction="sendonly")
             self.host.configure_transceiver(transceiver, kind)
             transceivers[kind] = transceiver
-        video = transceivers["video"]
-        self.extra_layers = [ExtraLayer(video, self.host.local_track("video"), spec)
-                             for spec in plan]
+        if layered:
+            self.sent_layers = LayerSet(transceivers["video"],
+                                   lambda: self.host.local_track("video"), height)
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
-        if self.extra_layers:
-            sdp = declare_layers(sdp, video.sender._ssrc,
-                                 *(layer.ssrc for layer in self.extra_layers))
+        if self.sent_layers is not None:
+            sdp = self.sent_layers.declare(sdp)
         data, jsep = await self._pub.message(
             {"request": "publish"},
             e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
@@ -174,11 +177,35 @@ class Sfu(Topology):
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
         await pc.setRemoteDescription(RTCSessionDescription(jsep["sdp"], jsep["type"]))
+        if self.sent_layers is not None and not self._closed:
+            self._follow = asyncio.ensure_future(self._follow_size(self.sent_layers))
+
+    async def _follow_size(self, layers: LayerSet) -> None:
+        """Keep the layer count in step with the height we send (a widget camera arriving
+        after the join, ``set_source``, ``set_quality``) once a new size class has held for
+        :data:`SIZE_HOLD_S` (one odd frame changes nothing). No signaling: see
+        :class:`LayerSet`; subscribers keep their connections and get a key frame."""
+        held = 0.0
+        while True:
+            await asyncio.sleep(SIZE_POLL_S)
+            height = await self.host.sent_video_height(0)
+            wanted = layers.count if height is None else 1 + len(layer_plan(height))
+            held = held + SIZE_POLL_S if wanted != layers.count else 0.0
+            if held >= SIZE_HOLD_S:
+                held = 0.0
+                try:
+                    layers.follow(height)
+                except Exception as exc:  # never into user code; media goes on as it was
+                    log.exception("SFU layer change failed")
+                    self.host.report_error(f"SFU: cannot send our video as {wanted} "
+                                           f"simulcast layers: {type(exc).__name__}: {exc}")
+                    return
+                log.info("SFU: %s-line video, now %d layers", height, layers.count)
 
     @property
     def layer_count(self) -> int:
-        """How many simulcast layers our video goes out as (fixed when publishing)."""
-        return 1 + len(self.extra_layers)
+        """How many simulcast layers our video goes out as (follows its height)."""
+        return self.sent_layers.count if self.sent_layers is not None else 1
 
     def sending(self) -> list[RTCPeerConnection]:
         return [self._pub_pc] if self._pub_pc is not None else []
@@ -188,6 +215,8 @@ class Sfu(Topology):
 
     async def close(self) -> None:
         self._closed = True
+        if self._follow is not None:
+            self._follow.cancel()
         subs, self._subs = list(self._subs.values()), {}
         await asyncio.gather(*(s.close() for s in subs), return_exceptions=True)
         if self._pub_pc is not None:
@@ -216,6 +245,8 @@ class Sfu(Topology):
             if peer is not None:
                 peer.release(sub.pc, "failed")
             self.host.spawn(sub.close())
+        if self._follow is not None:
+            self._follow.cancel()
         if self._pub_pc is not None:
             self.host.spawn(self._pub_pc.close())
             self._pub_pc = None

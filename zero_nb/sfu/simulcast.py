@@ -12,10 +12,19 @@ pick a layer with ``configure`` as for a browser.
 How many layers (:func:`layer_plan`), as Chromium does for a camera: video under
 :data:`HD_LINES` lines sends 2 (full and half size; the low one capped at
 :data:`LOW_KBPS`), HD and up sends 3 (full, half, quarter: 1280x720, 640x360, 320x180;
-caps :data:`MID_KBPS` and :data:`LOW_KBPS`). The count is decided once, from the height of
-the frames sent when the offer is made, and holds for the life of the publication (the
-offer declares the SSRCs). Cost: one more encode per frame per layer, at a quarter (and a
-sixteenth) of the pixels.
+caps :data:`MID_KBPS` and :data:`LOW_KBPS`). Cost: one more encode per frame per layer, at
+a quarter (and a sixteenth) of the pixels.
+
+The count follows the height sent, with no renegotiation (:class:`LayerSet`): the offer
+always declares three SSRCs, and a new count only changes what each one carries. A new
+offer with other SSRCs does not work with Janus (1.1.2, and master): its core shows the
+VideoRoom every packet under the first SSRC it saw at that SIM position (so that a changed
+camera is transparent), while the VideoRoom takes the new SSRCs from the SDP; every lower
+layer then went unrecognised and subscribers froze. So the positions keep their SSRCs for
+the life of the publication: low is an :class:`ExtraLayer` (half or quarter size), mid the
+transceiver's own sender (full or half size), high an ExtraLayer sending only at 3 layers
+(Janus serves a subscriber asking for a silent layer the best one below, as for any
+2-layer publisher).
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ from aiortc import MediaStreamTrack, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.utils import random32
 
-from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of
+from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of, replace_encoder_hook
 from ..kernel_rtc.quality import Quality
 
-__all__ = ["HD_LINES", "LOW_KBPS", "MID_KBPS", "ExtraLayer", "LayerSpec", "declare_layers",
-           "half_size", "layer_plan", "scaled"]
+__all__ = ["HD_LINES", "LOW_KBPS", "MID_KBPS", "ExtraLayer", "LayerSet", "LayerSpec",
+           "declare_layers", "half_size", "layer_plan", "scalable", "scaled"]
 
 HD_LINES = 720  # frames this tall or taller go out as 3 layers, shorter ones as 2
 LOW_KBPS = 150  # the low layer's bitrate ceiling: a thumbnail's worth
@@ -46,8 +55,8 @@ class LayerSpec:
     """A lower layer: frames divided by ``divisor`` in width and height, bitrate at most
     ``kbps`` and at most the high layer's cap divided by ``share``."""
 
-    divisor: int
-    kbps: int
+    divisor: int  # 0: the layer sends nothing
+    kbps: int | None  # None: no ceiling of its own
     share: int
 
 
@@ -55,6 +64,8 @@ class LayerSpec:
 # except the 2-layer low, kept at a quarter as before
 _TWO = (LayerSpec(2, LOW_KBPS, 4),)
 _THREE = (LayerSpec(4, LOW_KBPS, 10), LayerSpec(2, MID_KBPS, 3))
+_FULL = LayerSpec(1, None, 1)  # the top layer: the frames and cap of the video as it is
+_OFF = LayerSpec(0, None, 1)
 
 
 def layer_plan(height: int | None) -> tuple[LayerSpec, ...]:
@@ -65,8 +76,9 @@ def layer_plan(height: int | None) -> tuple[LayerSpec, ...]:
 
 def scaled(frame: Any, divisor: int) -> Any:
     """A video frame at 1/``divisor`` of its width and height (even sizes, same timing);
-    anything else (an encoded packet, a frame too small to divide) as it is."""
-    if not isinstance(frame, av.VideoFrame) or min(frame.width, frame.height) < 2 * divisor:
+    anything else (an encoded packet, a frame too small to divide, a divisor of 1) as it is."""
+    if not isinstance(frame, av.VideoFrame) or divisor == 1 or \
+            min(frame.width, frame.height) < 2 * divisor:
         return frame
     small = frame.reformat(width=frame.width // (2 * divisor) * 2,
                            height=frame.height // (2 * divisor) * 2, format="yuv420p")
@@ -82,7 +94,9 @@ def half_size(frame: Any) -> Any:
 
 
 class _Scaled(MediaStreamTrack):
-    """``inner``'s frames divided by ``divisor`` (even sizes); encoded packets pass."""
+    """``inner``'s frames divided by ``divisor`` (even sizes; 0: none pass, so the sender
+    reading it sends nothing and encodes nothing); encoded packets pass. ``divisor`` may
+    change at any time: the encoder starts again at the new size, with a key frame."""
 
     kind = "video"
 
@@ -92,7 +106,10 @@ class _Scaled(MediaStreamTrack):
         self.divisor = divisor
 
     async def recv(self) -> Any:
-        return scaled(await self.inner.recv(), self.divisor)
+        while True:
+            frame = await self.inner.recv()
+            if self.divisor:
+                return scaled(frame, self.divisor)
 
     def stop(self) -> None:
         super().stop()
@@ -103,14 +120,19 @@ class _LayerCap(Quality):
     """A lower layer's bitrate ceiling: ``kbps``, or the high layer's cap
     (``set_quality(max_kbps=)``, read live) divided by ``share`` when that is lower."""
 
-    def __init__(self, high: Quality | None, kbps: int = LOW_KBPS, share: int = 4) -> None:
+    def __init__(self, high: Quality | None, kbps: int | None = LOW_KBPS,
+                 share: int = 4) -> None:
         super().__init__()
         self.high, self.kbps, self.share = high, kbps, share
 
     @property
     def max_bps(self) -> int | None:
         high = self.high.max_bps if self.high is not None else None
-        return min(self.kbps * 1000, high // self.share) if high else self.kbps * 1000
+        limits = [v for v in (self.kbps and self.kbps * 1000, high and high // self.share) if v]
+        return min(limits) if limits else None
+
+    def follow(self, spec: LayerSpec) -> None:
+        self.kbps, self.share = spec.kbps, spec.share
 
 
 def _is_cap(hook: EncoderHook) -> bool:
@@ -126,13 +148,13 @@ class ExtraLayer:
     def __init__(self, transceiver: RTCRtpTransceiver, track: MediaStreamTrack,
                  spec: LayerSpec, hooks: Sequence[EncoderHook] | None = None) -> None:
         self.primary = transceiver.sender
-        self.spec = spec
         self.track = _Scaled(track, spec.divisor)
         high = hooks_of(self.primary)
         self.hooks = list(hooks) if hooks is not None else [h for h in high if not _is_cap(h)]
         caps = [getattr(hook, "__self__", None) for hook in high if _is_cap(hook)]
         self.ssrc = random32()
         self.quality = _LayerCap(caps[0] if caps else None, spec.kbps, spec.share)
+        self.spec = spec
         self.sender: RTCRtpSender | None = None
         stock_send, stock_stop = self.primary.send, self.primary.stop
 
@@ -152,6 +174,12 @@ class ExtraLayer:
         self.primary.send = send  # type: ignore[method-assign]
         self.primary.stop = stop  # type: ignore[method-assign]
 
+    def follow(self, spec: LayerSpec) -> None:
+        """Send frames and keep the bitrate as ``spec`` says from the next frame on."""
+        self.spec = spec
+        self.track.divisor = spec.divisor
+        self.quality.follow(spec)
+
     async def _start(self, parameters: RTCRtpSendParameters) -> None:
         if self.sender is not None:
             return
@@ -168,15 +196,78 @@ def declare_layers(sdp: str, high: int, *lower: int) -> str:
     """Add ``a=ssrc-group:SIM <lower...> high`` (``lower`` lowest first) and the lower
     SSRCs' cname to the media section that sends ``high``. Raises ValueError if no section
     does."""
+    return _declare(sdp, high, (*lower, high))
+
+
+def _declare(sdp: str, sent: int, group: Sequence[int]) -> str:
+    """``a=ssrc-group:SIM <group>`` and cnames for ``group``'s other SSRCs, in the media
+    section that sends ``sent``."""
     lines = sdp.split("\r\n")
-    pattern = re.compile(rf"a=ssrc:{high} cname:(\S+)$")
+    pattern = re.compile(rf"a=ssrc:{sent} cname:(\S+)$")
     found = [(i, m.group(1)) for i, line in enumerate(lines) if (m := pattern.match(line))]
     if not found:
-        raise ValueError(f"no media section sends SSRC {high}")
+        raise ValueError(f"no media section sends SSRC {sent}")
     index, cname = found[0]
     end = index + 1  # after this section's last ssrc line
     while end < len(lines) and lines[end].startswith(("a=ssrc:", "a=ssrc-group:")):
         end += 1
-    lines[end:end] = [f"a=ssrc-group:SIM {' '.join(map(str, (*lower, high)))}",
-                      *(f"a=ssrc:{ssrc} cname:{cname}" for ssrc in lower)]
+    lines[end:end] = [f"a=ssrc-group:SIM {' '.join(map(str, group))}",
+                      *(f"a=ssrc:{ssrc} cname:{cname}" for ssrc in group if ssrc != sent)]
     return "\r\n".join(lines)
+
+
+class LayerSet:
+    """``transceiver``'s video as three simulcast positions that keep their SSRCs (see the
+    module doc): ``low`` and ``high`` are :class:`ExtraLayer` s of relays from ``relay()``,
+    mid the transceiver's own sender, whose track must be ``scalable(track)``. Declare them
+    with :meth:`declare` in the offer, then :meth:`follow` the sent height: 2 layers send
+    half and full size (high silent), 3 send quarter, half and full."""
+
+    def __init__(self, transceiver: RTCRtpTransceiver, relay: Any, height: int | None) -> None:
+        self.primary = transceiver.sender
+        track = self.primary.track
+        if not isinstance(track, _Scaled):
+            raise TypeError("LayerSet: give the transceiver a scalable(track)")
+        self.mid_track = track
+        self.low = ExtraLayer(transceiver, relay(), _TWO[0])
+        self.high = ExtraLayer(transceiver, relay(), _OFF)
+        # the mid position's ceiling depends on its role: the user's cap at 2 layers, the
+        # mid layer's at 3 (it wraps the user's Quality and reads it live)
+        caps = [hook for hook in hooks_of(self.primary) if _is_cap(hook)]
+        self.mid_cap = _LayerCap(getattr(caps[0], "__self__", None) if caps else None, None, 1)
+        if caps:
+            replace_encoder_hook(self.primary, caps[0], self.mid_cap.cap_encoder)
+        else:
+            add_encoder_hook(self.primary, self.mid_cap.cap_encoder)
+        self.count = 0
+        self.follow(height)
+
+    @property
+    def ssrcs(self) -> tuple[int, int, int]:
+        return self.low.ssrc, self.primary._ssrc, self.high.ssrc
+
+    def declare(self, sdp: str) -> str:
+        """``sdp`` with the three positions' SIM group (see :func:`declare_layers`)."""
+        return _declare(sdp, self.primary._ssrc, self.ssrcs)
+
+    def follow(self, height: int | None) -> bool:
+        """Send as many layers as ``height`` lines call for (None: keep the count, or 2 at
+        first); True if the count changed. No signaling: each sender resizes on its next
+        frame (a key frame), the high one starts or stops."""
+        if height is None and self.count:
+            return False
+        plan = layer_plan(height)
+        if len(plan) + 1 == self.count:
+            return False
+        self.count = len(plan) + 1
+        mid = plan[1] if len(plan) == 2 else _FULL
+        self.low.follow(plan[0])
+        self.mid_track.divisor = mid.divisor
+        self.mid_cap.follow(mid)
+        self.high.follow(_FULL if len(plan) == 2 else _OFF)
+        return True
+
+
+def scalable(track: MediaStreamTrack) -> MediaStreamTrack:
+    """``track`` as the mid position of a :class:`LayerSet` (full size until told)."""
+    return _Scaled(track, 1)
