@@ -257,6 +257,10 @@ def test_a_kernel_recounts_its_layers_when_its_size_changes(sfu_server):
             assert wait_until(lambda: shape() == (180, 320), 10 * UNIT), shape()
             assert close_to(feed.latest(), blue)
             up_gap = _longest_gap(times, switched)
+            top = sender.topology.sent_layers.high.sender  # full size: what out stats show
+            assert sender.topology.video_sender() is top is not None
+            out = sender.stats()[viewer.peer_id]["out"]["video"]
+            assert out["packets"] and out["target_kbps"] and out["bitrate_kbps"] is not None
             for layer, size in (("mid", (360, 640)), ("high", (720, 1280))):
                 peer.set_layer(layer)
                 assert wait_until(lambda s=size: shape() == s, 10 * UNIT), (layer, shape())

@@ -59,18 +59,22 @@ class _Rates:
 _rates: weakref.WeakKeyDictionary[Room, _Rates] = weakref.WeakKeyDictionary()
 
 
-async def _counters(in_pc: Any, out_pc: Any) -> tuple[dict[tuple[str, str], dict[str, Any]],
-                                                     dict[str, float]]:
+async def _counters(in_pc: Any, out_pc: Any, video_out: Any = None
+                    ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, float]]:
     """RTP counters by (direction, kind), and RTT per kind: inbound from the connection that
     carries the peer's media, outbound from the one that carries ours (the same in a mesh;
-    the publisher connection in an SFU)."""
+    the publisher connection in an SFU; our video from ``video_out``, a sender, if given)."""
     by_kind: dict[tuple[str, str], dict[str, Any]] = {}
     rtt: dict[str, float] = {}
-    for pc, wanted in ((in_pc, "in"), (out_pc, "out")):
+    skip = "video" if video_out is not None else None
+    for pc, wanted, skipped in ((in_pc, "in", None), (out_pc, "out", skip),
+                                (video_out, "out", None)):
         if pc is None:
             continue
         for s in (await pc.getStats()).values():
             kind = str(getattr(s, "kind", ""))
+            if kind == skipped:
+                continue
             if wanted == "in" and s.type == "inbound-rtp":
                 d = by_kind.setdefault(("in", kind), {})
                 d["packets"] = s.packetsReceived
@@ -90,9 +94,11 @@ async def _counters(in_pc: Any, out_pc: Any) -> tuple[dict[tuple[str, str], dict
     return by_kind, rtt
 
 
-def _video_encoder(pc: Any) -> Any:
-    """The encoder of ``pc``'s video sender, or None before its first frame."""
-    for sender in pc.getSenders() if pc is not None else []:
+def _video_encoder(pc: Any, video_out: Any = None) -> Any:
+    """The encoder of ``video_out`` or else ``pc``'s video sender, or None before its first
+    frame."""
+    senders = [video_out] if video_out is not None else pc.getSenders() if pc is not None else []
+    for sender in senders:
         encoder = encoder_of(sender)
         if sender.kind == "video" and encoder is not None and hasattr(encoder,
                                                                       "target_bitrate"):
@@ -100,10 +106,10 @@ def _video_encoder(pc: Any) -> Any:
     return None
 
 
-def _sender_quality(pc: Any, sent_kbps: float | None) -> dict[str, Any]:
+def _sender_quality(pc: Any, video_out: Any, sent_kbps: float | None) -> dict[str, Any]:
     """The video encoder's bitrate target (REMB and the loss rule within the quality cap)
     and whether the network limits it (:func:`.quality.limitation`)."""
-    encoder = _video_encoder(pc)
+    encoder = _video_encoder(pc, video_out)
     if encoder is None:
         return {"target_kbps": None, "quality_limitation": None}
     return {"target_kbps": round(encoder.target_bitrate / 1000, 1),
@@ -113,7 +119,8 @@ def _sender_quality(pc: Any, sent_kbps: float | None) -> dict[str, Any]:
 async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                         ) -> list[dict[str, Any]]:
     out_pc = room.topology.sending_for(peer) if room.topology is not None else peer.pc
-    by_kind, rtt = await _counters(peer.pc, out_pc)
+    video_out = room.topology.video_sender() if room.topology is not None else None
+    by_kind, rtt = await _counters(peer.pc, out_pc, video_out)
     rtt_ms = round(min(rtt.values()), 1) if rtt else None
     duration = round(now - peer.connected_at, 1) if peer.connected_at else 0.0
     records = []
@@ -143,7 +150,7 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["source_errors"] = feed.source_errors
             if direction == "out" and kind == "video":
                 # what REMB, loss and caps allow now, and whether the network holds it back
-                rec.update(_sender_quality(out_pc, rec["bitrate_kbps"]))
+                rec.update(_sender_quality(out_pc, video_out, rec["bitrate_kbps"]))
                 rec["fps_skipped"] = feed.quality.skipped
             if direction == "in" and kind == "video":
                 rec["layer"] = peer.video.layer  # SFU simulcast: what Janus sends us

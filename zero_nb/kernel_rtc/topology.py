@@ -139,6 +139,11 @@ class Topology(abc.ABC):
         """The connection that carries our media to ``peer`` (for its ``out`` stats)."""
         return peer.pc
 
+    def video_sender(self) -> Any:
+        """The sender whose counters and encoder stand for our video in ``out`` stats, when
+        not the sending connection's own (an SFU's simulcast top layer); None: that one."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop every connection this topology opened."""

@@ -213,6 +213,11 @@ class Sfu(Topology):
     def sending_for(self, peer: RemotePeer) -> RTCPeerConnection | None:
         return self._pub_pc  # one publisher connection: Janus forwards it to everyone
 
+    def video_sender(self) -> Any:
+        """Our top simulcast layer's sender (the transceiver's own carries the mid one at
+        3 layers), or None before it starts."""
+        return self.sent_layers.top_sender() if self.sent_layers is not None else None
+
     async def close(self) -> None:
         self._closed = True
         if self._follow is not None:

@@ -246,6 +246,10 @@ class LayerSet:
     def ssrcs(self) -> tuple[int, int, int]:
         return self.low.ssrc, self.primary._ssrc, self.high.ssrc
 
+    def top_sender(self) -> RTCRtpSender | None:
+        """The sender of the full-size layer (None: not started)."""
+        return self.high.sender if self.count == 3 else self.primary
+
     def declare(self, sdp: str) -> str:
         """``sdp`` with the three positions' SIM group (see :func:`declare_layers`)."""
         return _declare(sdp, self.primary._ssrc, self.ssrcs)
