@@ -40,6 +40,39 @@ def sees_all(room, names):
     return all(n in peers and close_to(peers[n].video.latest(), COLOURS[n]) for n in names)
 
 
+def frame_shape(feed):
+    """(height, width) of ``feed``'s newest frame, None before the first."""
+    img = feed.latest()
+    return None if img is None else img.shape[:2]
+
+
+def switch_to(peer, layer, size, colour, timeout=10):
+    """Ask Janus for ``layer`` of ``peer``: frames of ``size`` (h, w) and ``colour`` follow."""
+    peer.set_layer(layer)
+    assert wait_until(lambda: frame_shape(peer.video) == size, timeout * UNIT), (
+        layer, frame_shape(peer.video))
+    assert close_to(peer.video.latest(), colour)
+
+
+def watched_at_low(server, session, name, colour, width, height):
+    """A kernel sending ``colour`` at ``width``x``height`` and a kernel with no video that
+    watches it at 'low' (both to leave)."""
+    sender = zero_nb.join(session, server.url, name=name, config=MEDIA_CONFIG,
+                          video=sources.solid(colour, width, height, fps=15))
+    viewer = zero_nb.join(session, server.url, name="viewer", config=MEDIA_CONFIG)
+    viewer.subscribe(layer="low")
+    return sender, viewer
+
+
+def seen_at_low(viewer, name, size, colour, peers=1):
+    """``viewer``'s peer ``name`` once its 'low' layer arrives: ``size`` (h, w), ``colour``."""
+    viewer.wait_for_peers(peers, timeout=30 * UNIT)
+    peer = viewer.peer(name)
+    assert wait_until(lambda: frame_shape(peer.video) == size, 20 * UNIT), frame_shape(peer.video)
+    assert close_to(peer.video.latest(), colour) and peer.video.layer == "low"
+    return peer
+
+
 def test_four_bots_receive_each_other_through_janus(sfu_server):
     """Four bots in an SFU session each receive the other three's colours via Janus."""
     rooms = [bot(sfu_server, n) for n in "abcd"]
@@ -132,29 +165,16 @@ def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
     """A kernel sends its 640x480 video as two simulcast layers (sfu/simulcast.py): a kernel
     subscribed at 'low' gets 320x240 of the right colour, 'high' brings 640x480, and back;
     with ``media.video.simulcast: false`` there is one layer, whatever is asked."""
-    sender = zero_nb.join("layers", sfu_server.url, name="a", config=MEDIA_CONFIG,
-                          video=sources.solid(COLOURS["a"], 640, 480, fps=15))
-    viewer = zero_nb.join("layers", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    sender, viewer = watched_at_low(sfu_server, "layers", "a", COLOURS["a"], 640, 480)
     single = zero_nb.join("layers", sfu_server.url, name="b", video=sources.solid(
         COLOURS["b"], 640, 480, fps=15), config={**MEDIA_CONFIG, "media": {
             "video": {"simulcast": False}}})
     try:
-        viewer.subscribe(layer="low")
-        viewer.wait_for_peers(2, timeout=30 * UNIT)
-        peer = viewer.peer("a")
+        peer = seen_at_low(viewer, "a", (240, 320), COLOURS["a"], peers=2)
         feed = peer.video
-
-        def shape():
-            img = feed.latest()
-            return None if img is None else img.shape[:2]
-
-        assert wait_until(lambda: shape() == (240, 320), 20 * UNIT), shape()
-        assert close_to(feed.latest(), COLOURS["a"]) and feed.layer == "low"
-        peer.set_layer("high")
-        assert wait_until(lambda: shape() == (480, 640), 10 * UNIT), shape()
-        assert close_to(feed.latest(), COLOURS["a"]) and feed.layer in ("mid", "high")
-        peer.set_layer("low")
-        assert wait_until(lambda: shape() == (240, 320), 10 * UNIT), shape()
+        switch_to(peer, "high", (480, 640), COLOURS["a"])
+        assert feed.layer in ("mid", "high")
+        switch_to(peer, "low", (240, 320), COLOURS["a"])
         other = viewer.peer("b").video  # asked 'low', but it sends one layer
         assert wait_until(lambda: other.latest() is not None and
                           other.latest().shape[:2] == (480, 640), 20 * UNIT)
@@ -168,26 +188,13 @@ def test_an_hd_kernel_publishes_three_layers(sfu_server):
     """A kernel sending 1280x720 publishes three layers: a kernel picks 320x180, 640x360 or
     1280x720 of the right colour and ``peer.video.layer`` follows; a kernel with no video
     publishes two (at once: it waits for no first frame)."""
-    sender = zero_nb.join("hd", sfu_server.url, name="c", config=MEDIA_CONFIG,
-                          video=sources.solid(COLOURS["c"], 1280, 720, fps=15))
-    viewer = zero_nb.join("hd", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    sender, viewer = watched_at_low(sfu_server, "hd", "c", COLOURS["c"], 1280, 720)
     try:
-        viewer.subscribe(layer="low")
-        viewer.wait_for_peers(1, timeout=30 * UNIT)
-        peer = viewer.peer("c")
+        peer = seen_at_low(viewer, "c", (180, 320), COLOURS["c"])
         feed = peer.video
-
-        def shape():
-            img = feed.latest()
-            return None if img is None else img.shape[:2]
-
-        assert wait_until(lambda: shape() == (180, 320), 20 * UNIT), shape()
-        assert close_to(feed.latest(), COLOURS["c"]) and feed.layer == "low"
         for layer, size in (("mid", (360, 640)), ("high", (720, 1280)), ("low", (180, 320))):
-            peer.set_layer(layer)
-            assert wait_until(lambda s=size: shape() == s, 10 * UNIT), (layer, shape())
+            switch_to(peer, layer, size, COLOURS["c"])
             assert wait_until(lambda want=layer: feed.layer == want, 5 * UNIT), (layer, feed.layer)
-            assert close_to(feed.latest(), COLOURS["c"])
         assert sender.topology.layer_count == 3
         assert wait_until(lambda: viewer.topology.layer_count == 2, 10 * UNIT)
     finally:
@@ -234,27 +241,17 @@ def test_a_kernel_recounts_its_layers_when_its_size_changes(sfu_server):
     and the viewer still receives 640x480, then 320x240. The longest frame gap at the
     viewer across each change is printed and stays under a second."""
     red, blue = COLOURS["a"], COLOURS["c"]
-    sender = zero_nb.join("recount", sfu_server.url, name="a", config=MEDIA_CONFIG,
-                          video=sources.solid(red, 640, 480, fps=15))
-    viewer = zero_nb.join("recount", sfu_server.url, name="viewer", config=MEDIA_CONFIG)
+    sender, viewer = watched_at_low(sfu_server, "recount", "a", red, 640, 480)
     try:
-        viewer.subscribe(layer="low")
-        viewer.wait_for_peers(1, timeout=30 * UNIT)
-        peer = viewer.peer("a")
+        peer = seen_at_low(viewer, "a", (240, 320), red)
         feed = peer.video
-
-        def shape():
-            img = feed.latest()
-            return None if img is None else img.shape[:2]
-
-        assert wait_until(lambda: shape() == (240, 320), 20 * UNIT), shape()
         assert sender.topology.layer_count == 2
         times, unsubscribe = _arrivals(feed)
         try:
             switched = time.monotonic()
             sender.set_source(video=sources.solid(blue, 1280, 720, fps=15))
             assert wait_until(lambda: sender.topology.layer_count == 3, 10 * UNIT)
-            assert wait_until(lambda: shape() == (180, 320), 10 * UNIT), shape()
+            assert wait_until(lambda: frame_shape(feed) == (180, 320), 10 * UNIT), frame_shape(feed)
             assert close_to(feed.latest(), blue)
             up_gap = _longest_gap(times, switched)
             top = sender.topology.sent_layers.high.sender  # full size: what out stats show
@@ -262,21 +259,18 @@ def test_a_kernel_recounts_its_layers_when_its_size_changes(sfu_server):
             out = sender.stats()[viewer.peer_id]["out"]["video"]
             assert out["packets"] and out["target_kbps"] and out["bitrate_kbps"] is not None
             for layer, size in (("mid", (360, 640)), ("high", (720, 1280))):
-                peer.set_layer(layer)
-                assert wait_until(lambda s=size: shape() == s, 10 * UNIT), (layer, shape())
-                assert close_to(feed.latest(), blue)
+                switch_to(peer, layer, size, blue)
             switched = time.monotonic()
             sender.set_source(video=sources.solid(red, 640, 480, fps=15))
             assert wait_until(lambda: sender.topology.layer_count == 2, 10 * UNIT)
-            assert wait_until(lambda: shape() == (480, 640) and close_to(feed.latest(), red),
-                              10 * UNIT), shape()
+            assert wait_until(lambda: frame_shape(feed) == (480, 640)
+                              and close_to(feed.latest(), red), 10 * UNIT), frame_shape(feed)
             time.sleep(0.5 * UNIT)  # a gap after the switch would show here
             down_gap = _longest_gap(times, switched)
         finally:
             unsubscribe()
-        peer.set_layer("low")
-        assert wait_until(lambda: shape() == (240, 320), 10 * UNIT), shape()
-        assert close_to(feed.latest(), red) and sender.topology.error is None
+        switch_to(peer, "low", (240, 320), red)
+        assert sender.topology.error is None
         print(f"\nlongest frame gap at the viewer: 2->3 layers (at 'low') {up_gap:.2f} s, "
               f"3->2 layers (at 'high') {down_gap:.2f} s")
         assert up_gap < 1.0 * UNIT and down_gap < 1.0 * UNIT, (up_gap, down_gap)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -357,28 +356,12 @@ class Room:
         return (self.config["media"]["video"]["simulcast"] is not False
                 and not getattr(self.local.video.source, "encoded", False))
 
-    async def sent_video_height(self, wait: float) -> int | None:
-        """The height of the video frames we send (after filters and size caps), waiting up
-        to ``wait`` s on the loop for the first one (a browser camera starting); None if
-        none came, or if no video source is set (a viewer: nothing to wait for). Decides how
-        many simulcast layers a publication declares."""
+    def sent_video_height(self) -> int | None:
+        """The height of the video frames we send now (after filters and size caps); None
+        before the first. How many simulcast layers our video goes out as follows it."""
         feed = self.local.video.feed
         assert isinstance(feed, VideoFeed)
-        if feed.shape is None and self.local.video.source is not None:
-            loop, came = asyncio.get_running_loop(), asyncio.Event()
-
-            def first(_frame: Any) -> None:
-                loop.call_soon_threadsafe(came.set)
-
-            unsubscribe = feed.subscribe(first)
-            try:
-                if feed.shape is None:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(came.wait(), wait)
-            finally:
-                unsubscribe()
-        shape = feed.shape
-        return None if shape is None else shape[0]
+        return None if feed.shape is None else feed.shape[0]
 
     def local_track(self, kind: str) -> MediaStreamTrack:
         """A new relay of this participant's ``kind`` output, for one connection."""

@@ -61,9 +61,8 @@ class RoomHost(Protocol):
         its frames are decoded, not an encoded file sent as is)?"""
         ...
 
-    async def sent_video_height(self, wait: float) -> int | None:
-        """The height of the video frames this participant sends, waiting up to ``wait`` s
-        for the first one; None if none came."""
+    def sent_video_height(self) -> int | None:
+        """The height of the video frames this participant sends now; None before the first."""
         ...
 
     def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:

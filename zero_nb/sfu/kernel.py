@@ -38,7 +38,6 @@ __all__ = ["Sfu"]
 log = logging.getLogger("zero_nb.sfu")
 
 LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
-FIRST_FRAME_S = 2.0  # publishing waits at most this long for a first frame to count layers
 SIZE_POLL_S, SIZE_HOLD_S = 0.25, 1.0  # a new layer count must hold this long to be sent
 NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
@@ -148,12 +147,10 @@ class Sfu(Topology):
 
     async def _publish(self) -> None:
         assert self._pub is not None
-        # the first layer count comes from the height of the frames we send (the first
-        # one may take a moment: a browser camera starting); _follow_size keeps it in step
+        # the first layer count comes from the height we send now (2 layers before the
+        # first frame: a browser camera still starting); _follow_size keeps it in step
         layered = self.simulcast and self.host.sends_layers()
-        height = await self.host.sent_video_height(FIRST_FRAME_S) if layered else None
-        if self._closed:
-            return
+        height = self.host.sent_video_height() if layered else None
         pc = self._pub_pc = RTCPeerConnection(self.host.rtc_configuration)
         transceivers = {}
         for kind in ("audio", "video"):
@@ -188,7 +185,7 @@ class Sfu(Topology):
         held = 0.0
         while True:
             await asyncio.sleep(SIZE_POLL_S)
-            height = await self.host.sent_video_height(0)
+            height = self.host.sent_video_height()
             wanted = layers.count if height is None else 1 + len(layer_plan(height))
             held = held + SIZE_POLL_S if wanted != layers.count else 0.0
             if held >= SIZE_HOLD_S:
