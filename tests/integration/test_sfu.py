@@ -256,8 +256,12 @@ def test_a_kernel_recounts_its_layers_when_its_size_changes(sfu_server):
             up_gap = _longest_gap(times, switched)
             top = sender.topology.sent_layers.high.sender  # full size: what out stats show
             assert sender.topology.video_sender() is top is not None
-            out = sender.stats()[viewer.peer_id]["out"]["video"]
-            assert out["packets"] and out["target_kbps"] and out["bitrate_kbps"] is not None
+
+            def top_layer_stats():  # the top sender only starts with the switch: a moment
+                out = sender.stats()[viewer.peer_id]["out"]["video"]
+                return out["packets"] and out["target_kbps"] and out["bitrate_kbps"] is not None
+
+            assert wait_until(top_layer_stats, 5 * UNIT), sender.stats()[viewer.peer_id]["out"]
             for layer, size in (("mid", (360, 640)), ("high", (720, 1280))):
                 switch_to(peer, layer, size, blue)
             switched = time.monotonic()
