@@ -81,7 +81,7 @@ def test_an_offer_declares_the_layers_in_one_sim_group(lower):
     from zero_nb.sfu.simulcast import declare_layers
 
     sdp, high = _offer()
-    out = declare_layers(sdp, high, *lower)
+    out = declare_layers(sdp, high, (*lower, high))
     audio, video = out.split("m=video")
     assert "ssrc-group:SIM" not in audio and audio == sdp.split("m=video")[0]
     lines = video.split("\r\n")
@@ -91,25 +91,25 @@ def test_an_offer_declares_the_layers_in_one_sim_group(lower):
     assert not any(line.startswith("a=ssrc") for line in lines[sim + 1 + len(lower):])
     assert sum(line.startswith("a=ssrc-group:SIM") for line in out.split("\r\n")) == 1
     with pytest.raises(ValueError, match="no media section"):
-        declare_layers(sdp, 42, *lower)
+        declare_layers(sdp, 42, (*lower, 42))
 
 
 def test_the_layer_plan_follows_the_frame_height_as_chromium_does():
     """Under 720 lines (or unknown): 2 layers, full and half; from 720 up: 3, lowest first
     at a quarter and a half of the size; frames scale to even sizes."""
-    from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, half_size, layer_plan, scaled
+    from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, layer_plan, scaled
 
     assert [s.divisor for s in layer_plan(None)] == [2] == [s.divisor for s in layer_plan(719)]
     assert [(s.divisor, s.kbps) for s in layer_plan(720)] == [(4, LOW_KBPS), (2, MID_KBPS)]
     assert layer_plan(1080) == layer_plan(720)
     hd = _frame(1280, 720)
-    assert [(f.width, f.height) for f in (scaled(hd, 2), scaled(hd, 4), half_size(hd))] == [
-        (640, 360), (320, 180), (640, 360)]
-    assert (half_size(_frame(640, 480)).width, half_size(_frame(640, 480)).height) == (320, 240)
+    assert [(f.width, f.height) for f in (scaled(hd, 2), scaled(hd, 4))] == [
+        (640, 360), (320, 180)]
+    assert (scaled(_frame(640, 480), 2).width, scaled(_frame(640, 480), 2).height) == (320, 240)
     odd = scaled(_frame(1000, 562), 4)
     assert (odd.width, odd.height) == (250, 140)
     tiny = _frame(6, 6)
-    assert scaled(tiny, 4) is tiny and half_size(tiny) is not tiny
+    assert scaled(tiny, 4) is tiny and scaled(tiny, 2) is not tiny
 
 
 def test_the_lower_layers_caps_follow_the_high_layers():

@@ -43,7 +43,7 @@ from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of, repla
 from ..kernel_rtc.quality import Quality
 
 __all__ = ["HD_LINES", "LOW_KBPS", "MID_KBPS", "ExtraLayer", "LayerSet", "LayerSpec",
-           "declare_layers", "half_size", "layer_plan", "scalable", "scaled"]
+           "declare_layers", "layer_plan", "scalable", "scaled"]
 
 HD_LINES = 720  # frames this tall or taller go out as 3 layers, shorter ones as 2
 LOW_KBPS = 150  # the low layer's bitrate ceiling: a thumbnail's worth
@@ -86,11 +86,6 @@ def scaled(frame: Any, divisor: int) -> Any:
     if frame.time_base is not None:
         small.time_base = frame.time_base
     return small
-
-
-def half_size(frame: Any) -> Any:
-    """A video frame at half width and height (see :func:`scaled`)."""
-    return scaled(frame, 2)
 
 
 class _Scaled(MediaStreamTrack):
@@ -141,20 +136,19 @@ def _is_cap(hook: EncoderHook) -> bool:
 
 class ExtraLayer:
     """A lower layer of ``transceiver``'s video: ``track`` (a relay of the same output as the
-    transceiver's) scaled by ``spec.divisor``, encoded through ``hooks`` (default: the high
-    layer's, e.g. end-to-end encryption, but its cap) and capped as ``spec`` says. Put the
-    layers' SSRCs in the offer with :func:`declare_layers`."""
+    transceiver's) scaled by ``spec.divisor``, encoded through the high layer's hooks (e.g.
+    end-to-end encryption) but its cap, and capped as ``spec`` says. Put the layers' SSRCs in
+    the offer with :func:`declare_layers`."""
 
     def __init__(self, transceiver: RTCRtpTransceiver, track: MediaStreamTrack,
-                 spec: LayerSpec, hooks: Sequence[EncoderHook] | None = None) -> None:
+                 spec: LayerSpec) -> None:
         self.primary = transceiver.sender
         self.track = _Scaled(track, spec.divisor)
         high = hooks_of(self.primary)
-        self.hooks = list(hooks) if hooks is not None else [h for h in high if not _is_cap(h)]
+        self.hooks = [hook for hook in high if not _is_cap(hook)]
         caps = [getattr(hook, "__self__", None) for hook in high if _is_cap(hook)]
         self.ssrc = random32()
         self.quality = _LayerCap(caps[0] if caps else None, spec.kbps, spec.share)
-        self.spec = spec
         self.sender: RTCRtpSender | None = None
         stock_send, stock_stop = self.primary.send, self.primary.stop
 
@@ -176,7 +170,6 @@ class ExtraLayer:
 
     def follow(self, spec: LayerSpec) -> None:
         """Send frames and keep the bitrate as ``spec`` says from the next frame on."""
-        self.spec = spec
         self.track.divisor = spec.divisor
         self.quality.follow(spec)
 
@@ -192,16 +185,10 @@ class ExtraLayer:
         await sender.send(dataclasses.replace(parameters, codecs=[primary]))
 
 
-def declare_layers(sdp: str, high: int, *lower: int) -> str:
-    """Add ``a=ssrc-group:SIM <lower...> high`` (``lower`` lowest first) and the lower
-    SSRCs' cname to the media section that sends ``high``. Raises ValueError if no section
-    does."""
-    return _declare(sdp, high, (*lower, high))
-
-
-def _declare(sdp: str, sent: int, group: Sequence[int]) -> str:
-    """``a=ssrc-group:SIM <group>`` and cnames for ``group``'s other SSRCs, in the media
-    section that sends ``sent``."""
+def declare_layers(sdp: str, sent: int, group: Sequence[int]) -> str:
+    """``sdp`` (our offer) with ``a=ssrc-group:SIM <group>`` (lowest first) and cnames for
+    ``group``'s other SSRCs, in the media section that sends ``sent``. Raises ValueError if
+    no section does."""
     lines = sdp.split("\r\n")
     pattern = re.compile(rf"a=ssrc:{sent} cname:(\S+)$")
     found = [(i, m.group(1)) for i, line in enumerate(lines) if (m := pattern.match(line))]
@@ -252,7 +239,7 @@ class LayerSet:
 
     def declare(self, sdp: str) -> str:
         """``sdp`` with the three positions' SIM group (see :func:`declare_layers`)."""
-        return _declare(sdp, self.primary._ssrc, self.ssrcs)
+        return declare_layers(sdp, self.primary._ssrc, self.ssrcs)
 
     def follow(self, height: int | None) -> bool:
         """Send as many layers as ``height`` lines call for (None: keep the count, or 2 at
