@@ -28,7 +28,7 @@ from ..kernel_rtc import e2ee_rtc
 from ..kernel_rtc.ice import host_addresses
 from ..kernel_rtc.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
-from .simulcast import LayerSet, layer_plan, scalable
+from .simulcast import LayerSet, layer_count, scalable
 
 if TYPE_CHECKING:
     from ..kernel_rtc.peer import RemotePeer
@@ -186,7 +186,7 @@ class Sfu(Topology):
         while True:
             await asyncio.sleep(SIZE_POLL_S)
             height = self.host.sent_video_height()
-            wanted = layers.count if height is None else 1 + len(layer_plan(height))
+            wanted = layers.count if height is None else layer_count(height)
             held = held + SIZE_POLL_S if wanted != layers.count else 0.0
             if held >= SIZE_HOLD_S:
                 held = 0.0

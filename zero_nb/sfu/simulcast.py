@@ -43,7 +43,7 @@ from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of, repla
 from ..kernel_rtc.quality import Quality
 
 __all__ = ["HD_LINES", "LOW_KBPS", "MID_KBPS", "ExtraLayer", "LayerSet", "LayerSpec",
-           "declare_layers", "layer_plan", "scalable", "scaled"]
+           "declare_layers", "layer_count", "layer_plan", "scalable", "scaled"]
 
 HD_LINES = 720  # frames this tall or taller go out as 3 layers, shorter ones as 2
 LOW_KBPS = 150  # the low layer's bitrate ceiling: a thumbnail's worth
@@ -72,6 +72,11 @@ def layer_plan(height: int | None) -> tuple[LayerSpec, ...]:
     """The lower layers for video ``height`` lines tall (None: not known yet): 2 layers in
     all, or 3 from :data:`HD_LINES` up."""
     return _THREE if height is not None and height >= HD_LINES else _TWO
+
+
+def layer_count(height: int | None) -> int:
+    """How many layers in all video ``height`` lines tall goes out as (see :func:`layer_plan`)."""
+    return 1 + len(layer_plan(height))
 
 
 def scaled(frame: Any, divisor: int) -> Any:
@@ -134,6 +139,15 @@ def _is_cap(hook: EncoderHook) -> bool:
     return getattr(hook, "__func__", None) is Quality.cap_encoder
 
 
+def _cap_hook(sender: RTCRtpSender) -> EncoderHook | None:
+    """``sender``'s bitrate-cap hook (the user's ``set_quality``), if it has one."""
+    return next((hook for hook in hooks_of(sender) if _is_cap(hook)), None)
+
+
+def _quality_of(hook: EncoderHook | None) -> Quality | None:
+    return getattr(hook, "__self__", None)
+
+
 class ExtraLayer:
     """A lower layer of ``transceiver``'s video: ``track`` (a relay of the same output as the
     transceiver's) scaled by ``spec.divisor``, encoded through the high layer's hooks (e.g.
@@ -144,11 +158,9 @@ class ExtraLayer:
                  spec: LayerSpec) -> None:
         self.primary = transceiver.sender
         self.track = _Scaled(track, spec.divisor)
-        high = hooks_of(self.primary)
-        self.hooks = [hook for hook in high if not _is_cap(hook)]
-        caps = [getattr(hook, "__self__", None) for hook in high if _is_cap(hook)]
+        self.hooks = [hook for hook in hooks_of(self.primary) if not _is_cap(hook)]
         self.ssrc = random32()
-        self.quality = _LayerCap(caps[0] if caps else None, spec.kbps, spec.share)
+        self.quality = _LayerCap(_quality_of(_cap_hook(self.primary)), spec.kbps, spec.share)
         self.sender: RTCRtpSender | None = None
         stock_send, stock_stop = self.primary.send, self.primary.stop
 
@@ -220,10 +232,10 @@ class LayerSet:
         self.high = ExtraLayer(transceiver, relay(), _OFF)
         # the mid position's ceiling depends on its role: the user's cap at 2 layers, the
         # mid layer's at 3 (it wraps the user's Quality and reads it live)
-        caps = [hook for hook in hooks_of(self.primary) if _is_cap(hook)]
-        self.mid_cap = _LayerCap(getattr(caps[0], "__self__", None) if caps else None, None, 1)
-        if caps:
-            replace_encoder_hook(self.primary, caps[0], self.mid_cap.cap_encoder)
+        cap = _cap_hook(self.primary)
+        self.mid_cap = _LayerCap(_quality_of(cap), None, 1)
+        if cap is not None:
+            replace_encoder_hook(self.primary, cap, self.mid_cap.cap_encoder)
         else:
             add_encoder_hook(self.primary, self.mid_cap.cap_encoder)
         self.count = 0
@@ -247,15 +259,15 @@ class LayerSet:
         frame (a key frame), the high one starts or stops."""
         if height is None and self.count:
             return False
-        plan = layer_plan(height)
-        if len(plan) + 1 == self.count:
+        if layer_count(height) == self.count:
             return False
-        self.count = len(plan) + 1
-        mid = plan[1] if len(plan) == 2 else _FULL
+        self.count = layer_count(height)
+        plan = layer_plan(height)
+        mid = plan[1] if self.count == 3 else _FULL
         self.low.follow(plan[0])
         self.mid_track.divisor = mid.divisor
         self.mid_cap.follow(mid)
-        self.high.follow(_FULL if len(plan) == 2 else _OFF)
+        self.high.follow(_FULL if self.count == 3 else _OFF)
         return True
 
 
