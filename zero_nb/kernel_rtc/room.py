@@ -138,7 +138,10 @@ class Room:
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
-        self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
+        configured = self.config["signaling"]["auth"]["token"]
+        # the token usually rides in the server's URL; "none" is the server side's opt-out
+        self._token = token if token is not None else (
+            configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
