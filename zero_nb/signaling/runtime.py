@@ -3,7 +3,8 @@
 A server writes ``zero_nb-signaling-PORT.json`` (its URL with the token, its pid) to the Jupyter
 runtime directory, mode 0600, as Jupyter keeps kernel connection files: another process of the
 same user finds the server there; another user cannot read the file, so never gets the token.
-A file whose process is gone is stale: it is ignored and removed, never trusted.
+A file whose process is gone is stale: it is never trusted, and the next announcement
+replaces or sweeps it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def announce(port: int, url: str, token: str | None) -> Path:
         json.dump({"url": url, "token": token, "pid": os.getpid()}, f)
     os.replace(tmp, path)  # readers never see half a file
     _mine.add(path)
+    _sweep(path.parent)
     return path
 
 
@@ -79,7 +81,8 @@ def withdraw(path: Path) -> None:
 
 
 def find(port: int) -> Announcement | None:
-    """The announcement for ``port``, if this user wrote one; a stale one is removed."""
+    """The announcement for ``port``, if this user wrote one privately (``alive`` False:
+    its process is gone, the file is stale and must not be trusted)."""
     path = _path(port)
     try:
         info = path.lstat()
@@ -94,11 +97,18 @@ def find(port: int) -> Announcement | None:
                              _alive(int(data["pid"])))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not found.alive:
-        log.info("removing %s: its server (pid %d) is gone", path, found.pid)
-        with contextlib.suppress(OSError):
-            path.unlink()
     return found
+
+
+def _sweep(directory: Path) -> None:
+    """Remove announcements whose process is gone (killed servers leave them behind)."""
+    for path in directory.glob("zero_nb-signaling-*.json"):
+        port = path.stem.rsplit("-", 1)[-1]
+        found = find(int(port)) if port.isdigit() else None
+        if found is not None and not found.alive:
+            log.info("removing %s: its server (pid %d) is gone", path, found.pid)
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 @atexit.register

@@ -284,7 +284,7 @@ class SignalingServer:
         log.warning("refused a WebSocket from %s: %s", ws.remote_address, why)
         with contextlib.suppress(ConnectionClosed):
             await ws.send(json.dumps(error(ErrorCode.FORBIDDEN_ORIGIN, why, request="join")))
-            await ws.close(CLOSE_POLICY, why.encode()[:120].decode("utf-8", "ignore"))
+            await ws.close(CLOSE_POLICY, "origin not allowed: see signaling.allowed_origins")
 
     async def _handle(self, ws: ServerConnection) -> None:
         if (why := self._origin_refusal(ws.request)) is not None:
