@@ -41,7 +41,7 @@ def split_token(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), token
 
 
-def page_link(ws_url: str, token: str | None, base: str | None = None, **query: str) -> str:
+def page_link(ws_url: str, token: str | None, base: str | None = None, /, **query: str) -> str:
     """The page link for the server at ``ws_url``: ``http://HOST:PORT/?session=...&token=...``.
 
     ``base`` replaces the server's own address, e.g. a proxy's ``https://hub/user/me/proxy/8765/``.
