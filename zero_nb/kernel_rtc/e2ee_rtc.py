@@ -10,8 +10,10 @@
   engine loop: AES-GCM of a frame is microseconds (benchmarks/RESULTS.md).
 * Codecs: a keyed room negotiates VP8 and Opus only; an H.264 stream is dropped with an
   error instead of being decoded as garbage.
-* Signaling: offers and answers of a keyed room carry ``"e2ee": true`` (Janus: the JSEP
-  flag), so a peer without the key knows the media is encrypted and says ``no-key``.
+* Signaling: each participant's announced media state carries ``"e2ee": true`` when it
+  encrypts, and offers and answers of a keyed room carry it too (Janus: the JSEP flag), so a
+  peer without the key drops those frames before the decoder (no ciphertext decoded as
+  noise) and says ``no-key`` — in mesh and through Janus, which does not tell subscribers.
 
 Call order in ``pc.on("track")``: after ``lowlatency.install``, which replaces the buffer.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "configure_transceiver",
     "counters",
     "mark_signal",
+    "note_media",
     "note_signal",
     "on_track",
     "room_keyring",
@@ -208,6 +211,21 @@ def note_signal(peer: RemotePeer, message: dict[str, Any] | None) -> None:
     """Remember whether ``peer``'s offer/answer (or Janus JSEP) says it encrypts."""
     if message is not None and message.get("type") in ("offer", "answer"):
         _crypto(peer).remote_e2ee = bool(message.get("e2ee"))
+
+
+def note_media(peer: RemotePeer, encrypts: bool) -> None:
+    """``peer`` announces (its media state) whether it encrypts: without the key its frames
+    are dropped from now on, on the receivers it already has too."""
+    crypto = _crypto(peer)
+    if crypto.announced == encrypts:
+        return
+    crypto.announced = encrypts
+    pc = peer.pc
+    if crypto.active and pc is not None:
+        for transceiver in pc.getTransceivers():
+            track = transceiver.receiver.track
+            if track is not None:
+                _wrap_receiver(transceiver.receiver, track.kind, crypto)
 
 
 def state(peer: RemotePeer) -> str | None:

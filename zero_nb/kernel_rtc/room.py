@@ -22,7 +22,7 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
-from ..signaling.client import ClientState, SignalingClient
+from ..signaling.client import ClientState, SignalingClient, media_state
 from . import e2ee_rtc
 from . import stats as stats_mod
 from .e2ee import Keyring
@@ -157,6 +157,8 @@ class Room:
         self.speech = SpeechTracker(self)  # voice activity per participant (speech.py)
         # end-to-end encryption (e2ee_rtc.py): the key is derived once the session is known
         self._e2ee_passphrase = e2ee if e2ee is not None else self.config["e2ee"]["passphrase"]
+        # announced with our media state: a receiver without the key drops our frames
+        self._encrypts = self._e2ee_passphrase is not None
         self.e2ee: Keyring | None = None
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
@@ -168,8 +170,8 @@ class Room:
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
         # the join says what we send, so the others' peer-joined carries it at once
-        self._client.media = {"audio": source_live(self._audio_source),
-                              "video": source_live(self._video_source)}
+        self._client.media = media_state(source_live(self._audio_source),
+                                         source_live(self._video_source), self._encrypts)
         try:
             joined = await self._client.connect(timeout)
         except BaseException:
@@ -321,7 +323,8 @@ class Room:
         if self._closed or self._client is None or self._local is None:
             return
         self.spawn(self._client.set_media(audio=self._local.audio.sending,
-                                          video=self._local.video.sending))
+                                          video=self._local.video.sending,
+                                          e2ee=self._encrypts))
 
     def _remove_peer(self, peer_id: str) -> None:
         timer = self._stale.pop(peer_id, None)
