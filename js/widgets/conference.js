@@ -23,6 +23,10 @@ import { KernelLink, registry } from "./link.js";
 /** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null,
  *   media?: {audio: boolean | null, video: boolean | null}}} Row */
 
+/** How to add the E2EE passphrase in a notebook (under "encrypted — no key"). */
+export const NO_KEY_HINT = "join with zero_nb.join(..., e2ee='the passphrase') to see and " +
+  "hear them";
+
 class ConferenceView {
   /**
    * @param {Model} model
@@ -41,7 +45,8 @@ class ConferenceView {
     this.heard = new Set();
     this.levelTimer = setInterval(() => this.viewerLevels(), 1000);
     this.layers = new LayerPolicy((id, layer) => this.viewer?.setLayer(id, layer));
-    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid) });
+    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid),
+      noKeyHint: NO_KEY_HINT });
     this.stats = new StatsLine();
     this.status = new StatusLine();
     /** a problem the kernel also heard about; stays on show */

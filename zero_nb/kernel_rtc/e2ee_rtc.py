@@ -231,8 +231,11 @@ def note_media(peer: RemotePeer, encrypts: bool) -> None:
 def state(peer: RemotePeer) -> str | None:
     """``peer.e2ee``: "ok", "no-key", "wrong-key", or None (no E2EE frame seen)."""
     crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
-    if crypto is None or crypto.state is None:
+    if crypto is None:
         return None
+    if crypto.state is None:
+        # it says it encrypts and we have no key: known before (or without) any frame
+        return "no-key" if crypto.keyring is None and crypto.announced else None
     return crypto.state.value
 
 
