@@ -177,7 +177,7 @@ def test_page_gallery_asks_for_thumbnails_and_the_pinned_high_layer(browser, cal
     tile.click()
     got = wait_until(lambda: (v := layer())[1] == 640 and v, 10 * UNIT,
                      "the pinned student's 640-wide layer")
-    assert got[0] in ("mid", "high")  # two layers at VGA: Janus' substream 1 is the top
+    assert got[0] == "high"  # two layers at VGA: the top one (Janus substream 1)
     tile.click()  # unpin: a thumbnail again
     got = wait_until(lambda: 0 < (v := layer())[1] <= 320 and v, 10 * UNIT,
                      "the low layer again after unpinning")
