@@ -525,3 +525,31 @@ def test_conference_levels_and_speaker_from_its_viewer_when_the_kernel_subscribe
     finally:
         for bot in bots:
             bot.leave()
+
+
+def test_conference_whose_room_left_says_so(lab, browser, red_clip, bots):
+    """room.leave() in a later cell: the Conference drops its tiles and controls, shows no
+    "waiting for participants", releases the camera and says the room left."""
+    bot = bots("wleft", "bot", video=sources.solid(BLUE))
+    page = browser(red_clip).new_page()
+    lab.show_conference(page, "left.ipynb", [
+        "import os, zero_nb\n"
+        f"room = zero_nb.join('wleft', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
+        "room",
+        "room.leave()",
+    ])
+    bot.wait_for_peers(1, timeout=30 * UNIT)
+    conference = page.locator(".znb-conference")
+    wait_until(lambda: conference.locator(".znb-tile").count() == 2, 20 * UNIT, "two tiles")
+    wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    lab.run_cell(page, 1)
+    wait_until(lambda: "left the session" in conference.inner_text(), 15 * UNIT,
+               "the widget to say the room left")
+    text = conference.inner_text()
+    assert "waiting for participants" not in text, text
+    assert "zero_nb.join" in text
+    assert conference.locator(".znb-tile").count() == 0
+    assert not conference.locator(".znb-controls button:visible").count()
+    wait_until(lambda: not page.evaluate("""() => [...document.querySelectorAll(
+        '.znb-conference video, .znb-conference audio')].length"""), 5 * UNIT, "no media")
+    wait_until(lambda: not bot.peers, 10 * UNIT, "the notebook to leave the session")
