@@ -13,9 +13,9 @@ from ._serve import serve
 from .config import load_config
 from .errors import ConfigError
 from .kernel_rtc.engine import get_engine
-from .kernel_rtc.mesh import mesh_only
+from .kernel_rtc.net.mesh import mesh_only
+from .kernel_rtc.net.topology import RoomHost, Topology
 from .kernel_rtc.room import Room
-from .kernel_rtc.topology import RoomHost, Topology
 from .signaling import runtime
 from .signaling.server import ServerHandle
 

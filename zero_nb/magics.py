@@ -13,7 +13,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from .errors import ZeroNBError
-from .signaling.links import split_token
+from .signaling.tokens import split_token
 
 __all__ = ["ZeroMagics", "format_stats", "load_ipython_extension", "unload_ipython_extension"]
 

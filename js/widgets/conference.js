@@ -23,6 +23,14 @@ import { KernelLink, registry } from "./link.js";
 /** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null,
  *   media?: {audio: boolean | null, video: boolean | null}}} Row */
 
+/** How to add the E2EE passphrase in a notebook (under "encrypted — no key"). */
+export const NO_KEY_HINT = "join with zero_nb.join(..., e2ee='the passphrase') to see and " +
+  "hear them";
+
+/** What a Conference whose room has left says (instead of tiles and controls). */
+export const LEFT_TEXT = "This room has left the session: run zero_nb.join(...) in a cell " +
+  "to join again.";
+
 class ConferenceView {
   /**
    * @param {Model} model
@@ -41,11 +49,14 @@ class ConferenceView {
     this.heard = new Set();
     this.levelTimer = setInterval(() => this.viewerLevels(), 1000);
     this.layers = new LayerPolicy((id, layer) => this.viewer?.setLayer(id, layer));
-    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid) });
+    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid),
+      noKeyHint: NO_KEY_HINT });
     this.stats = new StatsLine();
     this.status = new StatusLine();
     /** a problem the kernel also heard about; stays on show */
     this.problem = "";
+    /** the room has left: tiles, controls, link and capture are gone for good */
+    this.left = false;
     this.controls = new Controls(this.media, { capture: this.capture,
       onChange: () => this.reportMedia(),
       onLeave: () => model.send({ type: "leave", view: this.link.view }),
@@ -205,6 +216,10 @@ class ConferenceView {
   }
 
   layout() {
+    if (!this.model.get("joined")) {
+      this.showLeft();
+      return;
+    }
     /** @type {Row[]} */
     const rows = this.model.get("participants") ?? [];
     this.grid.retain(rows.map((r) => r.key));
@@ -212,8 +227,24 @@ class ConferenceView {
     const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
     const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
-    this.status.show(this.model.get("joined")
-      ? [this.problem, linkText].filter(Boolean).join(" · ") : "left the session");
+    this.status.show([this.problem, linkText].filter(Boolean).join(" · "));
+  }
+
+  /**
+   * The room left (its leave button, or room.leave() in a cell): no tiles, no controls that
+   * would act on nothing, camera and mic released, and a line that says so.
+   */
+  showLeft() {
+    this.grid.retain([]);
+    if (!this.left) {
+      this.left = true;
+      this.controls.el.remove(); // gone, not hidden: a style cannot bring them back
+      this.stats.el.remove();
+      this.link.close();
+      this.closeViewer();
+      this.media.stop();
+    }
+    this.status.show(LEFT_TEXT);
   }
 
   /** @param {any} msg */

@@ -18,7 +18,7 @@ def main() -> None:
     import zero_nb
     from zero_nb import sources
     from zero_nb._join import embedded_server
-    from zero_nb.signaling.links import split_token
+    from zero_nb.signaling.tokens import split_token
 
     name, color, port = sys.argv[1], tuple(int(c) for c in sys.argv[2].split(",")), sys.argv[3]
     config = {"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []},

@@ -30,9 +30,9 @@ from ..errors import ConfigError
 from . import runtime
 from .core import CLOSE_POLICY, Action, Close, Limits, Send, SessionHooks, SignalingCore
 from .heartbeat import until_silent
-from .links import page_link, with_token
 from .protocol import ErrorCode, error
 from .static import http_reply
+from .tokens import page_link, with_token
 
 __all__ = ["NO_TOKEN", "ServerHandle", "SignalingServer", "serve"]
 
