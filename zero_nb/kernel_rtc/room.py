@@ -36,6 +36,7 @@ from .mesh import mesh_only
 from .peer import PeerMedia, RemotePeer
 from .quality import watch_loss
 from .recorder import Recording
+from .relay import RelayChoice, choose_relay, no_path_hint
 from .sources import (
     RESOLUTIONS,
     AudioSource,
@@ -129,6 +130,8 @@ class Room:
         self.rtc_configuration = rtc_configuration(webrtc)
         self.host_addresses: list[str] | None = webrtc["host_addresses"]
         self.ice_problem = ice_problem(webrtc)  # feeds: why no peer could ever connect
+        self.relay: RelayChoice | None = None  # which TURN URL aiortc got (relay.py)
+        self._no_path_told: set[str] = set()  # peers told "no media path" since they failed
         self.low_latency: bool = webrtc["low_latency"]
         self.server = server
         self.name = name
@@ -170,11 +173,17 @@ class Room:
         # the join says what we send, so the others' peer-joined carries it at once
         self._client.media = {"audio": source_live(self._audio_source),
                               "video": source_live(self._video_source)}
+        # aiortc takes one TURN URL: try them all while the join is under way (relay.py)
+        relay = asyncio.ensure_future(choose_relay(self.rtc_configuration))
         try:
             joined = await self._client.connect(timeout)
+            self.relay = await relay
         except BaseException:
+            relay.cancel()
             self._closed = True  # the caller's sources stay open: a retry can use them
             raise
+        self.rtc_configuration = self.relay.configuration
+        self.ice_problem = self.ice_problem or self.relay.problem
         # local media only once joined: a refused join must not close the caller's sources
         self._local = _Local(  # sources and filters report through report_error
             LocalMedia("video", self._video_source, on_error=self.report_error,
@@ -387,8 +396,16 @@ class Room:
         self._emit("error", peer, text)
 
     def peer_state(self, peer: RemotePeer, state: str) -> None:
-        """A peer's media connection changed state: fire ``state``."""
+        """A peer's media connection changed state: fire ``state`` (and ``error`` once
+        when its connection fails, until it connects again: retries do not repeat it)."""
         self._emit("state", peer, state)
+        if state == "connected":
+            self._no_path_told.discard(peer.peer_id)
+        elif (state == "failed" and peer.pc is not None and peer.pc.connectionState == "failed"
+              and peer.peer_id not in self._no_path_told):  # ICE itself, not a lost SFU
+            self._no_path_told.add(peer.peer_id)
+            self.report_error(f"no media path to {peer.name or peer.peer_id}: ICE failed; "
+                              + no_path_hint(self.config["webrtc"], self.relay), peer)
 
     def add_peer_hook(self, hook: Callable[[RemotePeer], None]) -> Callable[[], None]:
         """Call ``hook(peer)`` on the engine loop for every peer that joins from now on
