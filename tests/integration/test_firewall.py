@@ -153,3 +153,25 @@ def test_udp_blocked_kernel_with_udp_turn_only_says_what_to_configure(walled, co
     finally:
         kernel.close()
         bot.leave()
+
+
+def test_udp_blocked_kernel_without_turn_reports_the_failed_connection(walled, outer_server):
+    """With no TURN at all, ICE to the bot fails and both sides get one on("error") naming
+    the TCP/TLS TURN URLs to add."""
+    errors: list[str] = []
+    bot = zero_nb.join("fw-bare", outer_server.url, name="bot", video=sources.solid(RED),
+                       config={"webrtc": {"host_addresses": [OUTER], "ice_servers": []}})
+    bot.on("error", lambda peer, text: errors.append(text))
+    kernel = Walled(walled, outer_server.url, "fw-bare",
+                    {"webrtc": {"host_addresses": [INNER], "ice_servers": []}}, Path("/dev/null"))
+    try:
+        text = kernel.wait_for("error", 120 * UNIT)["error"]  # aioice gives up after ~64 s
+        assert text.startswith("no media path to bot: ICE failed")
+        assert "?transport=tcp" in text and "turns:" in text and "is empty" in text
+        assert wait_until(lambda: errors, 10 * UNIT), "the bot was not told"
+        assert errors[0].startswith("no media path to walled: ICE failed")
+        assert not [e for e in kernel.seen[kernel.seen.index({"error": text}) + 1:]
+                    if "error" in e]  # once, though the mesh retries
+    finally:
+        kernel.close()
+        bot.leave()
