@@ -51,8 +51,10 @@ class ConferenceView {
       onLeave: () => model.send({ type: "leave", view: this.link.view }),
       onError: (message, code) => this.report(message, code) });
     this.controls.resolution.value = model.get("resolution") || "VGA";
+    /** the link for guests who reach only the Jupyter server, and what their media needs */
+    this.guests = h("div", { class: "znb-guests" });
     this.root = h("div", { class: "znb-conference" }, [this.grid.el, this.controls.el,
-      this.stats.el, this.status.el]);
+      this.stats.el, this.status.el, this.guests]);
     el.append(this.root);
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [["change:participants", () => this.layout()],
@@ -61,6 +63,7 @@ class ConferenceView {
       ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
       ["change:slots", () => this.relink()],
       ["change:sfu", () => this.syncViewer()],
+      ["change:guests", () => this.showGuests()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
     for (const [event, cb] of this.listeners) model.on(event, cb);
     this.stopMedia = [
@@ -70,6 +73,13 @@ class ConferenceView {
     this.layout();
     this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
+    this.showGuests();
+  }
+
+  showGuests() {
+    const text = this.model.get("guests") || "";
+    this.guests.textContent = text;
+    this.guests.hidden = !text;
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */

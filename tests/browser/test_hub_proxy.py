@@ -114,3 +114,38 @@ def test_guest_page_through_jupyter_server_proxy_joins_the_kernels_session(
             assert r > 200 and g < 50 and b < 50, seen  # the guest's red clip
         finally:
             kernel.client.stop_channels()
+
+
+def test_conference_shows_the_guest_link_and_a_guest_joins_from_it(tmp_path, browser,
+                                                                    red_clip):
+    """The teacher's Conference widget shows the guest link (session and token in it) with
+    the media note; a guest opening it joins and the two see each other's video."""
+    from tests.browser.helpers import Page
+    from tests.browser.jupyter import write_notebook
+
+    root = tmp_path / "nb"
+    root.mkdir()
+    with jupyter_lab(root, {}) as lab:
+        write_notebook(root / "teach.ipynb", [SERVE.replace('print("LINK", zero_server.proxy_url)',
+                                                            "room")])
+        context = browser(red_clip)
+        teacher = context.pages[0] if context.pages else context.new_page()
+        teacher.set_viewport_size({"width": 900, "height": 700})
+        lab.open(teacher, "teach.ipynb")
+        lab.run_cell(teacher, 0)
+        teacher.wait_for_selector(".znb-guests", timeout=30_000 * UNIT)
+        line = wait_until(lambda: teacher.inner_text(".znb-guests"), 20 * UNIT,
+                          "the guest line")
+        link = line.split(": ", 1)[1].split()[0]
+        assert link.startswith(f"{lab.base}/proxy/") and "session=hub" in link
+        assert "token=zt-guest" in link and "TURN server" in line
+
+        guest = Page(context.new_page(), lab.base)  # same profile: Jupyter's login cookie
+        guest.page.goto(link + "&name=guest&autojoin=1&processing=0")
+        guest.page.wait_for_function("() => window.zeroNb !== undefined",
+                                     timeout=10_000 * UNIT)
+        guest.wait_decoding(["teacher"], timeout=30 * UNIT)
+        teacher.wait_for_function(
+            "() => [...document.querySelectorAll('.znb-conference video')].some("
+            "(v) => v.videoWidth > 0 && v.closest('[data-name=\"guest\"], .znb-tile')"
+            "?.textContent.includes('guest'))", timeout=30_000 * UNIT)

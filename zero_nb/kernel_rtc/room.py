@@ -464,6 +464,11 @@ class Room:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def token(self) -> str | None:
+        """The server's access token this room joined with (the page link carries it)."""
+        return self._token
+
     def peer(self, name: str) -> RemotePeer:
         """The remote peer called ``name`` (KeyError naming the present ones)."""
         for peer in self._peers.values():

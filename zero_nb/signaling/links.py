@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-__all__ = ["MEDIA_NOTE", "guests_line", "jupyter_base_url", "page_url", "proxy_url"]
+__all__ = ["MEDIA_NOTE", "guests_line", "jupyter_base_url", "page_url", "proxy_url",
+           "proxy_url_of"]
 
 MEDIA_NOTE = ("guests' media still needs a path to this kernel: a TURN server both reach "
               "over TCP/TLS in webrtc.ice_servers, or a Janus they can reach "
@@ -79,3 +80,14 @@ def guests_line(link: str | None) -> str | None:
         return ("guests who reach only this Jupyter server need jupyter-server-proxy: "
                 "pip install jupyter-server-proxy, then restart the Jupyter server")
     return None
+
+
+def proxy_url_of(server: str, *, session: str | None = None,
+                 token: str | None = None) -> str | None:
+    """:func:`proxy_url` for the signaling server at WebSocket URL ``server``, when it is on
+    this machine's 127.0.0.1 (where the proxy forwards); else None."""
+    parts = urlsplit(server)
+    if parts.scheme != "ws" or parts.hostname not in ("127.0.0.1", "localhost") \
+            or parts.port is None:
+        return None
+    return proxy_url(parts.port, session=session, token=token)

@@ -14,6 +14,7 @@ from ..kernel_rtc.feeds import AudioFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
 from ..kernel_rtc.sources import FeedSource
 from ..sfu.kernel import Sfu
+from ..signaling.links import guests_line, proxy_url_of
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Conference(LinkWidget):
     media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
     local_error = traitlets.Unicode("").tag(sync=True)  # your sources' latest error, for now
     sfu = traitlets.Dict().tag(sync=True)  # SFU sessions: {url, room, feeds}; {}: forwarding
+    guests = traitlets.Unicode("").tag(sync=True)  # the link for guests through Jupyter
 
     def __init__(self, room: Room, **kwargs: Any) -> None:
         self.room = room
@@ -81,6 +83,8 @@ class Conference(LinkWidget):
         self._error_at = 0.0  # when the shown error last happened (monotonic)
         self._error_count = 0  # failed frames of our sources and filters then
         self._error_cb = room.on("error", self._room_error)
+        self.guests = guests_line(proxy_url_of(room.server, session=room.session,
+                                               token=room.token)) or ""
         self._update_participants()
 
     def _link_config(self) -> dict[str, Any] | None:
