@@ -63,7 +63,6 @@ class ConferenceView {
       ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
       ["change:slots", () => this.relink()],
       ["change:sfu", () => this.syncViewer()],
-      ["change:guests", () => this.showGuests()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
     for (const [event, cb] of this.listeners) model.on(event, cb);
     this.stopMedia = [
@@ -73,13 +72,10 @@ class ConferenceView {
     this.layout();
     this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
-    this.showGuests();
-  }
-
-  showGuests() {
-    const text = this.model.get("guests") || "";
-    this.guests.textContent = text;
-    this.guests.hidden = !text;
+    this.guests.hidden = true;
+    // answered with a message: the link carries the server's token, saved state must not
+    this.guestsAsked = this.link.view;
+    model.send({ type: "guests", view: this.guestsAsked });
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
@@ -229,6 +225,10 @@ class ConferenceView {
   /** @param {any} msg */
   onMessage(msg) {
     if (msg?.type === "sfu-pin" && msg.view === this.pinAsked) this.startViewer(msg);
+    if (msg?.type === "guests" && msg.view === this.guestsAsked) {
+      this.guests.textContent = msg.text ?? "";
+      this.guests.hidden = !msg.text;
+    }
     if (msg?.type !== "levels") return;
     const vad = "active" in msg;
     if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)

@@ -64,7 +64,6 @@ class Conference(LinkWidget):
     media = traitlets.Dict().tag(sync=True)  # what the page reports: camera, mic, sharing
     local_error = traitlets.Unicode("").tag(sync=True)  # your sources' latest error, for now
     sfu = traitlets.Dict().tag(sync=True)  # SFU sessions: {url, room, feeds}; {}: forwarding
-    guests = traitlets.Unicode("").tag(sync=True)  # the link for guests through Jupyter
 
     def __init__(self, room: Room, **kwargs: Any) -> None:
         self.room = room
@@ -83,8 +82,6 @@ class Conference(LinkWidget):
         self._error_at = 0.0  # when the shown error last happened (monotonic)
         self._error_count = 0  # failed frames of our sources and filters then
         self._error_cb = room.on("error", self._room_error)
-        self.guests = guests_line(proxy_url_of(room.server, session=room.session,
-                                               token=room.token)) or ""
         self._update_participants()
 
     def _link_config(self) -> dict[str, Any] | None:
@@ -193,6 +190,11 @@ class Conference(LinkWidget):
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
                 self.send(secrets)
+        elif kind == "guests":  # a message, not a trait: saved widget state has no token
+            link = proxy_url_of(self.room.server, session=self.room.session,
+                                token=self.room.token)
+            self.send({"type": "guests", "view": content.get("view"),
+                       "text": guests_line(link) or ""})
         else:
             super()._on_command(content)
 
