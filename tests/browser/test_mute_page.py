@@ -12,7 +12,7 @@ from tests import sfu_support
 from tests.browser.helpers import Page, wait_until
 from tests.conftest import MEDIA_CONFIG, UNIT
 from zero_nb import sources
-from zero_nb.kernel_rtc.peer import PeerMedia
+from zero_nb.kernel_rtc.net.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 

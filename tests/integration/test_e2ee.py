@@ -170,7 +170,7 @@ def test_janus_records_only_ciphertext(sfu_server, janus, tmp_path):
     whose pictures do not decode to the sender's colour; with the key they do."""
     import asyncio
 
-    from zero_nb.kernel_rtc.e2ee import Keyring, open_frame
+    from zero_nb.kernel_rtc.e2ee.crypto import Keyring, open_frame
 
     a = _join(sfu_server, "a", "rec", "s3cret", video=sources.solid(RED))
     b = _join(sfu_server, "b", "rec", "s3cret")

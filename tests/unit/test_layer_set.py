@@ -8,8 +8,8 @@ import asyncio
 
 from aiortc import RTCPeerConnection, VideoStreamTrack
 
-from zero_nb.kernel_rtc.encoders import add_encoder_hook, hooks_of
-from zero_nb.kernel_rtc.quality import Quality
+from zero_nb.kernel_rtc.media.encoders import add_encoder_hook, hooks_of
+from zero_nb.kernel_rtc.media.quality import Quality
 from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, LayerSet, scalable
 
 

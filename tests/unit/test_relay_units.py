@@ -1,8 +1,8 @@
-"""Choosing the one TURN URL aiortc gets (kernel_rtc/relay.py), without media."""
+"""Choosing the one TURN URL aiortc gets (kernel_rtc/net/relay.py), without media."""
 
 from aiortc import RTCConfiguration, RTCIceServer
 
-from zero_nb.kernel_rtc.relay import choose_relay, no_path_hint, turn_urls
+from zero_nb.kernel_rtc.net.relay import choose_relay, no_path_hint, turn_urls
 
 
 def test_turn_urls_keep_list_order_and_skip_stun():

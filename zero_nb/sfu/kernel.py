@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ..kernel_rtc import e2ee_rtc
-from ..kernel_rtc.ice import host_addresses
-from ..kernel_rtc.topology import RoomHost, Topology
+from ..kernel_rtc.net.ice import host_addresses
+from ..kernel_rtc.net.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
 from .simulcast import LayerSet, layer_count, scalable
 
 if TYPE_CHECKING:
-    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.net.peer import RemotePeer
 
 __all__ = ["Sfu"]
 
@@ -169,7 +168,7 @@ class Sfu(Topology):
             sdp = self.sent_layers.declare(sdp)
         data, jsep = await self._pub.message(
             {"request": "publish"},
-            e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
+            self.host.media_hooks.outgoing({  # E2EE hook: JSEP "e2ee": true
                 "type": "offer", "sdp": sdp, "trickle": False}))
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
@@ -379,14 +378,15 @@ class Sfu(Topology):
         pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
         # E2EE hook: Janus 1.1 does not tell subscribers whether a feed is encrypted; a
         # require_e2ee room says every feed is
-        e2ee_rtc.note_signal(peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
+        self.host.media_hooks.incoming(
+            peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
         _skip_remb_estimate(pc)  # Janus ignores subscribers' REMB: ~15% of a teacher's CPU
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createAnswer())
-        await sub.handle.message({"request": "start"}, e2ee_rtc.mark_signal(  # E2EE hook
-            self.host, {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}))
+        await sub.handle.message({"request": "start"}, self.host.media_hooks.outgoing(  # E2EE hook
+            {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}))
 
     # -- simulcast layers ------------------------------------------------------------------------
     async def set_layer(self, peer_id: str, layer: str) -> None:

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ..kernel_rtc.feeds import AudioFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
-from ..kernel_rtc.sources import FeedSource
+from ..kernel_rtc.media.feeds import AudioFeed
+from ..kernel_rtc.media.sources import FeedSource
 from ..sfu.kernel import Sfu
 from ..signaling.links import guests_line, proxy_url_of
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
-    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.net.peer import RemotePeer
     from ..kernel_rtc.room import Room
 
 __all__ = ["ERROR_HOLD_S", "SLOT_HEADROOM", "Conference", "stats_rows"]
@@ -201,7 +201,7 @@ class Conference(LinkWidget):
     def _on_page_error(self, text: str) -> None:
         super()._on_page_error(text)
         if not self.room.closed:  # reaches room.on("error") callbacks as (None, text)
-            self.room.report_error(text)
+            self.room.host.report_error(text)
 
     # -- kernel -> page (ticker thread) ---------------------------------------------------
     def _update_participants(self) -> None:

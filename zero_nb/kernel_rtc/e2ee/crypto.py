@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import MediaError
+from ...errors import MediaError
 
 __all__ = [
     "CODECS",
