@@ -158,6 +158,10 @@ class ZeroMagics(Magics):
         self._push()
         print(f"serving at {self.server.address}\nweb page (share this link): "
               f"{self.server.page_url}")
+        from .signaling.links import guests_line
+
+        if (line := guests_line(self.server.proxy_url)) is not None:
+            print(line)
 
     def _cmd_join(self, args: argparse.Namespace) -> None:
         from ._join import join
