@@ -25,6 +25,7 @@ from .._loop import Tasks
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient, media_state
+from ..signaling.tokens import split_token
 from . import stats as stats_mod
 from .engine import Engine, get_engine
 from .media.encoded import prefer_codec
@@ -151,7 +152,11 @@ class Room:
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
-        self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
+        configured = self.config["signaling"]["auth"]["token"]
+        # the token usually rides in the server's URL (server.url); an explicit one wins, and
+        # "none" is the server side's opt-out, not a token
+        self._token = token if token is not None else split_token(server)[1] or (
+            configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")

@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
+
+from .tokens import page_link
 
 __all__ = ["MEDIA_NOTE", "guests_line", "jupyter_base_url", "page_url", "proxy_url",
            "proxy_url_of"]
@@ -29,8 +31,7 @@ MEDIA_NOTE = ("guests' media still needs a path to this kernel: a TURN server bo
 def page_url(base: str, *, session: str | None = None, token: str | None = None) -> str:
     """The call page at ``base`` (http(s), ending in ``/``) with the session and the
     server's access token in the query, as the page reads them."""
-    query = {k: v for k, v in (("session", session), ("token", token)) if v}
-    return base + ("?" + urlencode(query) if query else "")
+    return page_link("", token or None, base, session=session or None)  # type: ignore[arg-type]
 
 
 def _own_jupyter_server(env: Mapping[str, str]) -> str | None:
