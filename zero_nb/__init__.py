@@ -12,13 +12,14 @@ from .config import load_config
 from .signaling.server import ServerHandle
 
 if TYPE_CHECKING:
-    from . import analysis, plot, sources, widgets
+    from . import analysis, plot, session, sources, widgets
     from ._join import join, join_async
     from .kernel_rtc.room import Room
 
 # The media stack (aiortc, PyAV) loads on first use: `zero-nb serve` and `serve()` stay light.
 _LAZY = {"join": "._join", "join_async": "._join", "Room": ".kernel_rtc.room",
          "sources": ".sources", "plot": ".plot", "analysis": ".analysis",
+         "session": ".session",
          "widgets": ".widgets"}
 
 
@@ -43,6 +44,7 @@ __all__ = [
     "load_ipython_extension",
     "plot",
     "serve",
+    "session",
     "sources",
     "unload_ipython_extension",
     "widgets",

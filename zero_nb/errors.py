@@ -32,6 +32,7 @@ __all__ = [
     "MediaError",
     "MissingExtra",
     "NoSuchSession",
+    "RecordingError",
     "RoomClosed",
     "ServerError",
     "ServerUnreachable",
@@ -100,6 +101,10 @@ class InvalidJoin(JoinRefused):
 
 class MediaError(ZeroNBError):
     """The WebRTC media engine failed."""
+
+
+class RecordingError(ZeroNBError):
+    """A recorded session cannot be read, or names no such participant."""
 
 
 class SourceError(MediaError):

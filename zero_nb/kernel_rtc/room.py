@@ -50,6 +50,7 @@ from .net.peer import PeerMedia, RemotePeer
 from .net.relay import RelayChoice, choose_relay, no_path_hint
 from .net.topology import Topology, TopologyFactory
 from .recording import Recording
+from .session_recording import SessionRecording
 
 __all__ = ["EVENTS", "Addons", "Host", "Room"]
 
@@ -523,6 +524,13 @@ class Room:
         pattern; files are ``<name>-<peer_id>.mp4`` (or .webm)."""
         self._check_open()
         return Recording.for_room(self.host, path, include_local=include_local)
+
+    def record_session(self, directory: str, *, include_local: bool = True) -> SessionRecording:
+        """Record the session on one clock: a WebM file per participant and a
+        ``manifest.jsonl`` of what happened (docs/recording.md), until ``.stop()`` or the
+        end of a ``with`` block; read it back with :func:`zero_nb.session.load`."""
+        self._check_open()
+        return SessionRecording(self, directory, include_local=include_local).start()
 
     # -- who speaks when (the speech add-on; needs the [analysis] extra) -----------------------
     def timeline(self, seconds: float | None = None) -> list[dict[str, Any]]:

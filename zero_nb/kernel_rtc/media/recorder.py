@@ -27,6 +27,12 @@ log = logging.getLogger("zero_nb.recorder")
 
 CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
            ".mkv": ("libx264", "libopus")}
+# Matroska/WebM written as it goes: a cluster closes every second and each packet reaches the
+# file at once, so a killed process leaves a file that plays up to its last second.
+_LIVE_MATROSKA = {"cluster_time_limit": "1000", "flush_packets": "1"}
+# libvpx holds 25 frames back by default; realtime with no lag writes each frame as it comes
+_VP8_LIVE = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
+_AUDIO_RESYNC_S = 0.1  # audio this far behind its arrival time (a gap, a mute) jumps ahead
 _STOP = object()
 
 
@@ -35,7 +41,11 @@ class FeedRecorder:
 
     def __init__(self, path: str | Path, video: VideoFeed | None = None,
                  audio: AudioFeed | None = None, *, fps: float = 30.0,
-                 size: tuple[int, int] | None = None, queue_size: int = 90) -> None:
+                 size: tuple[int, int] | None = None, queue_size: int = 90,
+                 origin: float | None = None) -> None:
+        """``origin``: the ``time.monotonic()`` that is time 0 in the file (a session
+        clock: a frame arriving at ``origin + 2.0`` is at 2.0 s, and audio follows its
+        arrival across gaps); None: the first frame is time 0."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in CODECS:
@@ -48,8 +58,10 @@ class FeedRecorder:
         self.frames = 0
         self.dropped = 0
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
-        self._t0: float | None = None
-        self._container = av.open(str(self.path), "w")
+        self._t0: float | None = origin
+        self._anchored = origin is not None
+        live = suffix in (".webm", ".mkv")
+        self._container = av.open(str(self.path), "w", options=_LIVE_MATROSKA if live else {})
         # PyAV's stream types are a union that mypy cannot narrow from add_stream's codec name
         self._vstream: Any = None
         self._astream: Any = None
@@ -59,6 +71,8 @@ class FeedRecorder:
             self._vstream = self._container.add_stream(vcodec, rate=round(fps))
             self._vstream.width, self._vstream.height = width - width % 2, height - height % 2
             self._vstream.pix_fmt = "yuv420p"
+            if vcodec == "libvpx":
+                self._vstream.options = dict(_VP8_LIVE)
             self._fps = round(fps)
             self._last_pts = -1
         if audio is not None:
@@ -76,7 +90,7 @@ class FeedRecorder:
     def _hook(self, feed: VideoFeed | AudioFeed) -> Any:
         def listener(frame: Any) -> None:
             try:
-                self._queue.put_nowait((feed, frame, time.time()))
+                self._queue.put_nowait((feed, frame, time.monotonic()))
             except queue.Full:
                 self.dropped += 1
         return listener
@@ -90,7 +104,7 @@ class FeedRecorder:
                 if feed is self.video and self.video is not None:
                     self._encode_video(self.video, frame, t)
                 else:
-                    self._encode_audio(frame)
+                    self._encode_audio(frame, t)
                 self.frames += 1
             for stream in (self._vstream, self._astream):
                 if stream is not None:
@@ -111,8 +125,12 @@ class FeedRecorder:
         out.time_base = fractions.Fraction(1, self._fps)
         self._container.mux(self._vstream.encode(out))
 
-    def _encode_audio(self, frame: Any) -> None:
-        assert self._astream is not None
+    def _encode_audio(self, frame: Any, t: float) -> None:
+        assert self._astream is not None and self._t0 is not None
+        if self._anchored:  # on a session clock: start at the arrival time, skip gaps
+            due = round((t - self._t0) * 48000)
+            if due - self._samples > _AUDIO_RESYNC_S * 48000:
+                self._samples = due
         for out in self._resampler.resample(frame):
             out.pts = self._samples
             out.time_base = fractions.Fraction(1, 48000)
