@@ -108,10 +108,11 @@ class SessionRecording:
             if self.stopped or self.origin is None:
                 return self.files
             self.stopped = True
+        end = self.now()
         for event, handler in self._handlers:
             self.room.off(event, handler)
         files = [r.stop() for r in list(self.recorders.values())]
-        self._write({"type": "end", "t": self.now()})
+        self._write({"type": "end", "t": end})
         with self._lock:
             self._manifest.close()
         return files
@@ -135,7 +136,7 @@ class SessionRecording:
     def _write(self, record: dict[str, Any]) -> None:
         # one line per fact, flushed and synced: a killed kernel loses no finished line
         with self._lock:
-            if self._manifest is None or self._manifest.closed:
+            if self._manifest is None or self._manifest.closed:  # stopped
                 return
             self._manifest.write(json.dumps(record, default=str) + "\n")
             self._manifest.flush()

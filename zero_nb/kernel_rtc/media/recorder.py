@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from ...errors import MediaError
 from .feeds import AudioFeed, VideoFeed
@@ -32,6 +33,7 @@ CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
 _LIVE_MATROSKA = {"cluster_time_limit": "1000", "flush_packets": "1"}
 # libvpx holds 25 frames back by default; realtime with no lag writes each frame as it comes
 _VP8_LIVE = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
+_WAIT_VIDEO_S = 3.0  # audio waits this long for a first video frame to size the file
 _AUDIO_RESYNC_S = 0.1  # audio this far behind its arrival time (a gap, a mute) jumps ahead
 _STOP = object()
 
@@ -65,22 +67,8 @@ class FeedRecorder:
         # PyAV's stream types are a union that mypy cannot narrow from add_stream's codec name
         self._vstream: Any = None
         self._astream: Any = None
-        if video is not None:
-            shape = video.shape
-            width, height = size or ((shape[1], shape[0]) if shape else (640, 480))
-            self._vstream = self._container.add_stream(vcodec, rate=round(fps))
-            self._vstream.width, self._vstream.height = width - width % 2, height - height % 2
-            self._vstream.pix_fmt = "yuv420p"
-            if vcodec == "libvpx":
-                self._vstream.options = dict(_VP8_LIVE)
-            self._fps = round(fps)
-            self._last_pts = -1
-        if audio is not None:
-            self._astream = self._container.add_stream(acodec, rate=48000)
-            self._astream.layout = "stereo"
-            self._resampler = av.AudioResampler(format=self._astream.format.name,
-                                                layout="stereo", rate=48000)
-            self._samples = 0
+        self._codecs, self._fps, self._size = (vcodec, acodec), round(fps), size
+        self._opened = False
         self._thread = threading.Thread(target=self._run, name="zero_nb-rec", daemon=True)
         self._thread.start()
         self._unsubscribe = [feed.subscribe(self._hook(feed))
@@ -95,17 +83,59 @@ class FeedRecorder:
                 self.dropped += 1
         return listener
 
+    def _open(self, first_video: Any) -> None:
+        """Add the streams: the video's size is the first frame's (a late joiner's feed
+        has none until its first frame), or ``size``."""
+        vcodec, acodec = self._codecs
+        if self.video is not None:
+            shape = self.video.shape if first_video is None else (
+                first_video.shape if isinstance(first_video, np.ndarray)
+                else (first_video.height, first_video.width))
+            width, height = self._size or ((shape[1], shape[0]) if shape else (640, 480))
+            self._vstream = self._container.add_stream(vcodec, rate=self._fps)
+            self._vstream.width, self._vstream.height = width - width % 2, height - height % 2
+            self._vstream.pix_fmt = "yuv420p"
+            if vcodec == "libvpx":  # its default 256 kbit/s blurs small text and stamps
+                self._vstream.options = dict(_VP8_LIVE)
+                self._vstream.bit_rate = max(500_000, 4 * width * height)
+            self._last_pts = -1
+        if self.audio is not None:
+            self._astream = self._container.add_stream(acodec, rate=48000)
+            self._astream.layout = "stereo"
+            self._resampler = av.AudioResampler(format=self._astream.format.name,
+                                                layout="stereo", rate=48000)
+            self._samples = 0
+        self._opened = True
+
+    def _handle(self, item: tuple[Any, Any, float]) -> None:
+        feed, frame, t = item
+        if self._t0 is None:
+            self._t0 = t
+        if feed is self.video and self.video is not None:
+            self._encode_video(self.video, frame, t)
+        else:
+            self._encode_audio(frame, t)
+        self.frames += 1
+
     def _run(self) -> None:
+        early: list[Any] = []  # audio before the first video frame, which sizes the file
         try:
             while (item := self._queue.get()) is not _STOP:
-                feed, frame, t = item
-                if self._t0 is None:
-                    self._t0 = t
-                if feed is self.video and self.video is not None:
-                    self._encode_video(self.video, frame, t)
-                else:
-                    self._encode_audio(frame, t)
-                self.frames += 1
+                if not self._opened:
+                    is_video = item[0] is self.video
+                    if self.video is not None and not is_video and \
+                            (not early or item[2] - early[0][2] < _WAIT_VIDEO_S):
+                        early.append(item)
+                        continue
+                    self._open(item[1] if is_video else None)
+                    for held in early:
+                        self._handle(held)
+                    early.clear()
+                self._handle(item)
+            if not self._opened:
+                self._open(None)
+                for held in early:
+                    self._handle(held)
             for stream in (self._vstream, self._astream):
                 if stream is not None:
                     self._container.mux(stream.encode(None))
