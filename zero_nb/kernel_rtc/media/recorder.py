@@ -29,8 +29,10 @@ log = logging.getLogger("zero_nb.recorder")
 CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
            ".mkv": ("libx264", "libopus")}
 # Matroska/WebM written as it goes: a cluster closes every second and each packet reaches the
-# file at once, so a killed process leaves a file that plays up to its last second.
-_LIVE_MATROSKA = {"cluster_time_limit": "1000", "flush_packets": "1"}
+# file at once, so a killed process leaves a file that plays up to its last second; the
+# interleaver waits at most half a second for a silent stream (a peer sending no audio).
+_LIVE_MATROSKA = {"cluster_time_limit": "1000", "flush_packets": "1",
+                  "max_interleave_delta": "500000"}
 # libvpx holds 25 frames back by default; realtime with no lag writes each frame as it comes
 _VP8_LIVE = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
 _WAIT_VIDEO_S = 3.0  # audio waits this long for a first video frame to size the file
