@@ -10,5 +10,8 @@ ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn chromium ja
 VENV=${ZERO_NB_VENV:-.venv}
 "$VENV/bin/ruff" check .
 "$VENV/bin/mypy" zero_nb
+# the whole suite (no pytest arguments, as CI runs it) first checks the declared versions: the
+# lowest Python with the lowest allowed dependencies, and the newest with the newest
+[ $# -gt 0 ] || ZERO_NB_VENV="$VENV" scripts/matrix.sh
 if [ "$(id -u)" = 0 ]; then ns=(unshare -n); else ns=(unshare -rn); fi
 exec "${ns[@]}" sh -c 'ip link set lo up && exec "$0" -m pytest "$@"' "$VENV/bin/python" "$@"

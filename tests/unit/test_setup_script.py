@@ -50,16 +50,21 @@ def project(tmp_path_factory) -> Path:
     return proj
 
 
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # wtest sets it
+# no PYTHONPATH (wtest sets it) and none of the caller's ZERO_NB_* settings: a ZERO_NB_VENV
+# from outside would point the script at a venv that is not this test's
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if k != "PYTHONPATH" and not k.startswith("ZERO_NB_")}
 
 
 def setup(project: Path, **env: str) -> str:
     """Run the project's real setup.sh; return what it printed."""
     out = subprocess.run(
         ["bash", str(project / "scripts" / "setup.sh")], capture_output=True, text=True,
-        timeout=300, env={**CLEAN_ENV, "ZERO_NB_EXTRAS": "notebook", "PIP_NO_INDEX": "1",
+        timeout=300, env={**CLEAN_ENV, "ZERO_NB_VENV": str(project / ".venv"),
+                          "ZERO_NB_EXTRAS": "notebook", "PIP_NO_INDEX": "1",
                           "PIP_NO_BUILD_ISOLATION": "0", "ZERO_NB_APT_EXTRA": "", **env})
     assert out.returncode == 0, out.stdout + out.stderr
+    assert f"ready ({project / '.venv'})" in out.stdout  # this test's venv, never another
     return out.stdout + out.stderr
 
 

@@ -28,7 +28,6 @@ import av
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
-    RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -132,12 +131,10 @@ class LocalLink:
         from .ice import rtc_configuration
 
         cfg = config if config is not None else load_config()
-        base = rtc_configuration(cfg["webrtc"])
         # max-bundle: with aiortc's default (balanced) a second m-line of a kind is bound to
         # the first one's transport before BUNDLE is applied, and then never sends
-        self.rtc_configuration = RTCConfiguration(
-            iceServers=base.iceServers, iceTransportPolicy=base.iceTransportPolicy,
-            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        self.rtc_configuration = rtc_configuration(
+            cfg["webrtc"], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.host_addresses: list[str] | None = cfg["webrtc"]["host_addresses"]
         self.engine = engine or get_engine()
         self.view = view
