@@ -12,7 +12,7 @@ import zero_nb
 from tests.conftest import UNIT, close_to, wait_until
 from tests.integration.test_mesh import BLUE, RED, join
 from zero_nb import sources
-from zero_nb.kernel_rtc import ice
+from zero_nb.kernel_rtc.net import ice
 
 pytestmark = pytest.mark.media
 

@@ -29,7 +29,7 @@ try:  # aiortc >= 1.16; 1.14 and 1.15 (the newest on Python 3.10) have no ICE tr
 except ImportError:
     RTCIceTransportPolicy = None  # type: ignore[assignment,misc]
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["host_addresses", "ice_problem", "local_addresses", "rtc_configuration"]
 
