@@ -14,6 +14,7 @@ from ..kernel_rtc.feeds import AudioFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
 from ..kernel_rtc.sources import FeedSource
 from ..sfu.kernel import Sfu
+from . import comm_down
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class Conference(LinkWidget):
 
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
+
+    def _forward_from(self) -> Any:
+        return comm_down.mesh_receivers(self.room)
 
     def _watched_sfu(self) -> Sfu | None:
         """The room's SFU, when the page receives from Janus itself."""
