@@ -5,8 +5,8 @@
  * frames as binary buffers; here each slot's video is decoded (VideoDecoder VP8, or JPEG with
  * createImageBitmap where WebCodecs is missing: not a secure context) and painted on the
  * slot's canvas, its audio decoded (AudioDecoder Opus) and played through one AudioWorklet.
- * Every message is acked (`m.ctl` `ack`: the kernel bounds the bytes in flight with it, and
- * drops delta frames while the comm is backed up); a decoder error or a slot starting
+ * Messages are acked (`m.ctl` `ack` with the highest `seq`, coalesced: the kernel bounds
+ * the messages in flight with it, and drops delta frames while the comm is backed up); a decoder error or a slot starting
  * mid-stream asks for a key frame (`m.ctl` `keyframe`). Messages: docs/widget-protocol.md.
  *
  * Audio and video stay in sync by keeping the audio path short: the worklet plays from a
@@ -21,6 +21,11 @@
 const AUDIO_RATE = 48000;
 const AUDIO_TARGET_S = 0.04;
 const AUDIO_MAX_S = 0.15;
+// Acks are coalesced (every ACK_EVERY messages, or ACK_MS after the first unacked one): each
+// page -> kernel message also makes the kernel publish two status messages to the page,
+// traffic a slow tunnel would otherwise carry once per frame. The kernel allows 8 unacked.
+const ACK_EVERY = 4;
+const ACK_MS = 100;
 
 /** What this page can decode: WebCodecs exists only in secure contexts. */
 export function decoders() {
@@ -84,6 +89,7 @@ class SlotVideo {
     this.needKey = true;
     this.painted = 0;
     this.errors = 0;
+    this.keyBytes = 0; // the last key frame's size (stats: what a restart costs)
     /** @type {((info: {canvas: HTMLCanvasElement, ts: number}) => void) | null} tests, benchmark */
     this.onPaint = null;
     /** image bitmaps being made (JPEG): at most one, newest wins */
@@ -103,7 +109,10 @@ class SlotVideo {
     }
     if (this.needKey && !head.key) return; // the kernel sends one: we asked when we began
     if (!this.decoder || this.decoder.state === "closed") this.decoder = this.newDecoder();
-    if (head.key) this.needKey = false;
+    if (head.key) {
+      this.needKey = false;
+      this.keyBytes = buffer.byteLength;
+    }
     try {
       this.decoder.decode(new EncodedVideoChunk({ type: head.key ? "key" : "delta",
         timestamp: head.ts, data: buffer }));
@@ -210,6 +219,9 @@ export class CommDown extends EventTarget {
     this.audios = new Map();
     this.messages = 0;
     this.lastSeq = 0;
+    this.unacked = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.ackTimer = null;
     this.keyRequests = 0;
     /** @type {AudioContext | null} */
     this.audioContext = null;
@@ -269,6 +281,13 @@ export class CommDown extends EventTarget {
     else this.node.port.postMessage({ slot, pcm }, pcm.map((p) => p.buffer));
   }
 
+  flushAck() {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.unacked = 0;
+    this.control({ op: "ack", seq: this.lastSeq });
+  }
+
   /** @param {number} slot */
   askKey(slot) {
     this.keyRequests += 1;
@@ -294,7 +313,9 @@ export class CommDown extends EventTarget {
   receive(msg, buffers) {
     this.messages += 1;
     this.lastSeq = Math.max(this.lastSeq, msg.seq);
-    this.control({ op: "ack", seq: msg.seq });
+    this.unacked += 1;
+    if (this.unacked >= ACK_EVERY) this.flushAck();
+    else this.ackTimer ??= setTimeout(() => this.flushAck(), ACK_MS);
     msg.frames.forEach((head, i) => {
       const buffer = buffers[i];
       if (!buffer) return;
@@ -313,11 +334,13 @@ export class CommDown extends EventTarget {
 
   /** Counters for tests and the stats line. */
   stats() {
-    /** @type {Record<number, {painted: number, errors: number, audio: number}>} */
+    /** @type {Record<number, {painted: number, errors: number, keyBytes: number, audio: number}>} */
     const slots = {};
-    for (const [slot, v] of this.videos) slots[slot] = { painted: v.painted, errors: v.errors, audio: 0 };
+    for (const [slot, v] of this.videos) {
+      slots[slot] = { painted: v.painted, errors: v.errors, keyBytes: v.keyBytes, audio: 0 };
+    }
     for (const [slot, a] of this.audios) {
-      slots[slot] ??= { painted: 0, errors: 0, audio: 0 };
+      slots[slot] ??= { painted: 0, errors: 0, keyBytes: 0, audio: 0 };
       slots[slot].audio = a.decoded;
     }
     return { messages: this.messages, seq: this.lastSeq, keyRequests: this.keyRequests,
@@ -328,6 +351,7 @@ export class CommDown extends EventTarget {
   close(reason = "") {
     if (this.started) this.control({ op: "transport", transport: "webrtc", reason });
     this.model.off("msg:custom", this._onMessage);
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
     for (const v of this.videos.values()) v.close();
     for (const a of this.audios.values()) a.close();
     this.videos.clear();

@@ -70,7 +70,7 @@ READ_STAMPS_JS = "(slot) => {" + _STAMP_FN + """
     const ctx = video.canvas.getContext("2d", { willReadFrequently: true });
     video.onPaint = () => {
       const s = readStamp(ctx);
-      if (s) window.__znbStamps.push([s[0], ageOf(s[1]), performance.now()]);
+      if (s && ageOf(s[1]) < 60000) window.__znbStamps.push([s[0], ageOf(s[1]), performance.now()]);
     };
   }
   return window.__znbStamps.splice(0);
@@ -90,7 +90,7 @@ READ_VIDEO_STAMPS_JS = "(key) => {" + _STAMP_FN + """
       if (el.videoWidth) {
         ctx.drawImage(el, 0, 0, 128, 24, 0, 0, 128, 24);
         const s = readStamp(ctx);
-        if (s) window.__znbVStamps.push([s[0], ageOf(s[1]), performance.now()]);
+        if (s && ageOf(s[1]) < 60000) window.__znbVStamps.push([s[0], ageOf(s[1]), performance.now()]);
       }
       el.requestVideoFrameCallback(tick);
     };

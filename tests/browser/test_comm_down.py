@@ -41,11 +41,18 @@ def bg_server() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iterator[JupyterLab]:
+def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any
+               ) -> Iterator[JupyterLab]:
     root = tmp_path_factory.mktemp("clab") / "nb"
     root.mkdir()
     with jupyter_lab(root, {"ZNB_URL": bg_server.url}) as lab:
         yield lab
+
+
+@pytest.fixture
+def lab(lab_server: JupyterLab) -> Iterator[JupyterLab]:
+    yield lab_server
+    lab_server.reset()
 
 
 def down_stats(page: Any) -> dict[str, Any]:
@@ -89,7 +96,7 @@ def test_bot_tile_and_tone_over_the_comm_behind_a_tunnel(lab, remote, red_clip, 
         "import os, zero_nb\n"
         f"room = zero_nb.join('cdown', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
         "room"])
-    bot.wait_for_peers(1, timeout=30 * UNIT)
+    wait_until(lambda: bot.peers, 30 * UNIT, "the notebook in the bot's session")
     key = bot.peer_id
     wait_until(lambda: slot_of(page, key) >= 0, 20 * UNIT, "the bot's slot")
     slot = slot_of(page, key)
@@ -137,13 +144,13 @@ def test_a_throttled_tunnel_drops_frames_instead_of_growing_latency(lab, remote,
             "import os, zero_nb\n"
             f"room = zero_nb.join('cslow', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
             "room"], base=f"http://127.0.0.1:{throttle.port}")
-        bot.wait_for_peers(1, timeout=30 * UNIT)
+        wait_until(lambda: bot.peers, 30 * UNIT, "the notebook in the bot's session")
         wait_until(lambda: slot_of(page, bot.peer_id) >= 0, 20 * UNIT, "the bot's slot")
         slot = slot_of(page, bot.peer_id)
         wait_until(lambda: page.evaluate(READ_STAMPS_JS, slot), 20 * UNIT, "stamped frames")
         settle(2.0)
         fast = page.evaluate(READ_STAMPS_JS, slot)
-        throttle.rate = 12_000  # bytes/s: far below the bot's video
+        throttle.rate = 30_000  # bytes/s: below the bot's video (~60 kB/s), above a key frame a second
         settle(3.0)  # the throttle takes hold
         page.evaluate(READ_STAMPS_JS, slot)
         settle(8.0)

@@ -45,45 +45,97 @@ def test_deltas_before_the_first_key_frame_are_dropped_and_a_key_asked_for():
     assert flow.wanted_keys(5.0) == []
 
 
-def test_backed_up_by_bytes_drops_deltas_and_restarts_from_a_key():
-    """Past max_inflight unacked bytes nothing is sent; pending deltas drop, the slot waits
-    for a key frame; after the ack the key (not the stale deltas) goes out."""
-    flow = DownFlow(max_inflight=5000, max_age=10.0)
-    flow.push(video(0, True, size=6000))
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_full_window_holds_frames_then_drops_the_chain_and_restarts_from_a_key():
+    """With max_messages unacked nothing is sent; frames wait up to max_hold, then the
+    slot's deltas drop and it waits for a key; after the ack the key (not the stale deltas)
+    goes out."""
+    clock = Clock()
+    flow = DownFlow(max_messages=1, max_hold=0.15, max_age=10.0, clock=clock)
+    flow.push(video(0, True))
     assert flow.take(0.0) is not None
+    assert flow.backed_up(0.0)
     flow.push(video(0, False))
-    assert flow.take(0.01) is None  # backed up
-    assert flow.dropped()[0] == 1
+    assert flow.take(0.1) is None and flow.dropped() == {0: 0}  # held, not dropped yet
+    flow.ack(1)
+    content, _ = flow.take(0.12)  # in time: the chain goes on
+    assert [f["key"] for f in content["frames"]] == [False]
+    clock.t = 0.2
+    flow.push(video(0, False))
+    assert flow.take(0.3) is None
+    assert flow.take(0.4) is None and flow.dropped()[0] == 1  # held past max_hold
     flow.push(video(0, False))  # still no key: dropped at once
     assert flow.dropped()[0] == 2
-    assert flow.wanted_keys(0.02) == [0]
+    assert flow.wanted_keys(0.4) == [0]
+    clock.t = 0.5
     flow.push(video(0, True))
     flow.push(video(0, False))
-    assert flow.take(0.03) is None
+    assert flow.take(0.7) is None
     assert flow.dropped()[0] == 3  # the key's delta; the key is kept
-    flow.ack(1)
-    content, _ = flow.take(0.04)
+    flow.ack(2)
+    content, _ = flow.take(0.8)
     assert [f["key"] for f in content["frames"]] == [True]
-    assert content["seq"] == 2
+    assert content["seq"] == 3
 
 
-def test_backed_up_by_age_bounds_latency():
-    """An unacked message older than max_age stops sending however few bytes it had."""
-    flow = DownFlow(max_age=0.4)
+def test_the_window_follows_the_ack_round_trip():
+    """Acks slower than target_rtt halve the window (once per round trip), fast ones grow
+    it back by one up to max_messages."""
+    clock = Clock()
+    flow = DownFlow(max_messages=8, target_rtt=0.25, clock=clock)
+
+    def send_and_ack(rtt: float) -> None:
+        flow.push(audio(0))
+        flow.take(clock.t)
+        clock.t += rtt
+        flow.ack(flow.seq)
+
+    send_and_ack(0.5)
+    assert flow.window == 4
+    send_and_ack(0.5)
+    assert flow.window == 2
+    send_and_ack(0.01)
+    send_and_ack(0.01)
+    assert flow.window == 4
+    for _ in range(10):
+        send_and_ack(0.01)
+    assert flow.window == 8
+
+
+def test_the_bytes_window_counts_message_overhead():
+    """Bytes in flight include what a Jupyter message adds, and bound the window too."""
+    flow = DownFlow(max_messages=100, max_inflight=5000)
+    flow.push(video(0, True, size=4500))
+    flow.take(0.0)
+    assert flow.inflight_bytes() > 5000 and flow.backed_up(0.0)
+    flow.ack(1)
+    assert flow.inflight_bytes() == 0
+
+
+def test_an_old_unacked_message_drops_every_held_delta():
+    """An unacked message older than max_age (the page or its tunnel stalled) drops held
+    deltas at once: latency stays bounded however few bytes were in flight."""
+    flow = DownFlow(max_messages=100, max_age=0.4, max_hold=10.0)
     flow.push(video(0, True))
     flow.take(0.0)
     flow.push(video(0, False))
     assert flow.take(0.3) is not None  # 0.3 s: still fine
     flow.push(video(0, False))
-    assert flow.backed_up(0.5)
-    assert flow.take(0.5) is None
+    assert flow.take(0.5) is None and flow.dropped()[0] == 1
     flow.ack(2)
     assert not flow.backed_up(0.5)
 
 
 def test_audio_keeps_only_its_newest_packets_while_backed_up():
     """Memory stays bounded while the comm is stuck: audio keeps its newest few packets."""
-    flow = DownFlow(max_age=0.1)
+    flow = DownFlow(max_messages=1)
     flow.push(audio(0))
     flow.take(0.0)
     for i in range(500):

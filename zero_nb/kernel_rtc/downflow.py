@@ -4,18 +4,24 @@
 hands out at most one ``m.down`` message at a time (:meth:`DownFlow.take`) carrying every
 slot's pending frames, so a class of 30 tiles costs one iopub message per send, far under
 jupyter_server's iopub rate limit. The page acks the highest ``seq`` it received
-(:meth:`DownFlow.ack`); while the bytes in flight pass ``max_inflight`` or the oldest
-unacked message is older than ``max_age`` the comm counts as backed up: nothing is sent,
-video delta frames are dropped (a slot that lost one waits for its next key frame, which
-:meth:`DownFlow.wanted_keys` asks its source for) and audio keeps only its newest packets.
-So latency stays bounded by ``max_age`` plus one message, and memory by ``max_pending`` per
-slot, whatever the comm does: frames drop instead.
+(:meth:`DownFlow.ack`). At most ``window`` messages (and ``max_inflight`` bytes) are in
+flight; the window follows the time an ack takes (halved when it passes ``target_rtt``,
+grown by one while under half of it, up to ``max_messages``), so on a slow tunnel only what
+it carries in about ``target_rtt`` is ever queued past the kernel: a slow comm then holds frames here, where they can be dropped, rather than in
+the Jupyter server's socket buffers, where they could only add latency. A video frame held
+longer than ``max_hold`` (or any while the oldest unacked message is older than ``max_age``)
+is dropped with the rest of its chain: the slot waits for its next key frame, which
+:meth:`DownFlow.wanted_keys` asks its source for; audio keeps only its newest packets.
+So latency stays near ``max_hold`` plus the messages in flight, and memory within
+``max_pending`` per slot, whatever the comm does: frames drop instead.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,8 @@ __all__ = ["DownFlow", "Frame"]
 
 KEY_RETRY_S = 0.3  # a key frame asked for and not seen: ask again after this long
 AUDIO_KEEP = 5  # audio packets (20 ms each) kept per slot while the comm is backed up
+MESSAGE_OVERHEAD = 700  # bytes a Jupyter message adds around the content (header, session, ...)
+FRAME_OVERHEAD = 80  # bytes of JSON per frame header
 
 
 @dataclass
@@ -52,17 +60,27 @@ class _Slot:
     audio: deque[Frame] = field(default_factory=deque)
     need_key: bool = True  # the page cannot decode a delta until it has this slot's key frame
     asked_at: float | None = None  # when a key frame was last asked for (monotonic)
+    since: float = 0.0  # when the oldest pending video frame was queued
     dropped: int = 0
 
 
 class DownFlow:
     """Pending frames per slot, the messages in flight, and the drop rules."""
 
-    def __init__(self, *, max_inflight: int = 1_500_000, max_age: float = 0.4,
-                 max_pending: int = 2_000_000) -> None:
+    def __init__(self, *, max_messages: int = 8, max_inflight: int = 1_500_000,
+                 max_hold: float = 0.15, max_age: float = 0.5, max_pending: int = 2_000_000,
+                 target_rtt: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_messages = max_messages
+        self.window = max_messages
+        self.target_rtt = target_rtt
+        self.rtt = 0.0  # the latest ack's round trip
+        self._shrunk_at = -1e9
         self.max_inflight = max_inflight
+        self.max_hold = max_hold
         self.max_age = max_age
         self.max_pending = max_pending
+        self._clock = clock
         self.seq = 0
         self.acked = 0
         self._inflight: deque[tuple[int, int, float]] = deque()  # (seq, bytes, sent at)
@@ -79,6 +97,8 @@ class DownFlow:
             if frame.kind == "audio":
                 slot.audio.append(frame)
                 return
+            if not slot.video or frame.key:
+                slot.since = self._clock()
             if frame.key:  # a key frame supersedes whatever is pending for the slot
                 slot.dropped += len(slot.video)
                 slot.video = [frame]
@@ -113,37 +133,56 @@ class DownFlow:
     def ack(self, seq: int) -> None:
         """The page received every message up to ``seq``."""
         with self._lock:
+            now = self._clock()
             if seq > self.acked:
                 self.acked = min(seq, self.seq)
+            sent = None
             while self._inflight and self._inflight[0][0] <= self.acked:
-                self._inflight.popleft()
+                sent = self._inflight.popleft()[2]
+            if sent is None:
+                return
+            self.rtt = now - sent
+            if self.rtt > self.target_rtt:
+                if now - self._shrunk_at >= self.rtt:  # once per round trip
+                    self.window = max(1, self.window // 2)
+                    self._shrunk_at = now
+            elif self.rtt < self.target_rtt / 2:
+                self.window = min(self.max_messages, self.window + 1)
 
     def inflight_bytes(self) -> int:
         with self._lock:
             return sum(size for _, size, _ in self._inflight)
 
     def backed_up(self, now: float) -> bool:
+        """True while no message may be sent (window full)."""
         with self._lock:
-            return self._backed_up(now)
+            return self._full()
 
-    def _backed_up(self, now: float) -> bool:
-        if not self._inflight:
-            return False
-        return (sum(size for _, size, _ in self._inflight) > self.max_inflight
-                or now - self._inflight[0][2] > self.max_age)
+    def _full(self) -> bool:
+        return bool(self._inflight) and (
+            len(self._inflight) >= self.window
+            or sum(size for _, size, _ in self._inflight) > self.max_inflight)
+
+    def _stale(self, now: float) -> bool:
+        return bool(self._inflight) and now - self._inflight[0][2] > self.max_age
 
     # -- messages out (the sender thread) -------------------------------------------------------
     def take(self, now: float) -> tuple[dict[str, Any], list[bytes]] | None:
         """The next ``m.down`` content (without ``view``) and its buffers, or None: nothing
-        pending, or the comm is backed up (then deltas drop, audio keeps its newest)."""
+        pending, or the window is full (then frames held too long drop, audio keeps its
+        newest)."""
         with self._lock:
-            if self._backed_up(now):
+            stale = self._stale(now)
+            if stale or self._full():
                 for slot in self._slots.values():
-                    if slot.video and not slot.video[0].key:
+                    if not slot.video or not (stale or now - slot.since > self.max_hold):
+                        pass
+                    elif not slot.video[0].key:
                         self._restart(slot)
                     elif len(slot.video) > 1:  # keep the key frame, drop its deltas
                         slot.dropped += len(slot.video) - 1
                         del slot.video[1:]
+                        slot.since = now
                     while len(slot.audio) > AUDIO_KEEP:
                         slot.audio.popleft()
                         slot.dropped += 1
@@ -157,10 +196,10 @@ class DownFlow:
             if not frames:
                 return None
             self.seq += 1
-            size = sum(len(f.data) for f in frames)
+            size = MESSAGE_OVERHEAD + sum(len(f.data) + FRAME_OVERHEAD for f in frames)
             self._inflight.append((self.seq, size, now))
             self.sent_frames += len(frames)
-            self.sent_bytes += size
+            self.sent_bytes += sum(len(f.data) for f in frames)
             return ({"type": "m.down", "seq": self.seq, "frames": [f.header() for f in frames]},
                     [f.data for f in frames])
 
