@@ -9,8 +9,8 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["CANVAS_RGB_JS", "DOWN_STATS_JS", "READ_STAMPS_JS", "READ_VIDEO_STAMPS_JS", "USE_COMM_JS",
-           "Throttle", "canvas_rgb", "settle"]
+__all__ = ["CANVAS_RGB_JS", "DOWN_STATS_JS", "READ_STAMPS_JS", "READ_VIDEO_STAMPS_JS",
+           "USE_COMM_JS", "Throttle", "canvas_rgb", "settle"]
 
 # every Conference on the page takes its tiles' media over the comm
 USE_COMM_JS = """(reason) => {
@@ -90,7 +90,8 @@ READ_VIDEO_STAMPS_JS = "(key) => {" + _STAMP_FN + """
       if (el.videoWidth) {
         ctx.drawImage(el, 0, 0, 128, 24, 0, 0, 128, 24);
         const s = readStamp(ctx);
-        if (s && ageOf(s[1]) < 60000) window.__znbVStamps.push([s[0], ageOf(s[1]), performance.now()]);
+        const age = s && ageOf(s[1]);
+        if (s && age < 60000) window.__znbVStamps.push([s[0], age, performance.now()]);
       }
       el.requestVideoFrameCallback(tick);
     };
