@@ -9,7 +9,8 @@ flight; the window follows the time an ack takes (halved when it passes ``target
 grown by one while under half of it, up to ``max_messages``), so on a slow tunnel only what
 it carries in about ``target_rtt`` is ever queued past the kernel: frames wait here, where
 they can be dropped, rather than in the Jupyter server's socket buffers, where they could
-only add latency. A video frame held longer than ``max_hold`` (or any while the oldest unacked message is older than ``max_age``)
+only add latency. A video frame held longer than ``max_hold`` (or any while the oldest
+unacked message is older than ``max_age``)
 is dropped with the rest of its chain: the slot waits for its next key frame, which
 :meth:`DownFlow.wanted_keys` asks its source for; audio keeps only its newest packets.
 So latency stays near ``max_hold`` plus the messages in flight, and memory within
