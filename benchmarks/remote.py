@@ -71,9 +71,9 @@ def window(page: Any, js: str, arg: Any, seconds: float, lab_pid: int) -> dict[s
 
 
 def run(seconds: float, rounds: int) -> dict[str, list[dict[str, float]]]:
-    import zero_nb
     from playwright.sync_api import sync_playwright
 
+    import zero_nb
     from zero_nb import sources
 
     server = zero_nb.serve("127.0.0.1", 0)

@@ -90,6 +90,8 @@ class SlotVideo {
     this.painted = 0;
     this.errors = 0;
     this.keyBytes = 0; // the last key frame's size (stats: what a restart costs)
+    /** @type {MediaStream | null} the canvas captured (slotStream) */
+    this.stream = null;
     /** @type {((info: {canvas: HTMLCanvasElement, ts: number}) => void) | null} tests, benchmark */
     this.onPaint = null;
     /** image bitmaps being made (JPEG): at most one, newest wins */
@@ -237,11 +239,15 @@ export class CommDown extends EventTarget {
     this.started = false;
   }
 
-  /** Ask the kernel for this view's media over the comm (what this page can decode). */
-  start(reason = "") {
+  /**
+   * Ask the kernel for this view's media over the comm (what this page can decode).
+   * `announce` false: the transport switch already told the kernel; only the decoders go.
+   */
+  start(reason = "", announce = true) {
     this.started = true;
-    this.control({ op: "transport", transport: "comm", reason, video: this.caps.video,
-      audio: this.caps.audio });
+    this.control(announce ? { op: "transport", transport: "comm", reason,
+      video: this.caps.video, audio: this.caps.audio }
+      : { op: "decoders", video: this.caps.video, audio: this.caps.audio });
     if (this.caps.audio) this.startAudio();
   }
 
@@ -293,6 +299,20 @@ export class CommDown extends EventTarget {
     this.keyRequests += 1;
     this.control({ op: "keyframe", slot });
   }
+
+  /**
+   * A slot's canvas as a MediaStream (for code that shows a stream in a <video>).
+   * @param {number} slot
+   * @returns {MediaStream}
+   */
+  slotStream(slot) {
+    const video = this.video(slot);
+    video.stream ??= video.canvas.captureStream();
+    return video.stream;
+  }
+
+  /** m.down arrives through this object's own listener (it needs the buffers). */
+  handle() {}
 
   /** @param {number} slot @returns {HTMLCanvasElement} the canvas that shows `slot` */
   canvas(slot) {

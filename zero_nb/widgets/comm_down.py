@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from ..kernel_rtc.downlink import Downlink, Resolve
 
 if TYPE_CHECKING:
+    from ..kernel_rtc.link import LocalLink
     from ..kernel_rtc.room import Room
     from ._base import LinkWidget
 
-__all__ = ["mesh_receivers", "route", "start", "stop"]
+__all__ = ["CommDownlink", "mesh_receivers", "route", "start", "stop"]
 
 log = logging.getLogger("zero_nb.widgets")
 
@@ -39,6 +40,31 @@ def start(widget: LinkWidget, view: str, *, video: str = "vp8", audio: str | Non
     downlink.start()
     log.debug("downlink %s: started (%s, %s)", view, video, audio)
     return downlink
+
+
+class CommDownlink(Downlink):
+    """A :class:`Downlink` for ``link``'s slots (the shape the transport switch builds:
+    ``CommDownlink(widget.send, link)``; ``handle(m.ctl)``, ``close()``). The page's
+    ``decoders`` op picks VP8/Opus or JPEG; pass ``resolve`` (e.g. :func:`mesh_receivers`)
+    to forward mesh peers' frames as received."""
+
+    def __init__(self, send: Any, link: LocalLink, *, engine: Any = None,
+                 resolve: Resolve | None = None, video: str = "vp8",
+                 audio: str | None = "opus") -> None:
+        super().__init__(lambda content, buffers: send(content, buffers), view=link.view,
+                         slots=link.feeds, resolve=resolve, video=video, audio=audio)
+        self.start()
+
+    def handle(self, content: dict[str, Any]) -> None:
+        if content.get("op") == "decoders":  # before any frame: the sources follow
+            self.video = "jpeg" if content.get("video") == "jpeg" else "vp8"
+            self.audio = "opus" if content.get("audio") == "opus" else None
+            self._wake.set()
+            return
+        super().handle(content)
+
+    def close(self) -> None:
+        self.stop()
 
 
 def stop(widget: LinkWidget, view: str | None = None) -> None:
