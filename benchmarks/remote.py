@@ -1,6 +1,6 @@
 """A bot's tile in the Conference widget: over the widget comm vs over today's WebRTC link.
 
-    /work/tools/wrun python benchmarks/remote.py           # ~1 min, writes "## Remote" in RESULTS.md
+    /work/tools/wrun python benchmarks/remote.py          # ~1 min, writes "## Remote"
     /work/tools/wrun python benchmarks/remote.py --quick   # smoke run, prints only
 
 One run, one real JupyterLab, one headless Chromium on the same machine (the WebRTC link
