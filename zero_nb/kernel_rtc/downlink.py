@@ -31,16 +31,15 @@ import av
 from aiortc.codecs.opus import OpusEncoder
 
 from .downflow import DownFlow, Frame
-from .feeds import AudioFeed, VideoFeed
 from .frames import s16_frame
+from .media.feeds import AudioFeed, VideoFeed
+from .net.lowlatency import _CODECS_ATTR, _JB_ATTR
 
 __all__ = ["Downlink", "FeedEncoder", "ForwardTap", "vp8_key", "vp8_size"]
 
 log = logging.getLogger("zero_nb.downlink")
 
 MIN_INTERVAL = 0.012  # at most ~80 m.down messages/s, whatever the number of tiles
-_JB_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.14-1.16 (lowlatency.py checks)
-_CODECS_ATTR = "_RTCRtpReceiver__codecs"
 VIDEO_KBPS = 1200  # re-encoded VP8 at 640x480 30 fps
 JPEG_QUALITY = 6  # mjpeg qscale (2 best .. 31 worst)
 

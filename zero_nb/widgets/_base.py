@@ -16,8 +16,8 @@ import anywidget
 import traitlets
 
 from ..kernel_rtc.engine import get_engine
-from ..kernel_rtc.feeds import AudioFeed, VideoFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
+from ..kernel_rtc.media.feeds import AudioFeed, VideoFeed
 from . import comm_down
 from ._bundle import bundle, js_dir
 

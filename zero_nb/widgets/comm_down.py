@@ -100,7 +100,7 @@ def route(widget: LinkWidget, content: dict[str, Any], resolve: Resolve | None =
 def mesh_receivers(room: Room) -> Resolve:
     """``resolve`` for a room: a mesh peer's receiver of ``kind`` (its frames are forwarded
     as received), None for anything else (SFU feeds, the kernel's own video: encoded)."""
-    from ..kernel_rtc.mesh import Mesh
+    from ..kernel_rtc.net.mesh import Mesh
 
     def resolve(info: dict[str, Any], kind: str) -> Any:
         peer = room.peers.get(str(info.get("peer_id")))
