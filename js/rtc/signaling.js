@@ -37,6 +37,7 @@ export const FATAL_JOIN_ERRORS = new Set([
   "server-full",
   "no-such-session",
   "bad-message",
+  "forbidden-origin",
 ]);
 
 export class SignalingClient extends Emitter {

@@ -62,8 +62,10 @@ class ConferenceView {
       onLeave: () => model.send({ type: "leave", view: this.link.view }),
       onError: (message, code) => this.report(message, code) });
     this.controls.resolution.value = model.get("resolution") || "VGA";
+    /** the link for guests who reach only the Jupyter server, and what their media needs */
+    this.guests = h("div", { class: "znb-guests" });
     this.root = h("div", { class: "znb-conference" }, [this.grid.el, this.controls.el,
-      this.stats.el, this.status.el]);
+      this.stats.el, this.status.el, this.guests]);
     el.append(this.root);
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [["change:participants", () => this.layout()],
@@ -81,6 +83,10 @@ class ConferenceView {
     this.layout();
     this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
+    this.guests.hidden = true;
+    // answered with a message: the link carries the server's token, saved state must not
+    this.guestsAsked = this.link.view;
+    model.send({ type: "guests", view: this.guestsAsked });
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
@@ -250,6 +256,10 @@ class ConferenceView {
   /** @param {any} msg */
   onMessage(msg) {
     if (msg?.type === "sfu-pin" && msg.view === this.pinAsked) this.startViewer(msg);
+    if (msg?.type === "guests" && msg.view === this.guestsAsked) {
+      this.guests.textContent = msg.text ?? "";
+      this.guests.hidden = !msg.text;
+    }
     if (msg?.type !== "levels") return;
     const vad = "active" in msg;
     if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
 
 import zero_nb
@@ -46,10 +44,9 @@ def _is_red(img):
 
 
 def _open(page, session, passphrase):
-    query = urlencode({"session": session, "name": "alice", "autojoin": "1",
-                       "processing": "0"})
+    url = page.url(session=session, name="alice", autojoin="1", processing="0")
     fragment = "" if passphrase is None else f"#e2ee={passphrase}"
-    page.page.goto(f"{page.base_url}/?{query}{fragment}")
+    page.page.goto(f"{url}{fragment}")
     page.page.wait_for_function("() => window.zeroNb !== undefined", timeout=10_000 * UNIT)
     return page
 

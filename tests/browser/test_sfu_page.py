@@ -106,7 +106,7 @@ def test_page_publishes_simulcast_and_a_kernel_switches_layers(browser, sfu_serv
     try:
         context = browser(None)  # Chromium's own fake camera: 640x480, moving
         tab = context.pages[0] if context.pages else context.new_page()
-        page = Page(tab, f"http://127.0.0.1:{sfu_server.port}").open(
+        page = Page(tab, sfu_server).open(
             session="sim", name="student", **QUERY)
         page.wait_state("joined")
         teacher.subscribe(layer="low")
@@ -156,7 +156,7 @@ def test_page_gallery_asks_for_thumbnails_and_the_pinned_high_layer(browser, cal
         sfu_bots("lay", name)
     context = browser(None)  # Chromium's own fake camera: 640x480, two simulcast layers
     tab = context.pages[0] if context.pages else context.new_page()
-    student = Page(tab, f"http://127.0.0.1:{sfu_server.port}").open(
+    student = Page(tab, sfu_server).open(
         session="lay", name="student", mic="0", **QUERY)  # no sound: never the active speaker
     student.wait_state("joined")
     teacher = call_page(sfu_server).open(session="lay", name="teacher", **QUERY)

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..errors import ServerUnreachable, SignalingError, Timeout, join_refused
 from .heartbeat import until_silent
+from .tokens import split_token
 
 __all__ = ["ClientState", "SignalingClient", "media_state"]
 
@@ -66,11 +67,12 @@ class SignalingClient:
         heartbeat: tuple[float, float] = (2.0, 3.0),
         queue_size: int = 1000,
     ) -> None:
-        self.url = url
+        # the token rides in the URL (server.url); it goes to the server in `join`
+        self.url, url_token = split_token(url)
         self.session = session
         self.name = name
         self.password = password
-        self.token = token
+        self.token = token if token is not None else url_token
         self.reconnect = reconnect
         self.on_message = on_message
         self.on_state = on_state

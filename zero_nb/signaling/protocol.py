@@ -58,6 +58,7 @@ class ErrorCode(str, Enum):
     # additions to v1 (clients must treat unknown codes as generic errors)
     SERVER_FULL = "server-full"
     NO_SUCH_SESSION = "no-such-session"
+    FORBIDDEN_ORIGIN = "forbidden-origin"  # a browser page from a site the server does not trust
 
 
 class ProtocolViolation(Exception):

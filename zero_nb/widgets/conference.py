@@ -14,6 +14,7 @@ from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
 from ..kernel_rtc.media.feeds import AudioFeed
 from ..kernel_rtc.media.sources import FeedSource
 from ..sfu.kernel import Sfu
+from ..signaling.links import guests_line, proxy_url_of
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
@@ -188,6 +189,11 @@ class Conference(LinkWidget):
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
                 self.send(secrets)
+        elif kind == "guests":  # a message, not a trait: saved widget state has no token
+            link = proxy_url_of(self.room.server, session=self.room.session,
+                                token=self.room.token)
+            self.send({"type": "guests", "view": content.get("view"),
+                       "text": guests_line(link) or ""})
         else:
             super()._on_command(content)
 
