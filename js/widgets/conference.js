@@ -17,6 +17,7 @@ import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
 import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
+import { CommDown } from "./comm_down.js";
 import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
@@ -41,6 +42,8 @@ class ConferenceView {
     this.capture = Boolean(model.get("capture"));
     this.media = new LocalMedia();
     this.link = this.newLink();
+    /** @type {CommDown | null} the tiles' media over the comm (js/widgets/comm_down.js) */
+    this.down = null;
     /** @type {SfuViewer | null} the others' media straight from Janus (SFU sessions) */
     this.viewer = null;
     /** @type {string | null} the view that asked the kernel for the room's pin */
@@ -87,6 +90,7 @@ class ConferenceView {
     // answered with a message: the link carries the server's token, saved state must not
     this.guestsAsked = this.link.view;
     model.send({ type: "guests", view: this.guestsAsked });
+    registry().conferences.add(this);
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
@@ -142,6 +146,26 @@ class ConferenceView {
     this.pinAsked = null;
   }
 
+  /**
+   * The tiles' media from the kernel over the widget comm instead of the link's WebRTC
+   * (the transport switch calls this; `useWebrtc` goes back).
+   * @param {string} [reason]
+   */
+  useComm(reason = "") {
+    if (this.down?.view === this.link.view) return;
+    this.down?.close();
+    this.down = new CommDown(this.model, this.link.view);
+    this.down.start(reason);
+    this.layout();
+  }
+
+  /** @param {string} [reason] */
+  useWebrtc(reason = "") {
+    this.down?.close(reason);
+    this.down = null;
+    this.layout();
+  }
+
   /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
   newLink() {
     const link = new KernelLink(this.model, { widget: "Conference" });
@@ -156,6 +180,7 @@ class ConferenceView {
     if (this.model.get("slots") === this.link.nslots) return;
     this.link.close();
     this.link = this.newLink();
+    if (this.down) this.useComm("a new view"); // the kernel keys its downlink by view
     this.layout();
     await this.link.start(this.capture ? this.media.tracks : {});
   }
@@ -218,6 +243,12 @@ class ConferenceView {
       return;
     }
     const slot = this.link.slotOf(row.key);
+    if (this.down) {
+      tile.show(null);
+      tile.showCanvas(slot >= 0 ? this.down.canvas(slot) : null);
+      return;
+    }
+    tile.showCanvas(null);
     tile.show(slot >= 0 ? this.link.slotStream(slot) : null);
   }
 
@@ -285,6 +316,8 @@ class ConferenceView {
     for (const stop of this.stopMedia) stop();
     clearInterval(this.levelTimer);
     this.controls.dispose();
+    this.down?.close("closed");
+    registry().conferences.delete(this);
     this.link.close();
     this.closeViewer();
     this.media.dispose();

@@ -188,6 +188,11 @@ class LocalLink:
     def slots(self) -> list[dict[str, Any] | None]:
         return list(self._infos)
 
+    def feeds(self) -> list[tuple[dict[str, Any] | None, Any, Any]]:
+        """Per slot ``(info, video feed, audio feed)`` (a copy; any thread): what the
+        comm transport's downlink sends."""
+        return list(zip(self._infos, *zip(*self._feeds, strict=True), strict=True))
+
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
