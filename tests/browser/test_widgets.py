@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,18 +57,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iter
 def lab(lab_server: JupyterLab) -> Iterator[JupyterLab]:
     """The shared server; afterwards the test's kernels and Lab workspaces are deleted."""
     yield lab_server
-
-    def delete(path: str) -> None:
-        req = urllib.request.Request(f"{lab_server.base}{path}?token={lab_server.token}",
-                                     method="DELETE")
-        urllib.request.urlopen(req, timeout=10).close()
-
-    for session in lab_server.api("/api/sessions"):
-        delete(f"/api/sessions/{session['id']}")
-    # Lab restores the last layout: without this the next test's page reopens this notebook
-    for workspace in lab_server.api("/lab/api/workspaces")["workspaces"]["ids"]:
-        delete(f"/lab/api/workspaces/{workspace}")
-    wait_until(lambda: not lab_server.api("/api/sessions"), 10 * UNIT, "no sessions left")
+    lab_server.reset()
 
 
 def mean_rgb(img: np.ndarray | None) -> np.ndarray | None:
