@@ -58,7 +58,7 @@ class ConferenceView {
     this.listeners = [["change:participants", () => this.layout()],
       ["change:joined", () => this.layout()],
       ["change:local_error", () => this.layout()],
-      ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
+      ["change:stats", () => this.showStats()],
       ["change:slots", () => this.relink()],
       ["change:sfu", () => this.syncViewer()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
@@ -68,7 +68,6 @@ class ConferenceView {
       this.media.on("ended", ({ message }) => this.report(message, "device-lost")),
     ];
     this.layout();
-    this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
   }
 
@@ -125,10 +124,12 @@ class ConferenceView {
     this.pinAsked = null;
   }
 
-  /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
-  newLink() {
-    const link = new KernelLink(this.model, { widget: "Conference" });
-    for (const event of ["slots", "state", "error"]) {
+  /** A local link with as many slots as the kernel asks for (`slots` grows with the class);
+   * once a link moved to the comm, the next ones start there.
+   * @param {string} [mode] */
+  newLink(mode) {
+    const link = new KernelLink(this.model, { widget: "Conference", mode });
+    for (const event of ["slots", "state", "error", "transport"]) {
       link.addEventListener(event, () => this.layout());
     }
     return link;
@@ -138,7 +139,7 @@ class ConferenceView {
   async relink() {
     if (this.model.get("slots") === this.link.nslots) return;
     this.link.close();
-    this.link = this.newLink();
+    this.link = this.newLink(this.link.transport === "comm" ? "comm" : undefined);
     this.layout();
     await this.link.start(this.capture ? this.media.tracks : {});
   }
@@ -209,11 +210,16 @@ class ConferenceView {
     const rows = this.model.get("participants") ?? [];
     this.grid.retain(rows.map((r) => r.key));
     for (const row of rows) this.showRow(row);
-    const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
-    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    const linkText = this.link.statusText();
+    this.showStats();
     this.status.show(this.model.get("joined")
       ? [this.problem, linkText].filter(Boolean).join(" · ") : "left the session");
+  }
+
+  /** The stats line: the link's transport first, then the kernel's per-peer rows. */
+  showStats() {
+    this.stats.set(this.model.get("stats") ?? [], this.link);
   }
 
   /** @param {any} msg */

@@ -3,7 +3,10 @@ port through a tunnel, no other path to the kernel; and the transport switch."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from tests.browser import remote as harness
 from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT
+from zero_nb import sources
 
 pytestmark = pytest.mark.media
 
@@ -60,3 +64,105 @@ def test_harness_reaches_jupyter_only_through_the_tunnel(lab, remote, red_clip, 
     }""", f"http://127.0.0.1:{bg_server.port}/")
     assert probe == {"secure": True, "encoder": "function", "camera": True,
                      "other": "unreachable"}
+
+
+BLUE = (0, 0, 255)
+
+# a kernel thread that writes what the kernel has of the page's media to a JSON file every
+# 0.1 s: the test reads it while cells run (and while a cell sleeps: another thread)
+PROBE = """
+import json, os, threading, time
+def _probe(path, conf, room):
+    while True:
+        img = room.local.video.latest()
+        audio = room.local.audio.feed
+        up = conf.uplink
+        info = {"rgb": None if img is None else [float(x) for x in img.reshape(-1, 3).mean(0)],
+                "frames": room.local.video.frame_count, "audio_frames": audio.frame_count,
+                "level": audio.level_db, "transport": conf.transport,
+                "reason": conf.transport_reason, "up": None if up is None else up.stats()}
+        with open(path + ".tmp", "w") as f:
+            json.dump(info, f)
+        os.replace(path + ".tmp", path)
+        time.sleep(0.1)
+threading.Thread(target=_probe, args=(PROBE_PATH, conf, room), daemon=True).start()
+"""
+
+
+def conference_cells(session: str, probe: Path, transport: str | None = None,
+                     name: str = "nb") -> list[str]:
+    """A notebook whose first cell joins ``session`` and shows its Conference (with
+    ``transport``), with the probe thread writing to ``probe``; the second sleeps 10 s
+    between writing ``probe``.started and ``probe``.done (with subshells the kernel's
+    execution state says idle whenever a comm's subshell goes idle: no use here)."""
+    arg = "" if transport is None else f", transport={transport!r}"
+    return [
+        "import os, zero_nb\nfrom zero_nb.widgets import Conference\n"
+        f"room = zero_nb.join({session!r}, os.environ['ZNB_URL'], name={name!r}, config={CFG})\n"
+        f"conf = Conference(room{arg})\nPROBE_PATH = {str(probe)!r}\n" + PROBE + "\nconf",
+        "import time\nopen(PROBE_PATH + '.started', 'w').close()\ntime.sleep(10)\n"
+        "open(PROBE_PATH + '.done', 'w').close()",
+    ]
+
+
+def read_probe(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_red(rgb: list[float] | None) -> bool:
+    return rgb is not None and rgb[0] > 200 and rgb[1] < 50 and rgb[2] < 50
+
+
+def page_link(page: Any) -> dict[str, Any]:
+    stats = page.evaluate(LINK_STATS_JS)
+    return stats[0] if stats else {}
+
+
+LINK_STATS_JS = """async () => Promise.all([...(window.zeroNbWidgets?.links ?? [])]
+  .map((l) => l.stats()))"""
+
+
+def test_remote_conference_sends_camera_and_mic_over_the_comm(lab, remote, red_clip, bots,
+                                                             tmp_path):
+    """Behind the tunnel, `auto` moves to the comm within 10 s of the widget showing; the
+    camera's red reaches room.local.video.latest() and a bot, the mic's level reaches the
+    kernel, and both keep coming while a cell runs time.sleep(10) (read from a thread)."""
+    bot = bots("rconf", "bot", video=sources.solid(BLUE, 160, 120, fps=15))
+    probe = tmp_path / "probe.json"
+    page = remote(lab.port, red_clip).new_page()
+    page.set_viewport_size({"width": 900, "height": 700})
+    lab.show_conference(page, "r.ipynb", conference_cells("rconf", probe))
+    shown = time.monotonic()
+    info = wait_until(lambda: (p := read_probe(probe)).get("transport") == "comm" and p,
+                      10 * UNIT, f"the transport to move to the comm ({read_probe(probe)})")
+    assert time.monotonic() - shown < 10 * UNIT
+    assert "did not connect" in info["reason"]
+    wait_until(lambda: is_red(read_probe(probe).get("rgb")), 20 * UNIT,
+               f"the page camera's red in room.local.video.latest() ({read_probe(probe)})")
+    wait_until(lambda: read_probe(probe)["level"] > -60, 10 * UNIT,
+               f"the page mic's level in the kernel ({read_probe(probe)})")
+    assert "link: comm" in page.inner_text(".znb-conference .znb-stats")
+    bot.wait_for_peers(1, timeout=30 * UNIT)
+    nb = bot.peer("nb")
+    wait_until(lambda: (img := nb.video.latest()) is not None
+               and is_red(list(img.reshape(-1, 3).mean(0))), 20 * UNIT,
+               "the notebook's camera (red) at the bot")
+
+    # a busy cell: the comm's messages reach the kernel on its subshell thread
+    wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    lab.run_cell(page, 1)
+    wait_until(lambda: Path(f"{probe}.started").exists(), 5 * UNIT, "the sleeping cell")
+    rates = []
+    for _ in range(3):  # three 2 s windows inside the 10 s sleep
+        first, t0 = read_probe(probe), time.monotonic()
+        time.sleep(2.0)
+        last, t1 = read_probe(probe), time.monotonic()
+        rates.append((last["frames"] - first["frames"]) / (t1 - t0))
+        assert is_red(last["rgb"]), last
+    assert not Path(f"{probe}.done").exists(), "the cell should still be sleeping"
+    print(f"camera fps in the kernel during time.sleep over the comm: {rates}; {last}")
+    assert min(rates) > 5, rates
+    assert last["up"]["subshell"] is True

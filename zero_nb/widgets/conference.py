@@ -86,6 +86,9 @@ class Conference(LinkWidget):
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
 
+    def _default_config(self) -> dict[str, Any] | None:
+        return self.room.config
+
     def _watched_sfu(self) -> Sfu | None:
         """The room's SFU, when the page receives from Janus itself."""
         topology = self.room.topology
