@@ -128,10 +128,10 @@ class CommUplink:
                 self._push("audio", frame)
 
     def _codec(self, kind: str, meta: dict[str, Any]) -> Any:
-        codec = self._codecs.get(kind)
+        codec: Any = self._codecs.get(kind)
         if codec is None:
             name = meta.get("codec") or ("vp8" if kind == "video" else "opus")
-            codec = av.CodecContext.create(name, "r")
+            codec = av.CodecContext.create(name, "r")  # audio: an AudioCodecContext
             if kind == "audio":
                 codec.sample_rate = int(meta.get("rate", 48000))
                 codec.layout = "stereo" if int(meta.get("ch", 1)) == 2 else "mono"
