@@ -16,6 +16,7 @@ from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT
 from zero_nb import sources
+from zero_nb.kernel_rtc.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 
@@ -38,7 +39,9 @@ def bg_server() -> Iterator[Any]:
 def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iterator[JupyterLab]:
     root = tmp_path_factory.mktemp("rlab") / "nb"
     root.mkdir()
-    with jupyter_lab(root, {"ZNB_URL": bg_server.url}) as lab:
+    # jupyter.test: a host name that is not loopback, so a page there is no secure context
+    with jupyter_lab(root, {"ZNB_URL": bg_server.url},
+                     ("--ServerApp.local_hostnames=['localhost', 'jupyter.test']",)) as lab:
         yield lab
 
 
@@ -166,3 +169,93 @@ def test_remote_conference_sends_camera_and_mic_over_the_comm(lab, remote, red_c
     print(f"camera fps in the kernel during time.sleep over the comm: {rates}; {last}")
     assert min(rates) > 5, rates
     assert last["up"]["subshell"] is True
+
+    # the widget's Mute and Camera off reach the bot as over WebRTC
+    wait_until(lambda: nb.media == PeerMedia(True, True), 10 * UNIT, f"media on ({nb.media})")
+    page.click(".znb-conference button[data-control='mute']")
+    wait_until(lambda: nb.media == PeerMedia(False, True), 5 * UNIT, f"muted ({nb.media})")
+    page.click(".znb-conference button[data-control='camera']")
+    wait_until(lambda: nb.media == PeerMedia(False, False), 5 * UNIT, f"camera off ({nb.media})")
+
+
+def test_auto_keeps_webrtc_on_the_same_machine(lab, browser, red_clip, tmp_path):
+    """Without the tunnel `auto` connects WebRTC and stays there past the comm timeout."""
+    probe = tmp_path / "probe.json"
+    page = browser(red_clip).new_page()
+    lab.show_conference(page, "same.ipynb", conference_cells("rsame", probe))
+    wait_until(lambda: is_red(read_probe(probe).get("rgb")), 20 * UNIT,
+               f"the camera's red in the kernel ({read_probe(probe)})")
+    connected = time.monotonic()
+    # past the moment `auto` would have moved (5 s after the page started)
+    wait_until(lambda: time.monotonic() - connected > 6, 10 * UNIT, "the comm timeout")
+    info, link = read_probe(probe), page_link(page)
+    assert (info["transport"], link["transport"], link["state"]) == \
+        ("webrtc", "webrtc", "connected"), (info, link)
+    assert info["up"] is None
+    assert "link: webrtc" in page.inner_text(".znb-conference .znb-stats")
+
+
+NO_PROCESSOR_JS = "delete window.MediaStreamTrackProcessor; delete window.MediaStreamTrackGenerator"
+
+
+def test_comm_without_track_processor_captures_from_video_and_worklet(lab, browser, red_clip,
+                                                                     tmp_path):
+    """`transport="comm"` in a browser without MediaStreamTrackProcessor (as Firefox and
+    Safari): the camera through VideoFrame(video) and the mic through an AudioWorklet."""
+    probe = tmp_path / "probe.json"
+    context = browser(red_clip)
+    context.add_init_script(NO_PROCESSOR_JS)
+    page = context.new_page()
+    lab.show_conference(page, "nop.ipynb", conference_cells("rnop", probe, transport="comm"))
+    wait_until(lambda: is_red(read_probe(probe).get("rgb")), 20 * UNIT,
+               f"the camera's red in the kernel ({read_probe(probe)})")
+    wait_until(lambda: read_probe(probe)["level"] > -60, 10 * UNIT,
+               f"the mic's level in the kernel ({read_probe(probe)})")
+    info = read_probe(probe)
+    assert (info["transport"], info["reason"]) == ("comm", "transport: comm (configured)")
+    assert page.evaluate("typeof MediaStreamTrackProcessor") == "undefined"
+
+
+def test_remote_camera_widget_in_notebook7(lab, remote, red_clip, tmp_path):
+    """Notebook 7 behind the tunnel: Camera(transport="comm")'s frames in the kernel."""
+    probe = tmp_path / "cam.json"
+    write_notebook(lab.root / "cam7.ipynb", [
+        "import json, os, threading, time\nfrom zero_nb.widgets import Camera\n"
+        f"cam = Camera(transport='comm', config={CFG})\ncam",
+        "def _probe():\n"
+        "    while True:\n"
+        "        img = cam.video.latest()\n"
+        "        rgb = None if img is None else [float(x) for x in img.reshape(-1, 3).mean(0)]\n"
+        f"        open({str(probe)!r} + '.tmp', 'w').write(json.dumps("
+        "{'rgb': rgb, 'transport': cam.transport}))\n"
+        f"        os.replace({str(probe)!r} + '.tmp', {str(probe)!r})\n"
+        "        time.sleep(0.1)\n"
+        "threading.Thread(target=_probe, daemon=True).start()",
+    ])
+    page = remote(lab.port, red_clip).new_page()
+    lab.run_all_notebook7(page, "cam7.ipynb")
+    page.wait_for_selector(".znb-camera", timeout=30_000 * UNIT)
+    wait_until(lambda: is_red(read_probe(probe).get("rgb")), 30 * UNIT,
+               f"Notebook 7's camera in cam.video.latest() ({read_probe(probe)})")
+    assert read_probe(probe)["transport"] == "comm"
+    assert "link: comm" in page.inner_text(".znb-camera .znb-status")
+
+
+def test_insecure_page_says_why_the_camera_is_off(lab, remote, red_clip, tmp_path):
+    """A plain-http page from another host (no secure context: no camera, no WebCodecs):
+    the widget still shows, moves to the comm and says plainly why the camera is off."""
+    probe = tmp_path / "probe.json"
+    context = remote(lab.port, red_clip,
+                     args=["--host-resolver-rules=MAP jupyter.test 127.0.0.1"])
+    page = context.new_page()
+    write_notebook(lab.root / "insecure.ipynb", conference_cells("rinsec", probe))
+    lab.open(page, "insecure.ipynb", host="jupyter.test")
+    assert page.evaluate("window.isSecureContext") is False
+    lab.run_cell(page, 0)
+    page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+    wait_until(lambda: read_probe(probe).get("transport") == "comm", 15 * UNIT,
+               f"the comm ({read_probe(probe)})")
+    status = page.locator(".znb-conference .znb-status")
+    wait_until(lambda: "not a secure context" in status.inner_text(), 10 * UNIT,
+               "the reason the camera is off")
+    assert page.locator(".znb-conference .znb-tile").count() >= 1

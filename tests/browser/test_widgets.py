@@ -274,12 +274,7 @@ def test_conference_renders_in_notebook7(lab, browser, red_clip, bots):
         "print('done', 7 * 6)",
     ])
     page = browser(red_clip).new_page()
-    page.goto(f"{lab.base}/notebooks/nb7.ipynb?token={lab.token}")
-    wait_until(lambda: lab.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000 * UNIT)
-    # Notebook 7's own menu: Run -> Run All Cells
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    lab.run_all_notebook7(page, "nb7.ipynb")
     page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
     wait_until(lambda: "done 42" in cell_text(page, 1), 20 * UNIT, "the second cell's output")
     bot.wait_for_peers(1, timeout=30 * UNIT)
