@@ -256,13 +256,9 @@ class LocalLink:
             self._tracks[index][1].attach(None)
         self._send_slots()
 
-    def feeds(self, index: int) -> tuple[Any, Any]:
-        """Slot ``index``'s (video, audio) feeds, None where empty (the comm transport)."""
-        return self._feeds[index]
-
     async def to_comm(self) -> None:
         """The page moved to the comm transport: drop the peer connection, keep the slots
-        (``feeds``, ``slots``) for the comm's kernel -> page half; tell the page again."""
+        for the comm's kernel -> page half; tell the page which slot is whose again."""
         await self._close_pc()
         self.state = "comm"
         self._send_slots()
