@@ -159,8 +159,8 @@ class LinkWidget(TickingWidget):
     def _on_ctl(self, view: str, content: dict[str, Any]) -> None:
         op = content.get("op")
         if op == "transport":
+            self.transport_reason = str(content.get("reason") or "")  # first: read together
             self.transport = str(content.get("transport") or "")
-            self.transport_reason = str(content.get("reason") or "")
             log.info("%s: transport %s (%s)", type(self).__name__, self.transport,
                      self.transport_reason)
             if self.transport == "comm":
