@@ -110,7 +110,7 @@ def students(url: str, session: str, clips: list[str], live: bool, conn: Any) ->
     import zero_nb
     from tests import class_support
     from zero_nb import sources
-    from zero_nb.kernel_rtc.encoded import clip_frame
+    from zero_nb.kernel_rtc.media.encoded import clip_frame
 
     conn.recv()  # go
     if live:  # baseline: the same moving content, encoded here per student

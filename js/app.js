@@ -9,7 +9,7 @@
 
 import { CallView } from "./page/call.js";
 import { Chat } from "./page/chat.js";
-import { JoinForm } from "./page/join.js";
+import { JoinForm, socketUrl } from "./page/join.js";
 import { fragmentPassphrase } from "./rtc/e2ee.js";
 import { Session } from "./rtc/session.js";
 import { Controls } from "./ui/controls.js";
@@ -37,8 +37,7 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 class CallPage {
   /** @param {URLSearchParams} query */
   constructor(query) {
-    this.wsUrl = query.get("server")
-      || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    this.wsUrl = query.get("server") || socketUrl(location.href);
     // E2EE hook: the passphrase comes from the URL fragment (#e2ee=...), never sent to a server
     this.session = new Session({ server: this.wsUrl, e2ee: fragmentPassphrase() });
     this.status = new StatusLine($("status"));

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from ._serve import serve
 from .config import load_config
 from .kernel_rtc.engine import get_engine
-from .kernel_rtc.mesh import mesh_only
+from .kernel_rtc.net.mesh import mesh_only
+from .kernel_rtc.net.topology import RoomHost, Topology
 from .kernel_rtc.room import Room
-from .kernel_rtc.topology import RoomHost, Topology
 from .signaling.server import ServerHandle
 
 __all__ = ["embedded_server", "join", "join_async"]

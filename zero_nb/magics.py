@@ -154,6 +154,10 @@ class ZeroMagics(Magics):
         self.server = serve(args.host, args.port, config=self._config(args.config))
         self._push()
         print(f"serving at {self.server.url}")
+        from .signaling.links import guests_line
+
+        if (line := guests_line(self.server.proxy_url)) is not None:
+            print(line)
 
     def _cmd_join(self, args: argparse.Namespace) -> None:
         from ._join import join

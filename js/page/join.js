@@ -11,6 +11,17 @@
 /** @param {string} id */
 const $ = (id) => /** @type {any} */ (document.getElementById(id));
 
+/**
+ * The signaling WebSocket next to the page at `href`: `ws` resolved against the page's own
+ * URL, so the page also works under a path prefix (jupyter-server-proxy's `.../proxy/PORT/`).
+ * @param {string} href
+ */
+export function socketUrl(href) {
+  const url = new URL("ws", href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
 export class JoinForm {
   /**
    * @param {URLSearchParams} query

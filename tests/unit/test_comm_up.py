@@ -19,7 +19,7 @@ import pytest
 
 from zero_nb.config import load_config
 from zero_nb.errors import ConfigError
-from zero_nb.kernel_rtc.feeds import AudioFeed, VideoFeed
+from zero_nb.kernel_rtc.media.feeds import AudioFeed, VideoFeed
 from zero_nb.widgets import comm_up
 from zero_nb.widgets.comm_up import CommUplink
 

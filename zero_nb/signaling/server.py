@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 from .._loop import LoopThread
 from ..config import load_config
 from ..errors import ConfigError
+from . import links
 from .core import CLOSE_POLICY, Action, Close, Limits, Send, SessionHooks, SignalingCore
 from .heartbeat import until_silent
 from .static import http_reply
@@ -246,6 +247,16 @@ class ServerHandle:
     @property
     def port(self) -> int:
         return int(self._server.port)
+
+    @property
+    def proxy_url(self) -> str | None:
+        """The call page through the Jupyter server running this kernel (JupyterHub, Binder,
+        ``ssh -L``): ``<jupyter>/proxy/PORT/?token=...``, for guests who reach only that
+        server; None outside Jupyter, without jupyter-server-proxy, or when this server does
+        not listen on 127.0.0.1 (where the proxy forwards)."""
+        if self._server.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::", ""):
+            return None
+        return links.proxy_url(self.port, token=self._server.core.token)
 
     @property
     def server(self) -> SignalingServer:

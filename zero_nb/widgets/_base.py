@@ -27,8 +27,8 @@ import traitlets
 from ..config import load_config
 from ..errors import ConfigError
 from ..kernel_rtc.engine import get_engine
-from ..kernel_rtc.feeds import AudioFeed, VideoFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
+from ..kernel_rtc.media.feeds import AudioFeed, VideoFeed
 from ._bundle import bundle, js_dir
 from .comm_up import CommUplink
 

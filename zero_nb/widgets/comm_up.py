@@ -24,7 +24,7 @@ from typing import Any
 
 import av
 
-from ..kernel_rtc.feeds import AudioFeed, VideoFeed
+from ..kernel_rtc.media.feeds import AudioFeed, VideoFeed
 
 __all__ = ["KEYFRAME_RETRY_S", "MAX_QUEUED_BYTES", "CommUplink"]
 
