@@ -49,6 +49,7 @@ class CommUplink:
         self.dropped = 0  # video frames skipped while waiting for a key frame or backed up
         self.errors = 0  # decode errors
         self.subshell: bool | None = None  # None until the first message: see receive()
+        self.threads: dict[str, int] = {}  # messages per handling thread
         self._send = send
         self._on_track = on_track
         self._codecs: dict[str, Any] = {}
@@ -67,6 +68,8 @@ class CommUplink:
         # messages handled on the main thread are handled between cells only: a busy cell
         # holds the camera until it ends (the front end has no subshell for this comm)
         self.subshell = threading.current_thread() is not threading.main_thread()
+        self.threads[threading.current_thread().name] = self.threads.get(
+            threading.current_thread().name, 0) + 1
         data = [bytes(b) for b in buffers]
         size = sum(len(b) for b in data)
         with self._cond:
@@ -163,7 +166,7 @@ class CommUplink:
     def stats(self) -> dict[str, Any]:
         return {"video_frames": self.frames["video"], "audio_frames": self.frames["audio"],
                 "bytes": self.bytes, "dropped": self.dropped, "errors": self.errors,
-                "subshell": self.subshell}
+                "subshell": self.subshell, "threads": dict(self.threads)}
 
     def close(self) -> None:
         with self._cond:
