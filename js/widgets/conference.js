@@ -74,7 +74,7 @@ class ConferenceView {
     this.listeners = [["change:participants", () => this.layout()],
       ["change:joined", () => this.layout()],
       ["change:local_error", () => this.layout()],
-      ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
+      ["change:stats", () => this.showStats()],
       ["change:slots", () => this.relink()],
       ["change:sfu", () => this.syncViewer()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
@@ -84,7 +84,6 @@ class ConferenceView {
       this.media.on("ended", ({ message }) => this.report(message, "device-lost")),
     ];
     this.layout();
-    this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
     this.guests.hidden = true;
     // answered with a message: the link carries the server's token, saved state must not
@@ -147,11 +146,15 @@ class ConferenceView {
   }
 
   /**
-   * The tiles' media from the kernel over the widget comm instead of the link's WebRTC
-   * (the transport switch calls this; `useWebrtc` goes back).
+   * The tiles' media from the kernel over the widget comm instead of the link's WebRTC: the
+   * link moves first (camera and mic over the comm too; its `transport` event calls back).
    * @param {string} [reason]
    */
   useComm(reason = "") {
+    if (this.link.transport !== "comm") {
+      this.link.useComm(reason);
+      return;
+    }
     if (this.down?.view === this.link.view) return;
     this.down?.close();
     this.down = new CommDown(this.model, this.link.view);
@@ -166,10 +169,15 @@ class ConferenceView {
     this.layout();
   }
 
-  /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
-  newLink() {
-    const link = new KernelLink(this.model, { widget: "Conference" });
-    for (const event of ["slots", "state", "error"]) {
+  /** A local link with as many slots as the kernel asks for (`slots` grows with the class);
+   * once a link moved to the comm, the next ones start there.
+   * @param {string} [mode] */
+  newLink(mode) {
+    const link = new KernelLink(this.model, { widget: "Conference", mode });
+    link.addEventListener("transport", () => {
+      if (link === this.link && link.transport === "comm") this.useComm(link.reason);
+    });
+    for (const event of ["slots", "state", "error", "transport"]) {
       link.addEventListener(event, () => this.layout());
     }
     return link;
@@ -179,8 +187,8 @@ class ConferenceView {
   async relink() {
     if (this.model.get("slots") === this.link.nslots) return;
     this.link.close();
-    this.link = this.newLink();
-    if (this.down) this.useComm("a new view"); // the kernel keys its downlink by view
+    // on the comm already: the new view starts there (its transport event brings the tiles)
+    this.link = this.newLink(this.link.transport === "comm" ? "comm" : undefined);
     this.layout();
     await this.link.start(this.capture ? this.media.tracks : {});
   }
@@ -261,9 +269,9 @@ class ConferenceView {
     const rows = this.model.get("participants") ?? [];
     this.grid.retain(rows.map((r) => r.key));
     for (const row of rows) this.showRow(row);
-    const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
-    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    const linkText = this.link.statusText();
+    this.showStats();
     this.status.show([this.problem, linkText].filter(Boolean).join(" · "));
   }
 
@@ -279,9 +287,16 @@ class ConferenceView {
       this.stats.el.remove();
       this.link.close();
       this.closeViewer();
+      this.down?.close();
+      this.down = null;
       this.media.stop();
     }
     this.status.show(LEFT_TEXT);
+  }
+
+  /** The stats line: the link's transport first, then the kernel's per-peer rows. */
+  showStats() {
+    this.stats.set(this.model.get("stats") ?? [], this.link);
   }
 
   /** @param {any} msg */

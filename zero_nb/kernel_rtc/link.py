@@ -181,6 +181,13 @@ class LocalLink:
             self._tracks[index][1].attach(None)
         self._send_slots()
 
+    async def to_comm(self) -> None:
+        """The page moved to the comm transport: drop the peer connection, keep the slots
+        for the comm's kernel -> page half; tell the page which slot is whose again."""
+        await self._close_pc()
+        self.state = "comm"
+        self._send_slots()
+
     def slot_of(self, key: str) -> int | None:
         return next((i for i, s in enumerate(self._infos) if s and s["key"] == key), None)
 

@@ -85,6 +85,10 @@ def route(widget: LinkWidget, content: dict[str, Any], resolve: Resolve | None =
         if content.get("transport") == "comm":
             video = "jpeg" if content.get("video") == "jpeg" else "vp8"
             audio = "opus" if content.get("audio") == "opus" else None
+            running: Downlink | None = getattr(widget, "_downlink", None)
+            if running is not None and (running.view, running.video, running.audio) == (
+                    view, video, audio):
+                return False  # told twice (the link, then the tiles' half): keep it
             start(widget, view, video=video, audio=audio, resolve=resolve)
         else:
             stop(widget, view)

@@ -88,6 +88,9 @@ class Conference(LinkWidget):
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
 
+    def _default_config(self) -> dict[str, Any] | None:
+        return self.room.config
+
     def _forward_from(self) -> Any:
         return comm_down.mesh_receivers(self.room)
 
