@@ -17,6 +17,7 @@
 const TICK_MS = 20;
 export const MAX_IN_FLIGHT = 256 * 1024; // bytes sent and not yet acknowledged
 export const MAX_AGE_MS = 600; // an unacked message older than this: backed up
+export const LOST_MS = 1500; // unacked this long: taken as lost, the stream restarts
 export const STALL_MS = 3000; // no ack this long: say the kernel is not reading
 const AUDIO_RATE = 48000;
 const AUDIO_BLOCK = 960; // 20 ms: one Opus frame
@@ -63,7 +64,7 @@ export class CommUplink {
     this.inflightBytes = 0;
     this.lastAck = performance.now();
     this.counts = { framesSent: 0, audioSent: 0, bytesSent: 0, dropped: 0, keyFrames: 0,
-      messages: 0, acked: 0 };
+      messages: 0, acked: 0, lost: 0 };
     this.needKey = true;
     this.stalled = false;
     /** @type {(() => void) | null} */
@@ -113,8 +114,17 @@ export class CommUplink {
   /** The comm is backed up: drop frames before encoding them. */
   backedUp() {
     const oldest = this.inflight.values().next().value;
-    return this.inflightBytes > MAX_IN_FLIGHT ||
-      (oldest !== undefined && performance.now() - oldest.at > MAX_AGE_MS);
+    const age = oldest === undefined ? 0 : performance.now() - oldest.at;
+    if (age > LOST_MS) {
+      // a message (or its ack) that never arrived must not stop the stream for good: forget
+      // what is in flight and start again from a key frame, which the kernel can decode
+      this.inflight.clear();
+      this.inflightBytes = 0;
+      this.counts.lost++;
+      this.needKey = true;
+      return false;
+    }
+    return this.inflightBytes > MAX_IN_FLIGHT || age > MAX_AGE_MS;
   }
 
   // -- video --------------------------------------------------------------------------
