@@ -33,8 +33,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCRtpSender
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpSender
 
 from ...errors import SourceError
 from .sources import AudioSource, MediaSource, VideoSource, _write_stamp

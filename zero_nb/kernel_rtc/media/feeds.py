@@ -20,8 +20,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..frames import as_rgb, audio_to_float
 from ..workers import LatestWorker

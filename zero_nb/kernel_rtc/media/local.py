@@ -16,11 +16,10 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ...errors import SourceError
+from .._aiortc import MediaRelay
 from ..frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
 from ..workers import LatestWorker
 from .feeds import AudioFeed, VideoFeed, pump

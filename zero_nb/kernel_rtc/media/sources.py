@@ -23,8 +23,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ...errors import SourceError
 from ..frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame

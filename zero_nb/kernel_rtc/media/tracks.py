@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..frames import Restamper, s16_frame
 from .feeds import AudioFeed, VideoFeed
