@@ -36,7 +36,7 @@ import numpy as np
 from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpSender
 
 from ...errors import SourceError
-from .sources import AudioSource, MediaSource, VideoSource, _write_stamp
+from .sources import AudioSource, MediaSource, VideoSource, _write_stamp, level_to_amplitude
 
 __all__ = ["EncodedAudioSource", "EncodedVideoSource", "encoded_from_file", "prefer_codec",
            "write_test_clip"]
@@ -384,7 +384,7 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
 
 
 def _write_tone(out: Any, stream: Any, freq_hz: float, seconds: float) -> None:
-    amp = 10 ** (-20 / 20) * np.sqrt(2)
+    amp = level_to_amplitude(-20.0)  # the dBFS of tone() and of the meter (AES17)
     t = np.arange(OPUS_SAMPLES) / AUDIO_RATE
     for i in range(int(seconds * AUDIO_RATE / OPUS_SAMPLES)):
         wave = amp * np.sin(2 * np.pi * freq_hz * (t + i * OPUS_SAMPLES / AUDIO_RATE))

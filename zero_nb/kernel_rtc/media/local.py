@@ -198,6 +198,8 @@ class LocalMedia:
         self._on_error = on_error
         self._on_change = on_change  # the room re-announces what it sends (any thread)
         self._muted = False
+        # orders the widget's or a cell's mute against the loop's change of source
+        self._mute_lock = threading.Lock()
         self._changed = asyncio.Event()
         self.feed: VideoFeed | AudioFeed = VideoFeed("local") if kind == "video" \
             else AudioFeed("local")
@@ -219,13 +221,14 @@ class LocalMedia:
             raise ValueError(f"a {source.kind} source cannot feed local {self.kind}")
         if getattr(source, "encoded", False) and self.filters:
             raise SourceError(_ENCODED_FILTER)
-        old, self.source = self.source, source
+        with self._mute_lock:
+            old, self.source = self.source, source
+            if self._muted:  # muted stays muted across a change of source, as in a browser
+                _mute_source(source, True)
         if old is not None and old is not source:
             old.close()
         if source is not None and self._on_error is not None:
             source.on_error = self._on_error
-        if self._muted:  # muted stays muted across a change of source, as in a browser
-            _mute_source(source, True)
         self._changed.set()
         self._notify()
         if self._pump is None and source is not None:
@@ -334,8 +337,9 @@ class LocalMedia:
 
     @muted.setter
     def muted(self, value: bool) -> None:
-        self._muted = bool(value)
-        _mute_source(self.source, self._muted)
+        with self._mute_lock:
+            self._muted = bool(value)
+            _mute_source(self.source, self._muted)
         self._notify()
 
     @property

@@ -62,6 +62,11 @@ class PeerMedia:
     def camera_off(self) -> bool:
         return self.video is False
 
+    @property
+    def sends_nothing(self) -> bool:
+        """The participant says it sends neither audio nor video (receive-only)."""
+        return self.audio is False and self.video is False
+
     @classmethod
     def from_wire(cls, obj: Any) -> PeerMedia:
         """From a ``peer-media`` message or a roster row's ``media`` (anything else: unknown)."""
