@@ -8,7 +8,8 @@
     │   ├── ServerUnreachable     no server at the address (after retries)
     │   ├── JoinRefused           the server said no; ``code`` is the protocol error code
     │   │   ├── BadPassword
-    │   │   ├── Unauthorized
+    │   │   ├── Unauthorized      no or wrong access token
+    │   │   ├── ForbiddenOrigin   a browser page from a site the server does not trust
     │   │   ├── SessionFull
     │   │   ├── NoSuchSession
     │   │   └── InvalidJoin     the join request itself is malformed (e.g. a bad session name)
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "BadPassword",
     "ConfigError",
+    "ForbiddenOrigin",
     "InvalidJoin",
     "JoinRefused",
     "MediaError",
@@ -80,6 +82,10 @@ class Unauthorized(JoinRefused):
     """The server needs an access token."""
 
 
+class ForbiddenOrigin(JoinRefused):
+    """A browser page from a site the server does not trust (``signaling.allowed_origins``)."""
+
+
 class SessionFull(JoinRefused):
     """The session (or server) is at its limit."""
 
@@ -119,6 +125,7 @@ _JOIN_ERRORS: dict[str, type[JoinRefused]] = {
     "server-full": SessionFull,
     "no-such-session": NoSuchSession,
     "bad-message": InvalidJoin,
+    "forbidden-origin": ForbiddenOrigin,
 }
 
 

@@ -75,8 +75,7 @@ def call_page(browser: Callable[..., Any], bg_server: Any, red_clip: Path
             page = pages[0] if pages else state["context"].new_page()
         else:
             page = state["context"].new_page()
-        base = f"http://127.0.0.1:{(server or bg_server).port}"
-        return Page(page, base)
+        return Page(page, server or bg_server)
 
     return new_page
 

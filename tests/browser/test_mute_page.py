@@ -62,7 +62,7 @@ def test_mute_and_camera_off_show_on_the_other_page_and_the_kernel(call_page, bo
     alice.page.click("#btn-camera")
     wait_flags(bob, alice_id, "")
     (row,) = [p for p in bob.snapshot()["peers"] if p["name"] == "alice"]
-    assert row["media"] == {"audio": True, "video": True}
+    assert row["media"] == {"audio": True, "video": True, "e2ee": False}
     assert not alice.console_errors and not bob.console_errors
 
 

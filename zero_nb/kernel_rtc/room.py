@@ -24,7 +24,8 @@ from aiortc import MediaStreamTrack, RTCRtpTransceiver
 from .._loop import Tasks
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
-from ..signaling.client import ClientState, SignalingClient
+from ..signaling.client import ClientState, SignalingClient, media_state
+from ..signaling.tokens import split_token
 from . import stats as stats_mod
 from .engine import Engine, get_engine
 from .media.encoded import prefer_codec
@@ -46,6 +47,7 @@ from .net.hooks import MediaHooks
 from .net.ice import ice_problem, rtc_configuration
 from .net.mesh import mesh_only
 from .net.peer import PeerMedia, RemotePeer
+from .net.relay import RelayChoice, choose_relay, no_path_hint
 from .net.topology import Topology, TopologyFactory
 from .recording import Recording
 
@@ -154,6 +156,7 @@ class Room:
         self.rtc_configuration = rtc_configuration(webrtc)
         self.host_addresses: list[str] | None = webrtc["host_addresses"]
         self.ice_problem = ice_problem(webrtc)  # feeds: why no peer could ever connect
+        self.relay: RelayChoice | None = None  # which TURN URL aiortc got (net/relay.py)
         self.low_latency: bool = webrtc["low_latency"]
         self.server = server
         self.name = name
@@ -163,7 +166,11 @@ class Room:
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
-        self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
+        configured = self.config["signaling"]["auth"]["token"]
+        # the token usually rides in the server's URL (server.url); an explicit one wins, and
+        # "none" is the server side's opt-out, not a token
+        self._token = token if token is not None else split_token(server)[1] or (
+            configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
@@ -185,6 +192,8 @@ class Room:
         self.speech: Any = addons.speech(self.host) if addons.speech is not None else None
         # end-to-end encryption, an add-on: the key is derived once the session is known
         self._e2ee_passphrase = e2ee if e2ee is not None else self.config["e2ee"]["passphrase"]
+        # announced with our media state: a receiver without the key drops our frames
+        self._encrypts = self._e2ee_passphrase is not None
         self.media_hooks = MediaHooks()
 
     @property
@@ -201,13 +210,19 @@ class Room:
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
         # the join says what we send, so the others' peer-joined carries it at once
-        self._client.media = {"audio": source_live(self._audio_source),
-                              "video": source_live(self._video_source)}
+        self._client.media = media_state(source_live(self._audio_source),
+                                         source_live(self._video_source), self._encrypts)
+        # aiortc takes one TURN URL: try them all while the join is under way (net/relay.py)
+        relay = asyncio.ensure_future(choose_relay(self.rtc_configuration))
         try:
             joined = await self._client.connect(timeout)
+            self.relay = await relay
         except BaseException:
+            relay.cancel()
             self._closed = True  # the caller's sources stay open: a retry can use them
             raise
+        self.rtc_configuration = self.relay.configuration
+        self.ice_problem = self.ice_problem or self.relay.problem
         # local media only once joined: a refused join must not close the caller's sources
         self._local = _Local(  # sources and filters report through report_error
             LocalMedia("video", self._video_source, on_error=self.host.report_error,
@@ -354,7 +369,8 @@ class Room:
         if self._closed or self._client is None or self._local is None:
             return
         self.host.spawn(self._client.set_media(audio=self._local.audio.sending,
-                                          video=self._local.video.sending))
+                                               video=self._local.video.sending,
+                                               e2ee=self._encrypts))
 
     def _remove_peer(self, peer_id: str) -> None:
         timer = self._stale.pop(peer_id, None)
@@ -421,6 +437,11 @@ class Room:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def token(self) -> str | None:
+        """The server's access token this room joined with (the page link carries it)."""
+        return self._token
 
     def peer(self, name: str) -> RemotePeer:
         """The remote peer called ``name`` (KeyError naming the present ones)."""
@@ -590,6 +611,7 @@ class Host:
     def __init__(self, room: Room) -> None:
         self._room = room
         self._tasks = Tasks("a room task")
+        self._no_path_told: set[str] = set()  # peers told "no media path" since they failed
 
     # what the room is
     @property
@@ -696,8 +718,17 @@ class Host:
         self._room._emit("error", peer, text)
 
     def peer_state(self, peer: RemotePeer, state: str) -> None:
-        """A peer's media connection changed state: fire ``state``."""
+        """A peer's media connection changed state: fire ``state`` (and ``error`` once
+        when its connection fails, until it connects again: retries do not repeat it)."""
         self._room._emit("state", peer, state)
+        if state == "connected":
+            self._no_path_told.discard(peer.peer_id)
+        elif (state == "failed" and peer.pc is not None and peer.pc.connectionState == "failed"
+              and peer.peer_id not in self._no_path_told):  # ICE itself, not a lost SFU
+            self._no_path_told.add(peer.peer_id)
+            self.report_error(f"no media path to {peer.name or peer.peer_id}: ICE failed; "
+                              + no_path_hint(self._room.config["webrtc"], self._room.relay),
+                              peer)
 
     def emit(self, event: str, *args: Any) -> None:
         """Fire ``event`` to the room's callbacks (on its worker thread). Any thread."""

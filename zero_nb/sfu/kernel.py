@@ -33,11 +33,11 @@ from .simulcast import LayerSet, layer_count, scalable
 if TYPE_CHECKING:
     from ..kernel_rtc.net.peer import RemotePeer
 
-__all__ = ["Sfu"]
+__all__ = ["Sfu", "layer_name"]
 
 log = logging.getLogger("zero_nb.sfu")
 
-LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
+LAYERS = ("low", "mid", "high")  # asked for as Janus substreams 0, 1, 2; read: layer_name()
 SIZE_POLL_S, SIZE_HOLD_S = 0.25, 1.0  # a new layer count must hold this long to be sent
 NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
@@ -55,6 +55,8 @@ class _Subscription:
         self.task: asyncio.Task[None] | None = None
         self.video_mid: str | None = None  # the subscription's video stream, for configure
         self.switched = asyncio.Event()  # Janus reported a substream since the last configure
+        self.target = len(LAYERS) - 1  # the substream asked for (Janus' default: the top)
+        self.top: int | None = None  # the publisher's top substream, once Janus showed it
         self.nudge: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
@@ -353,7 +355,7 @@ class Sfu(Topology):
         stream: dict[str, Any] = {"feed": sub.feed_id}
         layer = self.layers.get(peer_id, self.default_layer)
         if layer is not None:
-            stream["substream"] = LAYERS.index(layer)
+            stream["substream"] = sub.target = LAYERS.index(layer)
         body: dict[str, Any] = {"request": "join", "ptype": "subscriber", "room": self.room_id,
                                 "streams": [stream]}
         if self.pin:
@@ -405,8 +407,9 @@ class Sfu(Topology):
 
     async def _configure(self, sub: _Subscription, layer: str) -> None:
         assert sub.handle is not None
+        sub.target = LAYERS.index(layer)
         await sub.handle.message({"request": "configure", "streams": [
-            {"mid": sub.video_mid, "substream": LAYERS.index(layer)}]})
+            {"mid": sub.video_mid, "substream": sub.target}]})
 
     async def _nudge(self, sub: _Subscription, layer: str) -> None:
         """Janus switches layers on the target's next key frame and asks the publisher for
@@ -426,7 +429,9 @@ class Sfu(Topology):
                              event: dict[str, Any]) -> None:
         substream = event.get("substream")
         if isinstance(substream, int) and 0 <= substream < len(LAYERS):
-            peer.video.layer = LAYERS[substream]  # what Janus says it now sends
+            if sub.target == len(LAYERS) - 1:  # asked for the top: Janus sends its highest
+                sub.top = max(sub.top or 0, substream)
+            peer.video.layer = layer_name(substream, sub.top)  # what Janus says it now sends
             sub.switched.set()
 
 
@@ -437,6 +442,19 @@ def _skip_remb_estimate(pc: Any) -> None:
     subscription's connection after ``setRemoteDescription`` (its receivers exist then)."""
     for transceiver in pc.getTransceivers():
         skip_remb_estimate(transceiver.receiver)
+
+
+def layer_name(substream: int, top: int | None) -> str:
+    """Janus' substream index in the user's words, whatever the publisher sends: 0 is "low",
+    the publisher's top layer ``top`` (learnt when the top was asked for) is "high", one in
+    between "mid". So a 2-layer sender's layers read "low" and "high"; asking it for "mid"
+    (substream 1) gets its top layer, which reads "high" once Janus has shown that 1 is
+    the top."""
+    if substream == 0:
+        return "low"
+    if substream >= len(LAYERS) - 1 or (top is not None and substream >= top):
+        return "high"
+    return "mid"
 
 
 def _check_layer(layer: str) -> None:

@@ -10,8 +10,10 @@
   engine loop: AES-GCM of a frame is microseconds (benchmarks/RESULTS.md).
 * Codecs: a keyed room negotiates VP8 and Opus only; an H.264 stream is dropped with an
   error instead of being decoded as garbage.
-* Signaling: offers and answers of a keyed room carry ``"e2ee": true`` (Janus: the JSEP
-  flag), so a peer without the key knows the media is encrypted and says ``no-key``.
+* Signaling: each participant's announced media state carries ``"e2ee": true`` when it
+  encrypts, and offers and answers of a keyed room carry it too (Janus: the JSEP flag), so a
+  peer without the key drops those frames before the decoder (no ciphertext decoded as
+  noise) and says ``no-key`` — in mesh and through Janus, which does not tell subscribers.
 
 Call order in ``pc.on("track")``: after ``lowlatency.install``, which replaces the buffer.
 """
@@ -195,11 +197,28 @@ class E2eeHooks(MediaHooks):
         if message is not None and message.get("type") in ("offer", "answer"):
             _crypto(peer, self.keyring).remote_e2ee = bool(message.get("e2ee"))
 
+    def announced(self, peer: Any, encrypts: bool) -> None:
+        """``peer``'s media state says whether it encrypts: without the key its frames are
+        dropped from now on, on the receivers it already has too."""
+        crypto = _crypto(peer, self.keyring)
+        if crypto.announced == encrypts:
+            return
+        crypto.announced = encrypts
+        pc = peer.pc
+        if crypto.active and pc is not None:
+            for transceiver in pc.getTransceivers():
+                track = transceiver.receiver.track
+                if track is not None:
+                    _wrap_receiver(transceiver.receiver, track.kind, crypto)
+
     def status(self, peer: Any) -> str | None:
         """"ok", "no-key", "wrong-key", or None (no E2EE frame seen)."""
         crypto: PeerCrypto | None = peer.addons.get("e2ee")
-        if crypto is None or crypto.state is None:
+        if crypto is None:
             return None
+        if crypto.state is None:
+            # it says it encrypts and we have no key: known before (or without) any frame
+            return "no-key" if crypto.keyring is None and crypto.announced else None
         return crypto.state.value
 
     def counters(self, peer: Any, kind: str) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 the core without the core importing it.
 
 The core calls a room's :class:`MediaHooks` at fixed points: a new sending transceiver, a
-received track, an outgoing and an incoming offer or answer, the peer's add-on state and its
-stats. The base class changes nothing; the E2EE add-on (``kernel_rtc.e2ee.rtc``) is one
-subclass, installed on the room when it joins with a passphrase.
+received track, an outgoing and an incoming offer or answer, what a peer announces (it
+encrypts), the peer's add-on state and its stats. The base class changes nothing; the E2EE
+add-on (``kernel_rtc.e2ee.rtc``) is one subclass, installed on the room when it joins.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ class MediaHooks:
 
     def incoming(self, peer: Any, message: dict[str, Any] | None) -> None:
         """An offer/answer (or Janus JSEP) from ``peer`` arrived."""
+
+    def announced(self, peer: Any, encrypts: bool) -> None:
+        """``peer``'s announced media state says whether it encrypts its media."""
 
     def status(self, peer: Any) -> str | None:
         """``peer.e2ee``: the add-on's word on ``peer`` (None: nothing to say)."""

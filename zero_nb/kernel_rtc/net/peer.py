@@ -49,10 +49,12 @@ class PeerHost(Protocol):
 class PeerMedia:
     """What a participant says it sends (signaling's ``media``): ``audio`` / ``video`` True
     (on), False (muted / camera off, or no such device), None (unknown: its client never
-    says, e.g. an older one — not the same as muted)."""
+    says, e.g. an older one — not the same as muted); ``e2ee`` True: it encrypts its media
+    end to end (without the key its frames are dropped, ``peer.e2ee == "no-key"``)."""
 
     audio: bool | None = None
     video: bool | None = None
+    e2ee: bool = False
 
     @property
     def muted(self) -> bool:
@@ -74,10 +76,10 @@ class PeerMedia:
             return cls()
         audio, video = obj.get("audio"), obj.get("video")
         return cls(audio if isinstance(audio, bool) else None,
-                   video if isinstance(video, bool) else None)
+                   video if isinstance(video, bool) else None, obj.get("e2ee") is True)
 
     def describe(self) -> dict[str, bool | None]:
-        return {"audio": self.audio, "video": self.video}
+        return {"audio": self.audio, "video": self.video, "e2ee": self.e2ee}
 
 
 class RemotePeer:
@@ -91,7 +93,7 @@ class RemotePeer:
         self.video = VideoFeed(name)
         self.audio = AudioFeed(name)
         self.state = "new"
-        self.media = PeerMedia()  # set by the room from signaling (peer-media)
+        self._media = PeerMedia()  # set by the room from signaling (peer-media)
         self.connected_at: float | None = None
         self.joined_at = time.time()
         self.restarts = 0
@@ -99,6 +101,16 @@ class RemotePeer:
         self._tasks: set[asyncio.Future[Any]] = set()
         self.closed = False
         self.addons: dict[str, Any] = {}  # per-peer state of add-ons (E2EE's PeerCrypto)
+
+    @property
+    def media(self) -> PeerMedia:
+        """What the participant announces it sends (set by the room from signaling)."""
+        return self._media
+
+    @media.setter
+    def media(self, media: PeerMedia) -> None:
+        self._media = media
+        self.room.media_hooks.announced(self, media.e2ee)  # it encrypts; we may have no key
 
     @property
     def e2ee(self) -> str | None:
