@@ -17,6 +17,8 @@ encoder hooks: quality     ``RTCRtpSender.__encoder``,                 error at 
 caps, E2EE sealing,        ``_next_encoded_frame``, the encoders'
 simulcast layers           ``__target_bitrate``, ``Vp8Encoder._packetize``
 ICE host allow-list        ``aioice.ice.get_host_addresses``           error at import
+TURN probe (relay.py)      aioice's ``create_turn_endpoint``, STUN     error at import
+                           errors, ``parse_stun_turn_uri``
 simulcast layers (SFU)     ``RTCRtpSender._ssrc``, ``send``/``stop``   error at import
 E2EE receive               ``RTCRtpReceiver.__jitter_buffer``,         error at import
                            ``__codecs``, ``RtpPacket._data``
@@ -40,6 +42,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
+from aioice.stun import TransactionFailed, TransactionTimeout
+from aioice.turn import create_turn_endpoint
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import get_encoder
 from aiortc.codecs.h264 import H264Encoder
@@ -47,6 +51,7 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.contrib.media import MediaRelay
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcicetransport import parse_stun_turn_uri
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
@@ -66,14 +71,18 @@ __all__ = [
     "OpusEncoder",
     "RTCRtpSendParameters",
     "RtpPacket",
+    "TransactionFailed",
+    "TransactionTimeout",
     "UnsupportedAiortc",
     "Vp8Encoder",
     "candidate_from_sdp",
     "check_versions",
+    "create_turn_endpoint",
     "get_encoder",
     "host_address_function",
     "install_host_address_function",
     "packet_payload",
+    "parse_stun_turn_uri",
     "random32",
     "receiver_codecs",
     "receiver_jitter_buffer",
