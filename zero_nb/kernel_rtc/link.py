@@ -16,7 +16,6 @@ kernel -> page ``{"type": "answer", "sdp"}`` · ``{"type": "slots", "slots": [in
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -31,6 +30,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from .._loop import Tasks
 from .engine import Engine, get_engine
 from .media.feeds import AudioFeed, VideoFeed, pump
 from .media.tracks import FeedTrack
@@ -79,7 +79,7 @@ class LocalLink:
         self._infos: list[dict[str, Any] | None] = [None] * slots
         self._feeds: list[tuple[Any, Any]] = [(None, None)] * slots
         self._tracks: list[tuple[FeedTrack, FeedTrack]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks("a local link task")
         self.closed = False
         _live.add(self)
 
@@ -193,9 +193,7 @@ class LocalLink:
 
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _close_pc(self) -> None:
         pc, self.pc = self.pc, None
@@ -203,11 +201,12 @@ class LocalLink:
             for track in pair:
                 track.stop()
         self._tracks = []
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if pc is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await pc.close()
+            except Exception:  # closing: the connection may already be half gone
+                log.debug("closing the local link failed", exc_info=True)
         self.state = "closed"
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from aiortc import MediaStreamError, MediaStreamTrack
 from ...errors import SourceError
 from .._aiortc import MediaRelay
 from ..frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
-from ..workers import LatestWorker
+from ..workers import LatestWorker, Mailbox
 from .feeds import AudioFeed, VideoFeed, pump
 from .quality import Quality
 from .sources import AudioSource, MediaSource, VideoSource
@@ -129,24 +129,6 @@ def _check_audio(block: Any) -> np.ndarray:
     return arr if arr.shape[1] == 2 else np.repeat(arr, 2, axis=1)
 
 
-class _Slot:
-    """One-frame mailbox on the loop: the newest result wins."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.event = asyncio.Event()
-
-    def put(self, value: Any) -> None:
-        self.value = value
-        self.event.set()
-
-    async def get(self) -> Any:
-        await self.event.wait()
-        self.event.clear()
-        value, self.value = self.value, None
-        return value
-
-
 class _OutputTrack(MediaStreamTrack):
     """Frames of the current source, re-stamped; waits while there is no source."""
 
@@ -210,7 +192,7 @@ class LocalMedia:
         self.quality = Quality()  # caps before and in the encoder (video)
         self._worker: LatestWorker[av.VideoFrame, av.VideoFrame] | None = None
         self._filter_pump: asyncio.Task[None] | None = None
-        self._slot: _Slot | None = None
+        self._slot: Mailbox | None = None
         self._audio_executor: Any = None
         if source is not None:
             self.set_source(source)
@@ -271,7 +253,7 @@ class LocalMedia:
     async def _filtered_frame(self) -> av.VideoFrame | None:
         loop = asyncio.get_running_loop()
         if self._worker is None:
-            slot = self._slot = _Slot()
+            slot = self._slot = Mailbox()
             def deliver(frame: av.VideoFrame) -> None:
                 loop.call_soon_threadsafe(slot.put, frame)
 
