@@ -17,7 +17,6 @@ kernel -> page ``{"type": "answer", "sdp"}`` · ``{"type": "slots", "slots": [in
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -222,8 +221,10 @@ class LocalLink:
         if self.engine.in_loop():
             self._spawn(self.close())
             return
-        with contextlib.suppress(Exception):
+        try:
             self.engine.run(self.close(), timeout, "closing the local link")
+        except Exception:  # closing at exit or after the engine stopped: nothing to undo
+            log.debug("closing the local link %s failed", self.view, exc_info=True)
 
     def __repr__(self) -> str:
         return f"<LocalLink {self.view} {self.state} slots={self._infos}>"
