@@ -24,7 +24,6 @@ from typing import Any
 
 from aiortc import (
     RTCBundlePolicy,
-    RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -59,12 +58,10 @@ class LocalLink:
         from .net.ice import rtc_configuration
 
         cfg = config if config is not None else load_config()
-        base = rtc_configuration(cfg["webrtc"])
         # max-bundle: with aiortc's default (balanced) a second m-line of a kind is bound to
         # the first one's transport before BUNDLE is applied, and then never sends
-        self.rtc_configuration = RTCConfiguration(
-            iceServers=base.iceServers, iceTransportPolicy=base.iceTransportPolicy,
-            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        self.rtc_configuration = rtc_configuration(
+            cfg["webrtc"], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.host_addresses: list[str] | None = cfg["webrtc"]["host_addresses"]
         self.engine = engine or get_engine()
         self.view = view
@@ -183,12 +180,24 @@ class LocalLink:
             self._tracks[index][1].attach(None)
         self._send_slots()
 
+    async def to_comm(self) -> None:
+        """The page moved to the comm transport: drop the peer connection, keep the slots
+        for the comm's kernel -> page half; tell the page which slot is whose again."""
+        await self._close_pc()
+        self.state = "comm"
+        self._send_slots()
+
     def slot_of(self, key: str) -> int | None:
         return next((i for i, s in enumerate(self._infos) if s and s["key"] == key), None)
 
     @property
     def slots(self) -> list[dict[str, Any] | None]:
         return list(self._infos)
+
+    def feeds(self) -> list[tuple[dict[str, Any] | None, Any, Any]]:
+        """Per slot ``(info, video feed, audio feed)`` (a copy; any thread): what the
+        comm transport's downlink sends."""
+        return list(zip(self._infos, *zip(*self._feeds, strict=True), strict=True))
 
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

@@ -361,8 +361,10 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.bit_rate = kbps * 1000
         video.codec_context.gop_size = max(1, round(keyframe_s * fps))
+        if codec == "libx264":  # as an attribute: PyAV 14 refuses the option "profile"
+            video.codec_context.profile = "Baseline"
         video.codec_context.options = (
-            {"profile": "baseline", "bf": "0", "tune": "zerolatency"} if codec == "libx264"
+            {"bf": "0", "tune": "zerolatency"} if codec == "libx264"
             else {"kf_min_dist": str(max(1, round(keyframe_s * fps))), "auto-alt-ref": "0",
                   "lag-in-frames": "0", "minrate": str(kbps * 1000),  # CBR: near kbps
                   "maxrate": str(kbps * 1000), "bufsize": str(kbps * 1000)})

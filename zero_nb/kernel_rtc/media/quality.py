@@ -161,9 +161,43 @@ def _capped_class(base: type) -> type:
     def put(self: Any, bitrate: int) -> None:  # from REMB
         self._zero_nb_estimate = max(FLOOR_BPS, min(int(bitrate), _MAX_BPS[base]))
 
-    cls = _classes[base] = type(f"Capped{base.__name__}", (base,),
-                                {"target_bitrate": property(get, put)})
+    members: dict[str, Any] = {"target_bitrate": property(get, put)}
+    if base is Vp8Encoder:
+        members["codec"] = property(_codec, _set_codec)
+    cls = _classes[base] = type(f"Capped{base.__name__}", (base,), members)
     return cls
+
+
+class _NoDenoiser:
+    """aiortc's libvpx context, except that its options never turn the temporal denoiser on.
+
+    aiortc sets noise-sensitivity 4: libvpx then blends a macroblock with the motion-
+    compensated previous frame when they differ little, and at the faster speeds realtime mode
+    picks under CPU load that pulls moving content into still areas (measured: the test
+    pattern's stamp read back wrong in 33 of 3000 frames at cpu-used 8, in 0 without it).
+    Kernel frames are exact numpy pictures, not camera noise. Options take effect when the
+    context opens (its first encode), so they are changed as aiortc sets them."""
+
+    def __init__(self, codec: Any) -> None:
+        object.__setattr__(self, "_codec", codec)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._codec, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "options":
+            value = {**value, "noise-sensitivity": "0"}
+        setattr(self._codec, name, value)
+
+
+def _codec(self: Any) -> Any:
+    return self.__dict__.get("codec")
+
+
+def _set_codec(self: Any, codec: Any) -> None:
+    # aiortc assigns a new context (then its options) whenever size or bitrate change
+    self.__dict__["codec"] = codec if codec is None or isinstance(codec, _NoDenoiser) \
+        else _NoDenoiser(codec)
 
 
 def limitation(encoder: Any, sent_kbps: float | None) -> str | None:
