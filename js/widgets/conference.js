@@ -229,7 +229,7 @@ class ConferenceView {
     const d = this.media.describe();
     this.model.send({ type: "media", view: this.link.view, camera: !d.cameraOff && d.video,
       mic: !d.muted && d.audio, sharing: d.sharing, resolution: d.resolution,
-      data_saver: d.dataSaver }); // quality hook: the kernel caps what it sends (issue 16)
+      data_saver: d.dataSaver }); // quality hook: the kernel caps what it sends
   }
 
   /** @param {Row} row */
@@ -240,7 +240,7 @@ class ConferenceView {
     // your tile: a failing source or filter (room's error event, peer None) while it fails
     tile.update({ name: row.name, state: watched?.state ?? row.state,
       e2ee: watched?.e2ee ?? row.e2ee ?? null,
-      flags: mediaFlags(row.media), // muted / camera off (mute: issue 15)
+      flags: mediaFlags(row.media), // muted / camera off
       banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());
@@ -308,7 +308,7 @@ class ConferenceView {
     }
     if (msg?.type !== "levels") return;
     const vad = "active" in msg;
-    if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
+    if (vad) this.grid.setActive(msg.active); // the kernel's VAD
     this.heard = new Set();
     for (const [key, db] of Object.entries(msg.levels)) {
       if (db === null && this.viewer?.peers.has(key)) continue; // viewerLevels fills it in

@@ -1,6 +1,6 @@
 """What the Conference widget's kernel side syncs to the page, checked without a browser: the
-local error banner (issue 14 item 1), the active speaker from VAD (issue 18) and the peers'
-E2EE state (issue 17)."""
+local error banner, the active speaker from VAD and the peers'
+E2EE state."""
 
 from __future__ import annotations
 

@@ -28,12 +28,12 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from aiortc.codecs.opus import OpusEncoder
 
+from . import _aiortc
+from ._aiortc import OpusEncoder
 from .downflow import DownFlow, Frame
 from .frames import s16_frame
 from .media.feeds import AudioFeed, VideoFeed
-from .net.lowlatency import _CODECS_ATTR, _JB_ATTR
 
 __all__ = ["Downlink", "FeedEncoder", "ForwardTap", "vp8_key", "vp8_size"]
 
@@ -73,8 +73,8 @@ class ForwardTap:
         self.foreign = False
         self._pli = False
         self._size = (0, 0)
-        self._buffer = getattr(receiver, _JB_ATTR)
-        self._codecs: dict[int, Any] = getattr(receiver, _CODECS_ATTR, {})
+        self._buffer = _aiortc.receiver_jitter_buffer(receiver)
+        self._codecs: dict[int, Any] = _aiortc.receiver_codecs(receiver)
         self._inner = self._buffer.add
         self._buffer.add = self._add
 

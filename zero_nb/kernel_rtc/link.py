@@ -16,9 +16,7 @@ kernel -> page ``{"type": "answer", "sdp"}`` · ``{"type": "slots", "slots": [in
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -30,6 +28,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from .._loop import Tasks
 from .engine import Engine, get_engine
 from .media.feeds import AudioFeed, VideoFeed, pump
 from .media.tracks import FeedTrack
@@ -76,7 +75,7 @@ class LocalLink:
         self._infos: list[dict[str, Any] | None] = [None] * slots
         self._feeds: list[tuple[Any, Any]] = [(None, None)] * slots
         self._tracks: list[tuple[FeedTrack, FeedTrack]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks("a local link task")
         self.closed = False
         _live.add(self)
 
@@ -202,9 +201,7 @@ class LocalLink:
 
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _close_pc(self) -> None:
         pc, self.pc = self.pc, None
@@ -212,11 +209,12 @@ class LocalLink:
             for track in pair:
                 track.stop()
         self._tracks = []
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if pc is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await pc.close()
+            except Exception:  # closing: the connection may already be half gone
+                log.debug("closing the local link failed", exc_info=True)
         self.state = "closed"
 
     async def close(self) -> None:
@@ -232,8 +230,10 @@ class LocalLink:
         if self.engine.in_loop():
             self._spawn(self.close())
             return
-        with contextlib.suppress(Exception):
+        try:
             self.engine.run(self.close(), timeout, "closing the local link")
+        except Exception:  # closing at exit or after the engine stopped: nothing to undo
+            log.debug("closing the local link %s failed", self.view, exc_info=True)
 
     def __repr__(self) -> str:
         return f"<LocalLink {self.view} {self.state} slots={self._infos}>"

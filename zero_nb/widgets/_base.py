@@ -65,6 +65,7 @@ class TickingWidget(anywidget.AnyWidget):
         self._css = _css()
         super().__init__(**kwargs)
         self._stop = threading.Event()
+        self._tick_failed = False
         self._ticker = threading.Thread(target=self._run_ticker, daemon=True,
                                         name=f"zero_nb-{type(self).__name__}")
         self._ticker.start()
@@ -77,8 +78,11 @@ class TickingWidget(anywidget.AnyWidget):
                 return
             try:
                 self._tick()
-            except Exception:
-                log.debug("%s tick failed", type(self).__name__, exc_info=True)
+            except Exception:  # keep ticking; say it once, loudly, then quietly
+                failed, self._tick_failed = self._tick_failed, True
+                (log.debug if failed else log.warning)(
+                    "%s update failed (the widget keeps trying)", type(self).__name__,
+                    exc_info=True)
 
     def _tick(self) -> None:
         pass

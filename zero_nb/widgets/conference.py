@@ -190,7 +190,7 @@ class Conference(LinkWidget):
                 self.room.local.audio.muted = not content.get("mic", True)
                 self.room.local.video.muted = not (content.get("camera", True)
                                                    or content.get("sharing", False))
-                # quality (issue 16): the page's data saver caps the kernel
+                # the page's data saver caps what the kernel sends, too
                 self.room.local.video.quality.data_saver(bool(content.get("data_saver")))
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))

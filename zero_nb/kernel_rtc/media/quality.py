@@ -25,8 +25,9 @@ from typing import Any
 
 import av
 from aiortc import RTCRtpSender
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+
+from .._aiortc import H264Encoder, Vp8Encoder, set_encoder_bitrate_field
+from .encoders import encoder_of
 
 __all__ = ["DATA_SAVER", "FLOOR_BPS", "USED_SHARE", "Quality", "limitation", "loss_step",
            "watch_loss"]
@@ -150,13 +151,11 @@ def _capped_class(base: type) -> type:
     go below aiortc's floor."""
     if base in _classes:
         return _classes[base]
-    private = f"_{base.__name__}__target_bitrate"  # what base's encode() reads for bufsize
-
     def get(self: Any) -> int:
         limits = [self._zero_nb_estimate, self._zero_nb_quality.max_bps,
                   self._zero_nb_loss_bps]
         value = max(FLOOR_BPS, min(v for v in limits if v))
-        setattr(self, private, value)
+        set_encoder_bitrate_field(self, base, value)  # what base's encode() reads
         return int(value)
 
     def put(self: Any, bitrate: int) -> None:  # from REMB
@@ -232,8 +231,6 @@ def loss_step(current: float, loss: float, ceiling: float) -> float | None:
 async def watch_loss(sender: RTCRtpSender, interval: float = 1.0) -> None:
     """Apply :func:`loss_step` to ``sender``'s capped encoder from the fraction lost in its
     receiver reports, once per ``interval``, until the sender's transport closes."""
-    from .encoders import encoder_of
-
     while getattr(sender.transport, "state", "closed") not in ("closed", "failed"):
         await asyncio.sleep(interval)
         encoder = encoder_of(sender)

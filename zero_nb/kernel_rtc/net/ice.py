@@ -20,23 +20,23 @@ import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import aioice.ice
 import ifaddr
 from aiortc import RTCConfiguration, RTCIceServer
 
 try:  # aiortc >= 1.16; 1.14 and 1.15 (the newest on Python 3.10) have no ICE transport policy
-    from aiortc.rtcconfiguration import RTCIceTransportPolicy
+    from aiortc import RTCIceTransportPolicy
 except ImportError:
     RTCIceTransportPolicy = None  # type: ignore[assignment,misc]
 
 from ...errors import ConfigError
+from .. import _aiortc
 
 __all__ = ["host_addresses", "ice_problem", "local_addresses", "rtc_configuration"]
 
 _allowed: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "zero_nb_host_addresses", default=None
 )
-_stock_get_host_addresses = aioice.ice.get_host_addresses
+_stock_get_host_addresses = _aiortc.host_address_function()
 _LOOPBACK = ("127.0.0.1", "::1")
 
 
@@ -72,7 +72,7 @@ def _filtered_get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 # Installed once at import; without an allow-list in context it is exactly aioice's own.
-aioice.ice.get_host_addresses = _filtered_get_host_addresses
+_aiortc.install_host_address_function(_filtered_get_host_addresses)
 
 
 @contextlib.contextmanager
