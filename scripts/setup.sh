@@ -25,11 +25,31 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then  # missing, or its interpreter is gone
+  python3 -m venv --clear "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
+# pip only when something changed since the last install into this venv (resolving every
+# dependency takes about a minute): pyproject.toml, the extras, the interpreter or this
+# checkout's path; or when the venv no longer holds a consistent install (a package
+# removed or broken, zero_nb not importable from here). ZERO_NB_REINSTALL=1 forces it.
+stamp="$VENV/.zero_nb-installed-$EXTRAS"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) [$EXTRAS] $("$VENV/bin/python" -VV | tr '\n' ' ') $PWD"
+installed() {
+  [ "${ZERO_NB_REINSTALL:-0}" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] &&
+    (here=$(pwd -P) && py=$(realpath -s "$VENV/bin/python") && cd / && "$py" -c '
+import os, sys, zero_nb  # from /: not the checkout on sys.path, but what the venv installed
+sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(zero_nb.__file__))) != sys.argv[1])
+' "$here") >/dev/null 2>&1 &&
+    "$VENV/bin/python" -m pip check >/dev/null 2>&1
+}
+if installed; then
+  echo "setup: $VENV already has zero_nb[$EXTRAS] for this pyproject.toml: pip skipped"
+else
+  rm -f "$stamp"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
+  echo "$want" > "$stamp"
+fi
 # npm ci only when package-lock.json changed since the last install (it wipes node_modules)
 if [ "$dev" = 1 ] && ! cmp -s package-lock.json node_modules/.zero_nb-lock; then
   if command -v npm >/dev/null 2>&1; then

@@ -155,8 +155,8 @@ async def _ajoin(session: str | None, server: Any, kwargs: dict[str, Any],
         url = cfg["signaling"]["server_address"]
         local = _local_address(url)
         if local is not None and "token=" not in url:
-            # before the Room exists: a failed first attempt would close the caller's sources
-            # (issue 14 item 8: the retry then sent 0 video frames)
+            # before the Room exists: a failed first attempt would close the caller's sources,
+            # and the retry would then send no video at all
             url = await _ensure_embedded(url, local, cfg)
     room = Room(session, url, config=cfg, topologies=choose_topology, **kwargs)
     return await room._ajoin(timeout)

@@ -78,6 +78,13 @@ _SCHEMA: dict[str, Any] = {
         },
         "audio": {"sample_rate": (48000, (int,))},
     },
+    # the widgets' link to the page: auto (WebRTC, moving to the comm when ICE has not
+    # connected within webrtc_timeout s or fails later), webrtc, or comm (media on the
+    # widget's own comm: through an SSH tunnel, JupyterHub, wherever Jupyter works)
+    "widgets": {
+        "transport": ("auto", (str,)),
+        "webrtc_timeout": (5.0, (int, float)),
+    },
 }
 
 
@@ -93,6 +100,7 @@ DEFAULTS: dict[str, Any] = _defaults(_SCHEMA)
 _CHOICES = {
     "webrtc.ice_transport_policy": ("all", "relay"),
     "media.video.resolution": ("QVGA", "VGA", "HD", "FullHD"),
+    "widgets.transport": ("auto", "webrtc", "comm"),
 }
 
 
@@ -177,6 +185,9 @@ def load_config(
     if (bitrate := result["sfu"]["bitrate"]) is not None and bitrate < 64_000:
         raise ConfigError(f"config key 'sfu.bitrate' is {bitrate} bits/s: Janus ignores caps "
                           "under 64000; give at least 64000 (e.g. 300000 for 300 kbit/s)")
+    if result["widgets"]["webrtc_timeout"] <= 0:
+        raise ConfigError("config key 'widgets.webrtc_timeout' must be > 0 seconds (how long "
+                          "`auto` waits for WebRTC before it moves to the comm), e.g. 5")
     return result
 
 

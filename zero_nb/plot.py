@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import RoomClosed
+
 __all__ = [
     "LiveLevels",
     "LivePlot",
@@ -48,10 +50,10 @@ def _participants(room: Any) -> list[tuple[str, Any]]:
     feeds: list[tuple[str, Any]] = []
     try:
         local = room.local.audio
-        if local.source is not None:
-            feeds.append((f"{room.name or 'me'} (local)", local))
-    except Exception:  # room not joined or closed: remote peers only
-        pass
+    except RoomClosed:  # room not joined yet: remote peers only
+        local = None
+    if local is not None and local.source is not None:
+        feeds.append((f"{room.name or 'me'} (local)", local))
     for pid, peer in room.peers.items():
         feeds.append((peer.name or pid, peer.audio))
     return feeds
@@ -60,10 +62,7 @@ def _participants(room: Any) -> list[tuple[str, Any]]:
 def _draw_levels(ax: Any, room: Any, seconds: float, floor_db: float) -> None:
     now = time.time()
     for label, feed in _participants(room):
-        try:
-            times, values = feed.level_history(seconds)
-        except Exception:
-            continue
+        times, values = feed.level_history(seconds)
         if len(times):
             ax.plot(times - now, np.maximum(values, floor_db), label=label, linewidth=1)
     ax.set_xlim(-seconds, 0)

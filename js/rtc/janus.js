@@ -73,7 +73,9 @@ export class JanusHandle {
   trickle(candidate) {
     const msg = { janus: "trickle", handle_id: this.id,
       candidate: candidate ?? { completed: true } };
-    return this.session._send(msg).catch(() => {});
+    return this.session._send(msg).catch((err) => {
+      console.warn("zero_nb: Janus trickle failed:", err);
+    });
   }
 
   async detach() {
@@ -108,7 +110,9 @@ export class JanusSession {
     const reply = await session._send({ janus: "create" });
     session.id = reply.data.id;
     session._keepalive = setInterval(() => {
-      session._send({ janus: "keepalive" }).catch(() => {});
+      session._send({ janus: "keepalive" }).catch((err) => {
+        console.warn("zero_nb: Janus keepalive failed (the session may time out):", err);
+      });
     }, JANUS_TIMING.keepalive);
     return session;
   }

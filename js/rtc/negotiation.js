@@ -244,7 +244,10 @@ export class Negotiation {
 async function addCandidate(pc, candidate) {
   try {
     await pc.addIceCandidate(candidate);
-  } catch {
-    // a late candidate of a connection that was replaced: its ufrag no longer matches
+  } catch (err) {
+    // expected for a late candidate of a connection that was replaced (its ufrag no longer
+    // matches): logged quietly then, loudly otherwise
+    const stale = pc.signalingState === "closed" || !pc.remoteDescription;
+    (stale ? console.debug : console.warn)("zero_nb: addIceCandidate failed:", err);
   }
 }

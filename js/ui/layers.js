@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Which simulcast layer each gallery tile asks for (issue 16), for the page (js/page/call.js)
+ * Which simulcast layer each gallery tile asks for, for the page (js/page/call.js)
  * and the Conference widget alike: with a few tiles everyone gets "high"; once the grid holds
  * more than FEW_TILES, only the pinned participant and the active speaker get "high" and the
  * thumbnails "low" — the receiver then decodes a quarter of the pixels per thumbnail.

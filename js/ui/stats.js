@@ -87,8 +87,14 @@ export class StatsLine {
     this.el = h("div", { class: "znb-stats" });
   }
 
-  /** @param {StatsRow[]} rows */
-  set(rows) {
-    this.el.textContent = formatStatsLine(rows);
+  /**
+   * @param {StatsRow[]} rows
+   * @param {{transport: string, reason: string} | null} [link]  the widget's link to the
+   *   kernel: which transport ("webrtc", "comm") leads the line, why in its tooltip
+   */
+  set(rows, link = null) {
+    const line = formatStatsLine(rows);
+    this.el.textContent = link?.transport ? `link: ${link.transport} | ${line}` : line;
+    this.el.title = link?.reason ?? "";
   }
 }

@@ -80,6 +80,8 @@ export class Tile {
     this.info = h("div", { class: "znb-info" });
     this.notice = h("div", { class: "znb-notice", role: "status" });
     this.banner = h("div", { class: "znb-banner", role: "alert" });
+    /** @type {HTMLCanvasElement | null | undefined} what showCanvas() shows */
+    this.canvas = undefined;
     /** @type {MediaStream | null | undefined} what show() shows */
     this.stream = undefined;
     /** @type {number | undefined} recent peak level (dBFS) and when it was set */
@@ -131,6 +133,19 @@ export class Tile {
     const audio = stream?.getAudioTracks() ?? [];
     play(this.video, stream ? new MediaStream(video) : null);
     if (!this.local) play(this.audio, stream ? new MediaStream(audio) : null, this.onBlocked);
+  }
+
+  /**
+   * Show a canvas something else paints (media over the widget comm) in place of the
+   * <video>; null goes back to the <video>. The same canvas again is a no-op.
+   * @param {HTMLCanvasElement | null} canvas
+   */
+  showCanvas(canvas) {
+    if (canvas === (this.canvas ?? null)) return;
+    this.canvas?.remove();
+    this.canvas = canvas;
+    this.video.hidden = canvas !== null;
+    if (canvas) this.video.after(canvas);
   }
 
   /** @param {number | null | undefined} db  dBFS (-60..0), null: no audio */

@@ -28,11 +28,13 @@ function render({ model, el }) {
   el.append(root);
   function showState() {
     // a camera/mic problem stays on show: the link's state must not overwrite it
-    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
-    status.show([problem, linkText].filter(Boolean).join(" · "));
+    const linkText = link.statusText();
+    const transport = link.transport ? `link: ${link.transport}` : "";
+    status.show([problem, linkText, transport].filter(Boolean).join(" · "));
   }
   link.addEventListener("state", showState);
   link.addEventListener("error", showState);
+  link.addEventListener("transport", showState);
   const stops = [media.on("change", (tracks) => {
     link.setTracks(tracks);
     preview.srcObject = media.previewStream();

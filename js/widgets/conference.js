@@ -17,6 +17,7 @@ import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
 import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
+import { CommDown } from "./comm_down.js";
 import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
@@ -41,6 +42,8 @@ class ConferenceView {
     this.capture = Boolean(model.get("capture"));
     this.media = new LocalMedia();
     this.link = this.newLink();
+    /** @type {CommDown | null} the tiles' media over the comm (js/widgets/comm_down.js) */
+    this.down = null;
     /** @type {SfuViewer | null} the others' media straight from Janus (SFU sessions) */
     this.viewer = null;
     /** @type {string | null} the view that asked the kernel for the room's pin */
@@ -71,7 +74,7 @@ class ConferenceView {
     this.listeners = [["change:participants", () => this.layout()],
       ["change:joined", () => this.layout()],
       ["change:local_error", () => this.layout()],
-      ["change:stats", () => this.stats.set(model.get("stats") ?? [])],
+      ["change:stats", () => this.showStats()],
       ["change:slots", () => this.relink()],
       ["change:sfu", () => this.syncViewer()],
       ["msg:custom", (msg) => this.onMessage(msg)]];
@@ -81,12 +84,12 @@ class ConferenceView {
       this.media.on("ended", ({ message }) => this.report(message, "device-lost")),
     ];
     this.layout();
-    this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
     this.guests.hidden = true;
     // answered with a message: the link carries the server's token, saved state must not
     this.guestsAsked = this.link.view;
     model.send({ type: "guests", view: this.guestsAsked });
+    registry().conferences.add(this);
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
@@ -142,10 +145,39 @@ class ConferenceView {
     this.pinAsked = null;
   }
 
-  /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
-  newLink() {
-    const link = new KernelLink(this.model, { widget: "Conference" });
-    for (const event of ["slots", "state", "error"]) {
+  /**
+   * The tiles' media from the kernel over the widget comm instead of the link's WebRTC: the
+   * link moves first (camera and mic over the comm too; its `transport` event calls back).
+   * @param {string} [reason]
+   */
+  useComm(reason = "") {
+    if (this.link.transport !== "comm") {
+      this.link.useComm(reason);
+      return;
+    }
+    if (this.down?.view === this.link.view) return;
+    this.down?.close();
+    this.down = new CommDown(this.model, this.link.view);
+    this.down.start(reason);
+    this.layout();
+  }
+
+  /** @param {string} [reason] */
+  useWebrtc(reason = "") {
+    this.down?.close(reason);
+    this.down = null;
+    this.layout();
+  }
+
+  /** A local link with as many slots as the kernel asks for (`slots` grows with the class);
+   * once a link moved to the comm, the next ones start there.
+   * @param {string} [mode] */
+  newLink(mode) {
+    const link = new KernelLink(this.model, { widget: "Conference", mode });
+    link.addEventListener("transport", () => {
+      if (link === this.link && link.transport === "comm") this.useComm(link.reason);
+    });
+    for (const event of ["slots", "state", "error", "transport"]) {
       link.addEventListener(event, () => this.layout());
     }
     return link;
@@ -155,7 +187,8 @@ class ConferenceView {
   async relink() {
     if (this.model.get("slots") === this.link.nslots) return;
     this.link.close();
-    this.link = this.newLink();
+    // on the comm already: the new view starts there (its transport event brings the tiles)
+    this.link = this.newLink(this.link.transport === "comm" ? "comm" : undefined);
     this.layout();
     await this.link.start(this.capture ? this.media.tracks : {});
   }
@@ -196,7 +229,7 @@ class ConferenceView {
     const d = this.media.describe();
     this.model.send({ type: "media", view: this.link.view, camera: !d.cameraOff && d.video,
       mic: !d.muted && d.audio, sharing: d.sharing, resolution: d.resolution,
-      data_saver: d.dataSaver }); // quality hook: the kernel caps what it sends (issue 16)
+      data_saver: d.dataSaver }); // quality hook: the kernel caps what it sends
   }
 
   /** @param {Row} row */
@@ -207,7 +240,7 @@ class ConferenceView {
     // your tile: a failing source or filter (room's error event, peer None) while it fails
     tile.update({ name: row.name, state: watched?.state ?? row.state,
       e2ee: watched?.e2ee ?? row.e2ee ?? null,
-      flags: mediaFlags(row.media), // muted / camera off (mute: issue 15)
+      flags: mediaFlags(row.media), // muted / camera off
       banner: row.local ? this.model.get("local_error") || "" : "" });
     if (row.local && this.capture) {
       if (!tile.stream) tile.show(this.media.previewStream());
@@ -218,6 +251,12 @@ class ConferenceView {
       return;
     }
     const slot = this.link.slotOf(row.key);
+    if (this.down) {
+      tile.show(null);
+      tile.showCanvas(slot >= 0 ? this.down.canvas(slot) : null);
+      return;
+    }
+    tile.showCanvas(null);
     tile.show(slot >= 0 ? this.link.slotStream(slot) : null);
   }
 
@@ -230,9 +269,9 @@ class ConferenceView {
     const rows = this.model.get("participants") ?? [];
     this.grid.retain(rows.map((r) => r.key));
     for (const row of rows) this.showRow(row);
-    const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
-    const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
+    const linkText = this.link.statusText();
+    this.showStats();
     this.status.show([this.problem, linkText].filter(Boolean).join(" · "));
   }
 
@@ -248,9 +287,16 @@ class ConferenceView {
       this.stats.el.remove();
       this.link.close();
       this.closeViewer();
+      this.down?.close();
+      this.down = null;
       this.media.stop();
     }
     this.status.show(LEFT_TEXT);
+  }
+
+  /** The stats line: the link's transport first, then the kernel's per-peer rows. */
+  showStats() {
+    this.stats.set(this.model.get("stats") ?? [], this.link);
   }
 
   /** @param {any} msg */
@@ -262,7 +308,7 @@ class ConferenceView {
     }
     if (msg?.type !== "levels") return;
     const vad = "active" in msg;
-    if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
+    if (vad) this.grid.setActive(msg.active); // the kernel's VAD
     this.heard = new Set();
     for (const [key, db] of Object.entries(msg.levels)) {
       if (db === null && this.viewer?.peers.has(key)) continue; // viewerLevels fills it in
@@ -285,6 +331,8 @@ class ConferenceView {
     for (const stop of this.stopMedia) stop();
     clearInterval(this.levelTimer);
     this.controls.dispose();
+    this.down?.close("closed");
+    registry().conferences.delete(this);
     this.link.close();
     this.closeViewer();
     this.media.dispose();

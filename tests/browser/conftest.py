@@ -24,7 +24,9 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Factory: ``browser(clip=path_or_None, cameras=1)`` -> a fresh Chromium context (own
     profile). ``cameras=N`` without a clip: Chromium's N fake cameras ``fake_device_0`` (I420),
     ``fake_device_1`` (Y16, a depth format: not encoded), ``fake_device_2`` (MJPEG), next to its
-    three fake microphones; ``viewport`` and other options go to Playwright."""
+    three fake microphones; ``args``: more Chromium flags; ``viewport`` and other options go
+    to Playwright (an
+    ``executable_path`` there replaces /usr/bin/chromium: tests/browser/remote.py's wrapper)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -37,13 +39,14 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def launch(clip: Path | None = None, cameras: int = 1, viewport: Any = None,
-               **options: Any) -> Any:
-        args = [f"{f},device-count={cameras}" if f.startswith("--use-fake-device") else f
-                for f in FLAGS]
+               args: Any = (), **options: Any) -> Any:
+        args = [*(f"{f},device-count={cameras}" if f.startswith("--use-fake-device") else f
+                  for f in FLAGS), *args]
         if clip is not None:
             args.append(f"--use-file-for-fake-video-capture={clip}")
+        options.setdefault("executable_path", CHROMIUM)
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / f"profile{len(contexts)}"), executable_path=CHROMIUM,
+            str(tmp_path / f"profile{len(contexts)}"),
             headless=True, args=args, viewport=viewport or {"width": 640, "height": 480},
             **options)
         contexts.append(context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,12 +55,22 @@ class JupyterLab:
     def kernel_states(self) -> list[str]:
         return [s["kernel"]["execution_state"] for s in self.api("/api/sessions")]
 
-    def open(self, page: Any, notebook: str) -> None:
-        """Open ``notebook`` and wait until its kernel is idle."""
-        page.goto(f"{self.base}/lab/tree/{notebook}?token={self.token}")
+    def open(self, page: Any, notebook: str, host: str = "127.0.0.1") -> None:
+        """Open ``notebook`` (at ``host``: a name the browser maps to 127.0.0.1) and wait
+        until its kernel is idle."""
+        page.goto(f"http://{host}:{self.port}/lab/tree/{notebook}?token={self.token}")
         page.wait_for_function("() => window.jupyterapp !== undefined", timeout=30_000 * UNIT)
         wait_until(lambda: self.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=10_000 * UNIT)
+
+    def run_all_notebook7(self, page: Any, notebook: str) -> None:
+        """Open ``notebook`` in Notebook 7 (/notebooks/...), wait for an idle kernel and run
+        every cell from Notebook 7's own menu (Run -> Run All Cells)."""
+        page.goto(f"{self.base}/notebooks/{notebook}?token={self.token}")
+        wait_until(lambda: self.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000 * UNIT)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
 
     def show_conference(self, page: Any, notebook: str, cells: list[str]) -> None:
         """Write ``notebook`` (its first cell shows the Conference), open it in ``page``, run
@@ -68,6 +79,21 @@ class JupyterLab:
         self.open(page, notebook)
         self.run_cell(page, 0)
         page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
+
+    def reset(self) -> None:
+        """Delete every kernel session and Lab workspace (Lab restores the last layout:
+        without this the next test's page reopens the previous notebook)."""
+
+        def delete(path: str) -> None:
+            req = urllib.request.Request(f"{self.base}{path}?token={self.token}",
+                                         method="DELETE")
+            urllib.request.urlopen(req, timeout=10).close()
+
+        for session in self.api("/api/sessions"):
+            delete(f"/api/sessions/{session['id']}")
+        for workspace in self.api("/lab/api/workspaces")["workspaces"]["ids"]:
+            delete(f"/lab/api/workspaces/{workspace}")
+        wait_until(lambda: not self.api("/api/sessions"), 10 * UNIT, "no sessions left")
 
     @staticmethod
     def run_cell(page: Any, index: int) -> None:
@@ -80,8 +106,10 @@ class JupyterLab:
 
 
 @contextmanager
-def jupyter_lab(root: Path, env: dict[str, str]) -> Iterator[JupyterLab]:
-    """``jupyter lab`` on 127.0.0.1 serving ``root``; kernels inherit ``env``."""
+def jupyter_lab(root: Path, env: dict[str, str], args: tuple[str, ...] = ()
+                ) -> Iterator[JupyterLab]:
+    """``jupyter lab`` on 127.0.0.1 serving ``root``; kernels inherit ``env``; ``args`` go to
+    the server's command line."""
     port, token = _free_port(), "zero-nb-test"
     dirs = {k: root.parent / f"jupyter-{k.lower()}" for k in (
         "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "IPYTHONDIR")}
@@ -100,7 +128,7 @@ def jupyter_lab(root: Path, env: dict[str, str]) -> Iterator[JupyterLab]:
          f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
          "--allow-root", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.expose_app_in_browser=True"],
+         "--LabApp.expose_app_in_browser=True", *args],
         env=full_env, stdout=log, stderr=subprocess.STDOUT)
     lab = JupyterLab(root, port, token, proc)
     try:

@@ -1,4 +1,4 @@
-"""The gallery (issue 15): a class of 12 on the page and in the Conference widget through real
+"""The gallery: a class of 12 on the page and in the Conference widget through real
 Janus, the talking one highlighted, a click pins one large; in a mesh the widget's slots grow
 past 8; the notebook's camera goes out to Janus in two layers."""
 

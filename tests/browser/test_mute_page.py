@@ -1,5 +1,5 @@
 """Mute and camera state on the web page's tiles: page to page, page to kernel, kernel to
-page, and for a late joiner (the signaling `media` / `peer-media` messages, issue 15)."""
+page, and for a late joiner (the signaling `media` / `peer-media` messages)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Mute and camera state in the Conference widget (JupyterLab): a kernel peer's mute shows on
-its tile, and the widget's own Mute / Camera off buttons reach the others (issue 15)."""
+its tile, and the widget's own Mute / Camera off buttons reach the others."""
 
 from __future__ import annotations
 

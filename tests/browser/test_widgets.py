@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,18 +57,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iter
 def lab(lab_server: JupyterLab) -> Iterator[JupyterLab]:
     """The shared server; afterwards the test's kernels and Lab workspaces are deleted."""
     yield lab_server
-
-    def delete(path: str) -> None:
-        req = urllib.request.Request(f"{lab_server.base}{path}?token={lab_server.token}",
-                                     method="DELETE")
-        urllib.request.urlopen(req, timeout=10).close()
-
-    for session in lab_server.api("/api/sessions"):
-        delete(f"/api/sessions/{session['id']}")
-    # Lab restores the last layout: without this the next test's page reopens this notebook
-    for workspace in lab_server.api("/lab/api/workspaces")["workspaces"]["ids"]:
-        delete(f"/lab/api/workspaces/{workspace}")
-    wait_until(lambda: not lab_server.api("/api/sessions"), 10 * UNIT, "no sessions left")
+    lab_server.reset()
 
 
 def mean_rgb(img: np.ndarray | None) -> np.ndarray | None:
@@ -286,12 +274,7 @@ def test_conference_renders_in_notebook7(lab, browser, red_clip, bots):
         "print('done', 7 * 6)",
     ])
     page = browser(red_clip).new_page()
-    page.goto(f"{lab.base}/notebooks/nb7.ipynb?token={lab.token}")
-    wait_until(lambda: lab.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000 * UNIT)
-    # Notebook 7's own menu: Run -> Run All Cells
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    lab.run_all_notebook7(page, "nb7.ipynb")
     page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
     wait_until(lambda: "done 42" in cell_text(page, 1), 20 * UNIT, "the second cell's output")
     bot.wait_for_peers(1, timeout=30 * UNIT)

@@ -1,6 +1,6 @@
 """What the Conference widget's kernel side syncs to the page, checked without a browser: the
-local error banner (issue 14 item 1), the active speaker from VAD (issue 18) and the peers'
-E2EE state (issue 17)."""
+local error banner, the active speaker from VAD and the peers'
+E2EE state."""
 
 from __future__ import annotations
 
@@ -109,9 +109,10 @@ def test_participants_carry_mute_and_the_page_mute_is_announced(bg_server, media
             return next((r.get("media") for r in widget.participants if r["name"] == name),
                         None)
 
-        assert media_of("other") == {"audio": True, "video": True}
+        assert media_of("other") == {"audio": True, "video": True, "e2ee": False}
         other.local.audio.mute()
-        assert wait_until(lambda: media_of("other") == {"audio": False, "video": True},
+        assert wait_until(lambda: media_of("other") == {"audio": False, "video": True,
+                                                        "e2ee": False},
                           5 * UNIT), widget.participants
         widget._on_msg(widget, {"type": "media", "view": "v", "camera": True, "mic": False},
                        None)  # what js/widgets/conference.js sends on "Mute"

@@ -15,7 +15,9 @@ from zero_nb.widgets import _bundle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 JS = ROOT / "js"
-WIDGETS = sorted(p.name for p in (JS / "widgets").glob("*.js") if p.name != "link.js")
+# the widgets' entry modules (the others, link.js and the comm transport's, are imported)
+WIDGETS = sorted(p.name for p in (JS / "widgets").glob("*.js")
+                 if "export default" in p.read_text(encoding="utf-8"))
 # a function or method header ending in "{" (declarations, methods, arrow bodies)
 _HEADER = re.compile(r"^\s*(?:export\s+)?(?:async\s+)?(?:function\*?\s+[\w$]+|(?:static\s+)?"
                      r"(?:get\s+|set\s+)?[\w$]+)\s*\([^;]*\)\s*\{\s*$|=>\s*\{\s*$")

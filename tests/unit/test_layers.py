@@ -31,7 +31,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the topology seam", ("net.topology",)),
     ("the mesh", ("net.mesh",)),
     ("add-ons", ("e2ee.*", "speech.*")),
-    ("stats, recording, widget link", ("stats", "recording", "session_recording", "link")),
+    ("stats, recording, widget link and its comm downlink",
+     ("stats", "recording", "session_recording", "link", "downflow", "downlink")),
     ("the room", ("room",)),
     ("the package: plugs the add-ons in", ("",)),
 ]

@@ -637,8 +637,6 @@ def test_available_on_installed_aiortc():
     """The pinned aiortc exposes every internal we rely on."""
     assert lowlatency.AVAILABLE, lowlatency.UNAVAILABLE_REASON
     assert lowlatency.UNAVAILABLE_REASON is None
-    assert "outside the tested range" in (lowlatency._check_version("1.17.0") or "")
-    assert lowlatency._check_version("1.14.0") is None
 
 
 async def test_install_swaps_real_receiver_buffers():

@@ -116,11 +116,23 @@ def test_rtc_configuration_never_none():
     assert cfg.iceServers == []
 
 
+@pytest.mark.skipif(ice.RTCIceTransportPolicy is None, reason="aiortc < 1.16: no relay")
 def test_relay_without_turn_is_an_error():
     """ice_transport_policy relay without a TURN server is a ConfigError saying what to add."""
     webrtc = load_config({"webrtc": {"ice_transport_policy": "relay"}})["webrtc"]
     with pytest.raises(ConfigError, match="TURN"):
         rtc_configuration(webrtc)
+
+
+@pytest.mark.skipif(ice.RTCIceTransportPolicy is not None, reason="aiortc >= 1.16 has relay")
+def test_relay_on_aiortc_without_the_policy_says_to_upgrade():
+    """aiortc 1.14/1.15 (Python 3.10) cannot restrict ICE to relays: a ConfigError says so,
+    while the default policy still makes a configuration."""
+    webrtc = load_config({"webrtc": {"ice_transport_policy": "relay", "ice_servers": [
+        {"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "p"}]}})["webrtc"]
+    with pytest.raises(ConfigError, match=r"aiortc >= 1\.16"):
+        rtc_configuration(webrtc)
+    assert rtc_configuration(load_config({})["webrtc"]).iceServers == []
 
 
 def test_host_addresses_allow_list():

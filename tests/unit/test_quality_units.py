@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from aiortc.codecs.vpx import Vp8Encoder
 
+from zero_nb.kernel_rtc.frames import rgb_to_yuv
+from zero_nb.kernel_rtc.media import sources
 from zero_nb.kernel_rtc.media.quality import FLOOR_BPS, Quality, loss_step
 
 
@@ -44,6 +46,38 @@ def test_capped_encoder_goes_below_aiortcs_floor_and_follows_remb_under_the_cap(
     q.set()
     enc.target_bitrate = 900_000
     assert enc.target_bitrate == 900_000
+
+
+def test_a_kernel_vp8_encoder_runs_without_the_temporal_denoiser():
+    """aiortc's libvpx denoiser smears moving content into still areas (the test pattern's
+    stamp): whatever options aiortc gives a kernel sender's VP8 context, the denoiser is off,
+    and every frame, also across a bitrate change (a new context), decodes to a readable
+    stamp."""
+    import fractions
+
+    from aiortc.codecs.vpx import vp8_depayload
+
+    encoder = Quality().cap_encoder(Vp8Encoder())
+    decoder = av.CodecContext.create("libvpx", "r")
+    make = sources.test_pattern(160, 120, 30)._make
+    contexts: list = []
+    unreadable = 0
+    for i in range(120):
+        if i == 60:
+            encoder.target_bitrate = 300_000  # > 10 % change: aiortc makes a new context
+        frame = rgb_to_yuv(make(i))
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90000)
+        payloads, _ = encoder.encode(frame)
+        if not contexts or encoder.codec is not contexts[-1]:
+            contexts.append(encoder.codec)
+        data = b"".join(vp8_depayload(p) for p in payloads)
+        for out in decoder.decode(av.Packet(data)):
+            unreadable += sources.read_stamp(out.to_ndarray(format="rgb24")) is None
+    assert len(contexts) == 2 and unreadable == 0
+    # what aiortc does when it makes a context (options apply when it opens)
+    encoder.codec = av.CodecContext.create("libvpx", "w")
+    encoder.codec.options = {"noise-sensitivity": "4", "deadline": "realtime"}
+    assert encoder.codec.options == {"noise-sensitivity": "0", "deadline": "realtime"}
 
 
 def test_loss_rule():

@@ -8,6 +8,7 @@ people and s16 stereo 48 kHz on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import time
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "AUDIO_SAMPLES",
     "CLOCK_RATE",
     "VIDEO_CLOCK",
+    "Pacer",
     "Restamper",
     "as_rgb",
     "audio_to_float",
@@ -121,3 +123,25 @@ class Restamper:
         frame.pts = int((now - self._t0) * VIDEO_CLOCK)
         frame.time_base = _VIDEO_BASE
         return frame
+
+
+class Pacer:
+    """Paces media on the wall clock: what sits at media time ``t`` (seconds) is due at
+    origin + ``t``. The first item, an item more than ``resync_s`` late (a stalled loop) and
+    the first after :meth:`restart` move the origin to now: no wait, never a burst."""
+
+    def __init__(self, resync_s: float = 1.0) -> None:
+        self.resync_s = resync_s
+        self._origin: float | None = None
+
+    def restart(self) -> None:
+        self._origin = None
+
+    async def wait(self, t: float) -> None:
+        """Sleep until ``t`` is due."""
+        now = time.monotonic()
+        if self._origin is None or self._origin + t < now - self.resync_s:
+            self._origin = now - t
+        due = self._origin + t
+        if due > now:
+            await asyncio.sleep(due - now)

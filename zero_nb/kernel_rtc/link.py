@@ -16,9 +16,7 @@ kernel -> page ``{"type": "answer", "sdp"}`` · ``{"type": "slots", "slots": [in
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -26,11 +24,11 @@ from typing import Any
 
 from aiortc import (
     RTCBundlePolicy,
-    RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 
+from .._loop import Tasks
 from .engine import Engine, get_engine
 from .media.feeds import AudioFeed, VideoFeed, pump
 from .media.tracks import FeedTrack
@@ -60,12 +58,10 @@ class LocalLink:
         from .net.ice import rtc_configuration
 
         cfg = config if config is not None else load_config()
-        base = rtc_configuration(cfg["webrtc"])
         # max-bundle: with aiortc's default (balanced) a second m-line of a kind is bound to
         # the first one's transport before BUNDLE is applied, and then never sends
-        self.rtc_configuration = RTCConfiguration(
-            iceServers=base.iceServers, iceTransportPolicy=base.iceTransportPolicy,
-            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        self.rtc_configuration = rtc_configuration(
+            cfg["webrtc"], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.host_addresses: list[str] | None = cfg["webrtc"]["host_addresses"]
         self.engine = engine or get_engine()
         self.view = view
@@ -79,7 +75,7 @@ class LocalLink:
         self._infos: list[dict[str, Any] | None] = [None] * slots
         self._feeds: list[tuple[Any, Any]] = [(None, None)] * slots
         self._tracks: list[tuple[FeedTrack, FeedTrack]] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks("a local link task")
         self.closed = False
         _live.add(self)
 
@@ -184,6 +180,13 @@ class LocalLink:
             self._tracks[index][1].attach(None)
         self._send_slots()
 
+    async def to_comm(self) -> None:
+        """The page moved to the comm transport: drop the peer connection, keep the slots
+        for the comm's kernel -> page half; tell the page which slot is whose again."""
+        await self._close_pc()
+        self.state = "comm"
+        self._send_slots()
+
     def slot_of(self, key: str) -> int | None:
         return next((i for i, s in enumerate(self._infos) if s and s["key"] == key), None)
 
@@ -191,11 +194,14 @@ class LocalLink:
     def slots(self) -> list[dict[str, Any] | None]:
         return list(self._infos)
 
+    def feeds(self) -> list[tuple[dict[str, Any] | None, Any, Any]]:
+        """Per slot ``(info, video feed, audio feed)`` (a copy; any thread): what the
+        comm transport's downlink sends."""
+        return list(zip(self._infos, *zip(*self._feeds, strict=True), strict=True))
+
     # -- lifecycle ------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _close_pc(self) -> None:
         pc, self.pc = self.pc, None
@@ -203,11 +209,12 @@ class LocalLink:
             for track in pair:
                 track.stop()
         self._tracks = []
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if pc is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await pc.close()
+            except Exception:  # closing: the connection may already be half gone
+                log.debug("closing the local link failed", exc_info=True)
         self.state = "closed"
 
     async def close(self) -> None:
@@ -223,8 +230,10 @@ class LocalLink:
         if self.engine.in_loop():
             self._spawn(self.close())
             return
-        with contextlib.suppress(Exception):
+        try:
             self.engine.run(self.close(), timeout, "closing the local link")
+        except Exception:  # closing at exit or after the engine stopped: nothing to undo
+            log.debug("closing the local link %s failed", self.view, exc_info=True)
 
     def __repr__(self) -> str:
         return f"<LocalLink {self.view} {self.state} slots={self._infos}>"

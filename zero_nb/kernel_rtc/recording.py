@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import MediaError
 from .media.recorder import CODECS, FeedRecorder
 
 __all__ = ["Recording", "RecordingHost"]
@@ -37,6 +38,14 @@ class Recording:
     def __init__(self, room: RecordingHost, base: Path, suffix: str, include_local: bool) -> None:
         self.room = room
         self._base, self._suffix = base, suffix
+        folder = base.parent if suffix else base
+        try:  # before any file starts: a path that cannot be is the user's to fix
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MediaError(
+                f"cannot record to {str(base) + suffix!r}: the directory {str(folder)!r} "
+                f"cannot be made ({exc.strerror or exc}); choose a directory you can write "
+                "to") from None
         self.recorders: dict[str, FeedRecorder] = {}
         self._lock = threading.Lock()
         self.stopped = False
@@ -82,7 +91,15 @@ class Recording:
         with self._lock:
             self.stopped = True
         self._unhook()
-        return [r.stop() for r in self.recorders.values()]
+        failed: list[MediaError] = []
+        for recorder in self.recorders.values():  # every file is finished, even after one fails
+            try:
+                recorder.stop()
+            except MediaError as exc:
+                failed.append(exc)
+        if failed:
+            raise failed[0]
+        return self.files
 
     def __enter__(self) -> Recording:
         return self

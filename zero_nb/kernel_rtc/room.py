@@ -119,6 +119,20 @@ def as_source(value: Any, kind: str, config: dict[str, Any]) -> MediaSource | No
     raise ZeroNBError(f"{kind}= takes {what}; got {type(value).__name__}")
 
 
+def _waited(n: int, timeout: float, peers: list[RemotePeer], ready: list[RemotePeer],
+            media: bool, ice_problem: str | None) -> str:
+    """What ``wait_for_peers`` says at its timeout."""
+    what = "sent media" if media else "connected"
+    text = f"{len(ready)} of {n} peers {what} within {timeout:g} s ({len(peers)} present)"
+    quiet = [p.name or p.peer_id for p in peers if not p.has_media and p.media.sends_nothing]
+    if media and quiet:
+        names = ", ".join(repr(q) for q in quiet)
+        return (f"{text}: {names} {'is' if len(quiet) == 1 else 'are'} in the session but "
+                "announces no media (joined with no video and no audio); use "
+                "wait_for_peers(n, media=False) to wait for receive-only participants")
+    return f"{text}: {ice_problem or 'are they running and reachable?'}"
+
+
 class Room:
     """Membership of one session. Create with :func:`zero_nb.join`."""
 
@@ -149,7 +163,7 @@ class Room:
         self.name = name
         self.session = session
         self.peer_id: str | None = None
-        self.messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+        self._messages: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
@@ -295,7 +309,7 @@ class Room:
             entry = {"from": message.get("from"), "name": sender.name if sender else None,
                      "data": message.get("data"), "time": time.time(),
                      "to": message.get("to")}
-            self.messages.append(entry)
+            self._messages.append(entry)
             self._emit("message", entry)
         elif kind == "joined":  # re-joined after the server came back
             self._apply_rejoined(message)
@@ -411,6 +425,11 @@ class Room:
         return dict(self._peers)
 
     @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Chat/app messages received, oldest first (a snapshot: the last 10,000)."""
+        return list(self._messages)  # one C call: atomic against the loop's appends
+
+    @property
     def local(self) -> _Local:
         if self._local is None:
             raise RoomClosed("the room has not joined yet")
@@ -427,26 +446,29 @@ class Room:
 
     def peer(self, name: str) -> RemotePeer:
         """The remote peer called ``name`` (KeyError naming the present ones)."""
-        for peer in self._peers.values():
+        peers = list(self._peers.values())  # the loop adds and removes peers meanwhile
+        for peer in peers:
             if peer.name == name:
                 return peer
         raise KeyError(f"no peer named {name!r}; present: "
-                       f"{', '.join(p.name for p in self._peers.values()) or 'none'}")
+                       f"{', '.join(p.name for p in peers) or 'none'}")
 
-    def wait_for_peers(self, n: int = 1, timeout: float = 30.0) -> list[RemotePeer]:
-        """Block until ``n`` remote peers deliver media; return them. Raises Timeout."""
+    def wait_for_peers(self, n: int = 1, timeout: float = 30.0, *,
+                       media: bool = True) -> list[RemotePeer]:
+        """Block until ``n`` remote peers deliver media; return them. ``media=False``: until
+        ``n`` are in the session and connected, or announce they send nothing (receive-only
+        participants). Raises Timeout, naming peers that are there but announce no media."""
         deadline = time.monotonic() + timeout
         while True:
-            ready = [p for p in self._peers.values() if p.has_media]
+            peers = list(self._peers.values())  # a snapshot: the loop changes the roster
+            ready = [p for p in peers if p.has_media or (not media and (
+                p.state == "connected" or p.media.sends_nothing))]
             if len(ready) >= n:
                 return ready
             if self._closed:
                 raise RoomClosed("the room left its session while waiting for peers")
             if time.monotonic() > deadline:
-                raise Timeout(
-                    f"{len(ready)} of {n} peers sent media within {timeout:g} s "
-                    f"({len(self._peers)} present): " +
-                    (self.ice_problem or "are they running and reachable?"))
+                raise Timeout(_waited(n, timeout, peers, ready, media, self.ice_problem))
             time.sleep(0.05)
 
     def subscribe(self, peer_ids: Any = None, *, layer: str | None = None,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import MediaError
 from .media.recorder import FeedRecorder
 
 __all__ = ["MANIFEST", "SCHEMA_VERSION", "SessionHost", "SessionRecording"]
@@ -111,11 +112,23 @@ class SessionRecording:
         end = self.now()
         for event, handler in self._handlers:
             self.room.off(event, handler)
-        files = [r.stop() for r in list(self.recorders.values())]
+        failed = [error for key in list(self.recorders) if (error := self._finish(key))]
         self._write({"type": "end", "t": end})
         with self._lock:
             self._manifest.close()
-        return files
+        if failed:
+            raise failed[0]
+        return self.files
+
+    def _finish(self, key: str) -> MediaError | None:
+        """Stop one file; a failed encoder is an ``error`` event (and returned)."""
+        try:
+            self.recorders[key].stop()
+        except MediaError as exc:
+            self._write({"type": "event", "t": self.now(), "event": "error",
+                         "participant": key.split("/")[0], "text": str(exc)})
+            return exc
+        return None
 
     def __enter__(self) -> SessionRecording:
         return self.start()
@@ -180,7 +193,7 @@ class SessionRecording:
             mine = [k for k in self.recorders if k.startswith(peer.peer_id + "/")]
             self._present.discard(peer.peer_id)
         for key in mine:
-            self.recorders[key].stop()
+            self._finish(key)
         self.event("leave", peer.peer_id)
 
     def _media(self, peer: Any, media: Any) -> None:

@@ -1,24 +1,50 @@
-"""A newest-wins worker thread: user code runs off the media loop and never queues up.
+"""Newest wins: a worker thread for user code off the media loop, and a one-item mailbox.
 
-While a job runs, newer inputs replace the one waiting (counted as dropped), so a slow
-function lowers the output rate instead of adding latency. Exceptions are counted and
-logged once per worker; they never stop it.
+While a :class:`LatestWorker`'s job runs, newer inputs replace the one waiting (counted as
+dropped), so a slow function lowers the output rate instead of adding latency. Exceptions
+are counted and logged once per worker; they never stop it. A :class:`Mailbox` is the same
+rule on the engine loop: one slot, the newest value wins.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["LatestWorker"]
+__all__ = ["LatestWorker", "Mailbox"]
 
 log = logging.getLogger("zero_nb.workers")
 T = TypeVar("T")
 R = TypeVar("R")
 
 _EMPTY: Any = object()
+
+
+class Mailbox:
+    """One-item mailbox on the engine loop: :meth:`put` replaces what waits, :meth:`get`
+    waits for it. :meth:`wake` ends a wait with None (e.g. the feed behind it changed)."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.event = asyncio.Event()
+
+    def put(self, value: Any) -> None:
+        self.value = value
+        self.event.set()
+
+    def wake(self, drop: bool = True) -> None:
+        if drop:
+            self.value = None
+        self.event.set()
+
+    async def get(self) -> Any:
+        await self.event.wait()
+        self.event.clear()
+        value, self.value = self.value, None
+        return value
 
 
 class LatestWorker(Generic[T, R]):

@@ -18,12 +18,12 @@ answers again takes new sessions again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from .._loop import Tasks
 from ..signaling.core import SessionHooks
 from ..signaling.sessions import Session
 from .janus import ROOM_EXISTS, JanusError, JanusHandle, JanusSession
@@ -111,7 +111,7 @@ class JanusBridge:
         self.health_interval = health_interval
         self.health_timeout = health_timeout
         self.rooms: dict[str, int] = {}  # session id -> Janus room id
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks("a Janus room request")
         self._watchers: list[asyncio.Task[None]] = []
 
     def hooks(self) -> SessionHooks:
@@ -159,9 +159,7 @@ class JanusBridge:
 
     # -- Janus (async) ----------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def _watch(self) -> None:
         """Start one health watcher per Janus (first hook call: the server loop runs)."""
@@ -221,8 +219,7 @@ class JanusBridge:
         """Let pending create/destroy requests finish (briefly), then close the sessions."""
         for watcher in self._watchers:
             watcher.cancel()
-        if self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait(list(self._tasks), timeout=timeout)
+        if len(self._tasks):  # their failures are logged by Tasks
+            await asyncio.wait(list(self._tasks), timeout=timeout)
         for backend in self.backends:
             await backend.close()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from ..kernel_rtc._aiortc import skip_remb_estimate
 from ..kernel_rtc.net.ice import host_addresses
 from ..kernel_rtc.net.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
@@ -440,9 +441,7 @@ def _skip_remb_estimate(pc: Any) -> None:
     (benchmarks/class.py) that is ~45% of a teacher kernel's receive CPU. Call on a
     subscription's connection after ``setRemoteDescription`` (its receivers exist then)."""
     for transceiver in pc.getTransceivers():
-        receiver = transceiver.receiver
-        if hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator"):
-            receiver._RTCRtpReceiver__remote_bitrate_estimator = None
+        skip_remb_estimate(transceiver.receiver)
 
 
 def layer_name(substream: int, top: int | None) -> str:

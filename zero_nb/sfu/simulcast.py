@@ -36,9 +36,8 @@ from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.utils import random32
 
+from ..kernel_rtc._aiortc import RTCRtpSendParameters, random32, sender_ssrc, set_sender_ssrc
 from ..kernel_rtc.media.encoders import (
     EncoderHook,
     add_encoder_hook,
@@ -194,7 +193,7 @@ class ExtraLayer:
         if self.sender is not None:
             return
         sender = self.sender = RTCRtpSender(self.track, self.primary.transport)
-        sender._ssrc = self.ssrc  # before send(): the transport routes RTCP by it
+        set_sender_ssrc(sender, self.ssrc)  # before send(): the transport routes RTCP by it
         add_encoder_hook(sender, self.quality.cap_encoder)
         for hook in self.hooks:
             add_encoder_hook(sender, hook)
@@ -248,7 +247,7 @@ class LayerSet:
 
     @property
     def ssrcs(self) -> tuple[int, int, int]:
-        return self.low.ssrc, self.primary._ssrc, self.high.ssrc
+        return self.low.ssrc, sender_ssrc(self.primary), self.high.ssrc
 
     def top_sender(self) -> RTCRtpSender | None:
         """The sender of the full-size layer (None: not started)."""
@@ -256,7 +255,7 @@ class LayerSet:
 
     def declare(self, sdp: str) -> str:
         """``sdp`` with the three positions' SIM group (see :func:`declare_layers`)."""
-        return declare_layers(sdp, self.primary._ssrc, self.ssrcs)
+        return declare_layers(sdp, sender_ssrc(self.primary), self.ssrcs)
 
     def follow(self, height: int | None) -> bool:
         """Send as many layers as ``height`` lines call for (None: keep the count, or 2 at

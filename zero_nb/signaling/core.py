@@ -145,10 +145,6 @@ class SignalingCore:
     def connection_count(self) -> int:
         return len(self._conns)
 
-    def peer_of(self, conn_id: int) -> Peer | None:
-        conn = self._conns.get(conn_id)
-        return conn.peer if conn else None
-
     # -- frames -----------------------------------------------------------------------------
     def receive(self, conn_id: int, raw: str | bytes, now: float) -> list[Action]:
         """Apply one frame from a connection; return what to send to whom."""

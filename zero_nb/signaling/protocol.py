@@ -43,7 +43,7 @@ CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", "media", *RELAY_TY
 
 
 class ErrorCode(str, Enum):
-    """The ``code`` of an ``error`` message (contract: DESIGN.md §3, plus additions)."""
+    """The ``code`` of an ``error`` message (the contract in docs/protocol.md, plus additions)."""
 
     BAD_MESSAGE = "bad-message"
     UNKNOWN_TYPE = "unknown-type"

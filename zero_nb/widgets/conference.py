@@ -15,6 +15,7 @@ from ..kernel_rtc.media.feeds import AudioFeed
 from ..kernel_rtc.media.sources import FeedSource
 from ..sfu.kernel import Sfu
 from ..signaling.links import guests_line, proxy_url_of
+from . import comm_down
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
@@ -86,6 +87,12 @@ class Conference(LinkWidget):
 
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
+
+    def _default_config(self) -> dict[str, Any] | None:
+        return self.room.config
+
+    def _forward_from(self) -> Any:
+        return comm_down.mesh_receivers(self.room)
 
     def _watched_sfu(self) -> Sfu | None:
         """The room's SFU, when the page receives from Janus itself."""
@@ -183,7 +190,7 @@ class Conference(LinkWidget):
                 self.room.local.audio.muted = not content.get("mic", True)
                 self.room.local.video.muted = not (content.get("camera", True)
                                                    or content.get("sharing", False))
-                # quality (issue 16): the page's data saver caps the kernel
+                # the page's data saver caps what the kernel sends, too
                 self.room.local.video.quality.data_saver(bool(content.get("data_saver")))
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))

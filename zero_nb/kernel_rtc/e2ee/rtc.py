@@ -25,9 +25,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpSender
-from aiortc.codecs.opus import OpusEncoder
-from aiortc.codecs.vpx import Vp8Encoder
 
+from .. import _aiortc
+from .._aiortc import OpusEncoder, Vp8Encoder
 from ..media.encoders import add_encoder_hook
 from ..net.hooks import MediaHooks
 from .crypto import E2eeError, FrameSealer, Keyring, PeerCrypto, clear_length
@@ -41,8 +41,6 @@ __all__ = ["E2eeHooks", "hooks_for", "room_keyring", "seal_encoder"]
 
 log = logging.getLogger("zero_nb.e2ee")
 
-_JB_ATTR = "_RTCRtpReceiver__jitter_buffer"
-_CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _ALLOWED = {"video": ("VP8", "RTX"), "audio": ("OPUS",)}
 
 
@@ -65,14 +63,8 @@ class _Refusing:
 
 
 def _seal_vp8(encoder: Vp8Encoder, sealer: FrameSealer) -> None:
-    packetize = type(encoder)._packetize  # the classmethod, bound to the class
-
-    def sealed_packetize(buffer: bytes, picture_id: int) -> list[bytes]:
-        return packetize(sealer.seal("VP8", buffer), picture_id) if buffer else []
-
-    # an instance attribute shadows the classmethod for this encoder only; encode() and
-    # pack() both call self._packetize with the whole frame
-    encoder._packetize = sealed_packetize  # type: ignore[method-assign]
+    # encode() and pack() both packetize the whole frame: sealed there, for this encoder only
+    _aiortc.seal_vp8_frames(encoder, lambda frame: sealer.seal("VP8", frame))
 
 
 def _seal_opus(encoder: OpusEncoder, sealer: FrameSealer) -> None:
@@ -144,21 +136,21 @@ def _crypto(peer: RemotePeer, keyring: Keyring | None) -> PeerCrypto:
 
 
 def _wrap_receiver(receiver: RTCRtpReceiver, kind: str, crypto: PeerCrypto) -> None:
-    buffer = getattr(receiver, _JB_ATTR)
+    buffer = _aiortc.receiver_jitter_buffer(receiver)
     if getattr(buffer, "_zero_nb_e2ee", False):
         return
     inner_add = buffer.add
-    codecs: dict[int, Any] = getattr(receiver, _CODECS_ATTR)  # filled in place later
+    codecs = _aiortc.receiver_codecs(receiver)  # filled in place later
 
     def codec_of(packet: Any) -> str:
         codec = codecs.get(packet.payload_type)
         return "" if codec is None else str(codec.name)
 
     def add_audio(packet: Any) -> tuple[bool, Any]:
-        plain = crypto.open("audio", codec_of(packet), packet._data)
+        plain = crypto.open("audio", codec_of(packet), _aiortc.packet_payload(packet))
         if plain is None:
             return False, None
-        packet._data = plain
+        _aiortc.set_packet_payload(packet, plain)
         return inner_add(packet)  # type: ignore[no-any-return]
 
     def add_video(packet: Any) -> tuple[bool, Any]:

@@ -33,18 +33,17 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCRtpSender
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpSender
 
 from ...errors import SourceError
-from .sources import AudioSource, MediaSource, VideoSource, _write_stamp
+from ..frames import AUDIO_RATE, VIDEO_CLOCK, Pacer
+from ..frames import AUDIO_SAMPLES as OPUS_SAMPLES  # 20 ms, as every source
+from .sources import AudioSource, MediaSource, VideoSource, _write_stamp, level_to_amplitude
 
 __all__ = ["EncodedAudioSource", "EncodedVideoSource", "encoded_from_file", "prefer_codec",
            "write_test_clip"]
 
 MIME = {"vp8": "video/VP8", "h264": "video/H264", "opus": "audio/opus"}
-AUDIO_RATE = 48_000
-OPUS_SAMPLES = 960  # 20 ms
 PAUSED_PERIOD_S = 0.5  # black keyframes while paused, like VideoSource
 BATCH = 64  # packets demuxed per executor hop: few thread hops per second per source
 RESYNC_S = 1.0  # further behind than this (a stalled loop): restart the clock, never burst
@@ -144,7 +143,7 @@ class _EncodedTrack(MediaStreamTrack):
         self.kind = source.kind
         self._source = source
         self._queue: collections.deque[_Item] = collections.deque()
-        self._t0 = 0.0  # wall clock of file time 0
+        self._pacer = Pacer(RESYNC_S)  # file time on the wall clock
         self._want_key = True  # (re)start the clock at the next packet (video: keyframe)
         self._origin: float | None = None  # wall clock of outgoing pts 0
         self._samples = 0  # outgoing audio pts: counted, so it never jitters
@@ -181,13 +180,10 @@ class _EncodedTrack(MediaStreamTrack):
             data, pts, key, duration = item
             if self._want_key and self.kind == "video" and not key:
                 continue  # decoders need a keyframe first
-            now = time.monotonic()
-            if self._want_key or self._t0 + pts < now - RESYNC_S:
-                self._t0 = now - pts  # (re)start the clock here: no wait, no burst
+            if self._want_key:  # (re)start the clock at this keyframe
+                self._pacer.restart()
                 self._want_key = False
-            due = self._t0 + pts
-            if due > now:
-                await asyncio.sleep(due - now)
+            await self._pacer.wait(pts)
             if isinstance(source, EncodedAudioSource) and source.muted:
                 data = source._silence()
             return self._packet(data, duration)
@@ -203,8 +199,8 @@ class _EncodedTrack(MediaStreamTrack):
             now = time.monotonic()
             if self._origin is None:
                 self._origin = now
-            packet.time_base = fractions.Fraction(1, 90_000)
-            packet.pts = int((now - self._origin) * 90_000)
+            packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+            packet.pts = int((now - self._origin) * VIDEO_CLOCK)
         return packet
 
 
@@ -365,8 +361,10 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.bit_rate = kbps * 1000
         video.codec_context.gop_size = max(1, round(keyframe_s * fps))
+        if codec == "libx264":  # as an attribute: PyAV 14 refuses the option "profile"
+            video.codec_context.profile = "Baseline"
         video.codec_context.options = (
-            {"profile": "baseline", "bf": "0", "tune": "zerolatency"} if codec == "libx264"
+            {"bf": "0", "tune": "zerolatency"} if codec == "libx264"
             else {"kf_min_dist": str(max(1, round(keyframe_s * fps))), "auto-alt-ref": "0",
                   "lag-in-frames": "0", "minrate": str(kbps * 1000),  # CBR: near kbps
                   "maxrate": str(kbps * 1000), "bufsize": str(kbps * 1000)})
@@ -385,7 +383,7 @@ def write_test_clip(path: str | Path, color: tuple[int, int, int] = (255, 0, 0),
 
 
 def _write_tone(out: Any, stream: Any, freq_hz: float, seconds: float) -> None:
-    amp = 10 ** (-20 / 20) * np.sqrt(2)
+    amp = level_to_amplitude(-20.0)  # the dBFS of tone() and of the meter (AES17)
     t = np.arange(OPUS_SAMPLES) / AUDIO_RATE
     for i in range(int(seconds * AUDIO_RATE / OPUS_SAMPLES)):
         wave = amp * np.sin(2 * np.pi * freq_hz * (t + i * OPUS_SAMPLES / AUDIO_RATE))

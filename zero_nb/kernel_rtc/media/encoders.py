@@ -4,8 +4,8 @@ aiortc creates a sender's encoder lazily from the negotiated codec and offers no
 change it (no ``setParameters``, no frame transform). Quality caps and end-to-end encryption
 both need one, for *some* senders only, so a sender carries a list of hooks; when aiortc is
 about to make that sender's encoder we make it instead and pass it through the hooks. Senders
-without hooks are untouched. aiortc keeps the encoder in a name-mangled attribute, so the
-versions this works with are pinned in pyproject.toml and checked at install time.
+without hooks are untouched. aiortc keeps the encoder in a name-mangled attribute, reached
+through the aiortc adapter (``kernel_rtc._aiortc``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCRtpSender
-from aiortc.codecs import get_encoder
+
+from .. import _aiortc
 
 __all__ = ["EncoderHook", "add_encoder_hook", "encoder_of", "hooks_of", "replace_encoder_hook"]
 
@@ -23,43 +24,34 @@ EncoderHook = Callable[[Any], Any]
 """``hook(encoder) -> encoder``: return the encoder to use (wrapped, or as is for a codec the
 hook does not handle; tell codecs apart by the encoder's class)."""
 
-_ATTR = "_RTCRtpSender__encoder"  # aiortc 1.14-1.16: where the sender keeps its encoder
 _hooks: weakref.WeakKeyDictionary[RTCRtpSender, list[EncoderHook]] = (
     weakref.WeakKeyDictionary())
-_stock_next_encoded_frame = RTCRtpSender._next_encoded_frame
 
 
-async def _next_encoded_frame(self: RTCRtpSender, codec: Any) -> Any:
-    hooks = _hooks.get(self)
-    if hooks and getattr(self, _ATTR, None) is None:
-        encoder = get_encoder(codec)
-        for hook in hooks:
-            encoder = hook(encoder)
-        setattr(self, _ATTR, encoder)
-    return await _stock_next_encoded_frame(self, codec)
+def _make_encoder(sender: RTCRtpSender, codec: Any) -> Any:
+    hooks = _hooks.get(sender)
+    if not hooks:
+        return None  # aiortc makes its own
+    encoder = _aiortc.get_encoder(codec)
+    for hook in hooks:
+        encoder = hook(encoder)
+    return encoder
 
 
-def _check() -> None:
-    if _ATTR not in RTCRtpSender.__init__.__code__.co_names:
-        raise ImportError("aiortc's RTCRtpSender no longer keeps __encoder: encoder hooks "
-                          "need the aiortc versions pinned in pyproject.toml")
-
-
-_check()
-RTCRtpSender._next_encoded_frame = _next_encoded_frame  # type: ignore[method-assign]
+_aiortc.wrap_encoder_creation(_make_encoder)
 
 
 def add_encoder_hook(sender: RTCRtpSender, hook: EncoderHook) -> None:
     """Pass ``sender``'s encoder through ``hook`` when aiortc makes it (or now, if made)."""
     _hooks.setdefault(sender, []).append(hook)
-    current = getattr(sender, _ATTR, None)
+    current = _aiortc.sender_encoder(sender)
     if current is not None:  # already encoding: wrap in place (next frame uses it)
-        setattr(sender, _ATTR, hook(current))
+        _aiortc.set_sender_encoder(sender, hook(current))
 
 
 def encoder_of(sender: RTCRtpSender) -> Any:
     """The encoder ``sender`` uses now, or None before its first frame."""
-    return getattr(sender, _ATTR, None)
+    return _aiortc.sender_encoder(sender)
 
 
 def hooks_of(sender: RTCRtpSender) -> list[EncoderHook]:

@@ -20,10 +20,9 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
-from ..frames import as_rgb, audio_to_float
+from ..frames import AUDIO_RATE, as_rgb, audio_to_float
 from ..workers import LatestWorker
 
 __all__ = ["AudioFeed", "Feed", "VideoFeed", "pump"]
@@ -272,7 +271,7 @@ class AudioFeed(Feed):
         self._blocks: collections.deque[np.ndarray] = collections.deque(
             maxlen=int(samples_s * 50))
         self.level_db = SILENCE_DB
-        self.sample_rate = 48000
+        self.sample_rate = AUDIO_RATE
         self.channels = 0
 
     to_float = staticmethod(audio_to_float)

@@ -16,13 +16,12 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ...errors import SourceError
+from .._aiortc import MediaRelay
 from ..frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
-from ..workers import LatestWorker
+from ..workers import LatestWorker, Mailbox
 from .feeds import AudioFeed, VideoFeed, pump
 from .quality import Quality
 from .sources import AudioSource, MediaSource, VideoSource
@@ -130,24 +129,6 @@ def _check_audio(block: Any) -> np.ndarray:
     return arr if arr.shape[1] == 2 else np.repeat(arr, 2, axis=1)
 
 
-class _Slot:
-    """One-frame mailbox on the loop: the newest result wins."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.event = asyncio.Event()
-
-    def put(self, value: Any) -> None:
-        self.value = value
-        self.event.set()
-
-    async def get(self) -> Any:
-        await self.event.wait()
-        self.event.clear()
-        value, self.value = self.value, None
-        return value
-
-
 class _OutputTrack(MediaStreamTrack):
     """Frames of the current source, re-stamped; waits while there is no source."""
 
@@ -199,6 +180,8 @@ class LocalMedia:
         self._on_error = on_error
         self._on_change = on_change  # the room re-announces what it sends (any thread)
         self._muted = False
+        # orders the widget's or a cell's mute against the loop's change of source
+        self._mute_lock = threading.Lock()
         self._changed = asyncio.Event()
         self.feed: VideoFeed | AudioFeed = VideoFeed("local") if kind == "video" \
             else AudioFeed("local")
@@ -209,7 +192,7 @@ class LocalMedia:
         self.quality = Quality()  # caps before and in the encoder (video)
         self._worker: LatestWorker[av.VideoFrame, av.VideoFrame] | None = None
         self._filter_pump: asyncio.Task[None] | None = None
-        self._slot: _Slot | None = None
+        self._slot: Mailbox | None = None
         self._audio_executor: Any = None
         if source is not None:
             self.set_source(source)
@@ -220,13 +203,14 @@ class LocalMedia:
             raise ValueError(f"a {source.kind} source cannot feed local {self.kind}")
         if getattr(source, "encoded", False) and self.filters:
             raise SourceError(_ENCODED_FILTER)
-        old, self.source = self.source, source
+        with self._mute_lock:
+            old, self.source = self.source, source
+            if self._muted:  # muted stays muted across a change of source, as in a browser
+                _mute_source(source, True)
         if old is not None and old is not source:
             old.close()
         if source is not None and self._on_error is not None:
             source.on_error = self._on_error
-        if self._muted:  # muted stays muted across a change of source, as in a browser
-            _mute_source(source, True)
         self._changed.set()
         self._notify()
         if self._pump is None and source is not None:
@@ -269,7 +253,7 @@ class LocalMedia:
     async def _filtered_frame(self) -> av.VideoFrame | None:
         loop = asyncio.get_running_loop()
         if self._worker is None:
-            slot = self._slot = _Slot()
+            slot = self._slot = Mailbox()
             def deliver(frame: av.VideoFrame) -> None:
                 loop.call_soon_threadsafe(slot.put, frame)
 
@@ -335,8 +319,9 @@ class LocalMedia:
 
     @muted.setter
     def muted(self, value: bool) -> None:
-        self._muted = bool(value)
-        _mute_source(self.source, self._muted)
+        with self._mute_lock:
+            self._muted = bool(value)
+            _mute_source(self.source, self._muted)
         self._notify()
 
     @property

@@ -25,8 +25,9 @@ from typing import Any
 
 import av
 from aiortc import RTCRtpSender
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+
+from .._aiortc import H264Encoder, Vp8Encoder, set_encoder_bitrate_field
+from .encoders import encoder_of
 
 __all__ = ["DATA_SAVER", "FLOOR_BPS", "USED_SHARE", "Quality", "limitation", "loss_step",
            "watch_loss"]
@@ -150,21 +151,53 @@ def _capped_class(base: type) -> type:
     go below aiortc's floor."""
     if base in _classes:
         return _classes[base]
-    private = f"_{base.__name__}__target_bitrate"  # what base's encode() reads for bufsize
-
     def get(self: Any) -> int:
         limits = [self._zero_nb_estimate, self._zero_nb_quality.max_bps,
                   self._zero_nb_loss_bps]
         value = max(FLOOR_BPS, min(v for v in limits if v))
-        setattr(self, private, value)
+        set_encoder_bitrate_field(self, base, value)  # what base's encode() reads
         return int(value)
 
     def put(self: Any, bitrate: int) -> None:  # from REMB
         self._zero_nb_estimate = max(FLOOR_BPS, min(int(bitrate), _MAX_BPS[base]))
 
-    cls = _classes[base] = type(f"Capped{base.__name__}", (base,),
-                                {"target_bitrate": property(get, put)})
+    members: dict[str, Any] = {"target_bitrate": property(get, put)}
+    if base is Vp8Encoder:
+        members["codec"] = property(_codec, _set_codec)
+    cls = _classes[base] = type(f"Capped{base.__name__}", (base,), members)
     return cls
+
+
+class _NoDenoiser:
+    """aiortc's libvpx context, except that its options never turn the temporal denoiser on.
+
+    aiortc sets noise-sensitivity 4: libvpx then blends a macroblock with the motion-
+    compensated previous frame when they differ little, and at the faster speeds realtime mode
+    picks under CPU load that pulls moving content into still areas (measured: the test
+    pattern's stamp read back wrong in 33 of 3000 frames at cpu-used 8, in 0 without it).
+    Kernel frames are exact numpy pictures, not camera noise. Options take effect when the
+    context opens (its first encode), so they are changed as aiortc sets them."""
+
+    def __init__(self, codec: Any) -> None:
+        object.__setattr__(self, "_codec", codec)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._codec, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "options":
+            value = {**value, "noise-sensitivity": "0"}
+        setattr(self._codec, name, value)
+
+
+def _codec(self: Any) -> Any:
+    return self.__dict__.get("codec")
+
+
+def _set_codec(self: Any, codec: Any) -> None:
+    # aiortc assigns a new context (then its options) whenever size or bitrate change
+    self.__dict__["codec"] = codec if codec is None or isinstance(codec, _NoDenoiser) \
+        else _NoDenoiser(codec)
 
 
 def limitation(encoder: Any, sent_kbps: float | None) -> str | None:
@@ -198,8 +231,6 @@ def loss_step(current: float, loss: float, ceiling: float) -> float | None:
 async def watch_loss(sender: RTCRtpSender, interval: float = 1.0) -> None:
     """Apply :func:`loss_step` to ``sender``'s capped encoder from the fraction lost in its
     receiver reports, once per ``interval``, until the sender's transport closes."""
-    from .encoders import encoder_of
-
     while getattr(sender.transport, "state", "closed") not in ("closed", "failed"):
         await asyncio.sleep(interval)
         encoder = encoder_of(sender)

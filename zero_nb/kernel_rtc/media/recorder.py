@@ -71,6 +71,7 @@ class FeedRecorder:
         self._astream: Any = None
         self._codecs, self._fps, self._size = (vcodec, acodec), round(fps), size
         self._opened = False
+        self.error: BaseException | None = None  # why the encoder thread stopped early
         self._thread = threading.Thread(target=self._run, name="zero_nb-rec", daemon=True)
         self._thread.start()
         self._unsubscribe = [feed.subscribe(self._hook(feed))
@@ -141,7 +142,8 @@ class FeedRecorder:
             for stream in (self._vstream, self._astream):
                 if stream is not None:
                     self._container.mux(stream.encode(None))
-        except Exception:
+        except Exception as exc:
+            self.error = exc
             log.exception("recording to %s failed", self.path)
         finally:
             self._container.close()
@@ -170,13 +172,28 @@ class FeedRecorder:
             self._container.mux(self._astream.encode(out))
 
     def stop(self, timeout: float = 10.0) -> Path:
-        """Finish the file and return its path."""
+        """Finish the file and return its path; MediaError if encoding failed (the file
+        is cut short) or did not finish within ``timeout``."""
         if not self.stopped:
             self.stopped = True
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
+            deadline = time.monotonic() + timeout
+            # a full queue drains while the encoder lives; a dead one never takes the marker
+            while self._thread.is_alive():
+                try:
+                    self._queue.put(_STOP, timeout=0.05)
+                    break
+                except queue.Full:
+                    if time.monotonic() > deadline:
+                        break
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self.error is not None:
+            raise MediaError(f"recording to {str(self.path)!r} failed ({self.error!r}): the "
+                             "file is cut short")
+        if self._thread.is_alive():
+            raise MediaError(f"recording to {str(self.path)!r} did not finish within "
+                             f"{timeout:g} s: the encoder is behind; stop(timeout=...) longer")
         return self.path
 
     def __enter__(self) -> FeedRecorder:

@@ -23,11 +23,18 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ...errors import SourceError
-from ..frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame
+from ..frames import (
+    AUDIO_RATE,
+    AUDIO_SAMPLES,
+    VIDEO_CLOCK,
+    Pacer,
+    as_rgb,
+    rgb_to_yuv,
+    s16_frame,
+)
 from .tracks import FeedTrack
 
 __all__ = [
@@ -139,24 +146,16 @@ class _SourceTrack(MediaStreamTrack):
         super().__init__()
         self.kind = source.kind
         self._source = source
-        self._start: float | None = None
+        self._pacer = Pacer()
+        self._at = 0.0  # media time of the next frame (s)
         self._index = 0
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         if self.readyState != "live" or self._source.ended:
             self.stop()
             raise MediaStreamError
-        period = self._source._period()
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        else:
-            due = self._start + self._index * period
-            if due < now - 1.0:  # fell far behind (loop stalled): skip ahead, never burst
-                self._index = int((now - self._start) / period)
-                due = self._start + self._index * period
-            if due > now:
-                await asyncio.sleep(due - now)
+        await self._pacer.wait(self._at)
+        self._at += self._source._period()
         try:
             frame = await self._source._next(self._index)
         except (StopIteration, StopAsyncIteration, EOFError):

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..frames import Restamper, s16_frame
+from ..workers import Mailbox
 from .feeds import AudioFeed, VideoFeed
 
 __all__ = ["FeedTrack"]
@@ -32,8 +32,7 @@ class FeedTrack(MediaStreamTrack):
         self.kind = kind
         self._feed: VideoFeed | AudioFeed | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._pending: Any = None
-        self._event = asyncio.Event()
+        self._mailbox = Mailbox()  # the feed's newest frame
         self._feed_loop = asyncio.get_running_loop()
         self._clock = Restamper()
         self.sent = 0
@@ -49,26 +48,19 @@ class FeedTrack(MediaStreamTrack):
             self._unsubscribe()
             self._unsubscribe = None
         self._feed = feed
-        self._pending = None
         if feed is not None:
             self._unsubscribe = feed.subscribe(self._on_frame)
-        self._event.set()
+        self._mailbox.wake()
 
     def _on_frame(self, frame: Any) -> None:  # any thread: the feed's producer
         with contextlib.suppress(RuntimeError):  # RuntimeError: the engine loop is closed
-            self._feed_loop.call_soon_threadsafe(self._put, frame)
-
-    def _put(self, frame: Any) -> None:
-        self._pending = frame
-        self._event.set()
+            self._feed_loop.call_soon_threadsafe(self._mailbox.put, frame)
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            await self._event.wait()
-            self._event.clear()
-            frame, self._pending = self._pending, None
+            frame = await self._mailbox.get()
             feed = self._feed
             if frame is None or feed is None:
                 continue
@@ -83,4 +75,4 @@ class FeedTrack(MediaStreamTrack):
         if self._feed is not None:
             self.attach(None)
         super().stop()
-        self._event.set()
+        self._mailbox.wake()

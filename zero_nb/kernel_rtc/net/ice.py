@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib.metadata
 import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import aioice.ice
 import ifaddr
 from aiortc import RTCConfiguration, RTCIceServer
-from aiortc.rtcconfiguration import RTCIceTransportPolicy
+
+try:  # aiortc >= 1.16; 1.14 and 1.15 (the newest on Python 3.10) have no ICE transport policy
+    from aiortc import RTCIceTransportPolicy
+except ImportError:
+    RTCIceTransportPolicy = None  # type: ignore[assignment,misc]
 
 from ...errors import ConfigError
+from .. import _aiortc
 
 __all__ = ["host_addresses", "ice_problem", "local_addresses", "rtc_configuration"]
 
 _allowed: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "zero_nb_host_addresses", default=None
 )
-_stock_get_host_addresses = aioice.ice.get_host_addresses
+_stock_get_host_addresses = _aiortc.host_address_function()
 _LOOPBACK = ("127.0.0.1", "::1")
 
 
@@ -67,7 +72,7 @@ def _filtered_get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 
 
 # Installed once at import; without an allow-list in context it is exactly aioice's own.
-aioice.ice.get_host_addresses = _filtered_get_host_addresses
+_aiortc.install_host_address_function(_filtered_get_host_addresses)
 
 
 @contextlib.contextmanager
@@ -110,8 +115,9 @@ def _ice_server(entry: Any) -> RTCIceServer:
                         credential=entry.get("credential"))
 
 
-def rtc_configuration(webrtc: Mapping[str, Any]) -> RTCConfiguration:
-    """The aiortc configuration for config.yaml's ``webrtc`` section (always a list)."""
+def rtc_configuration(webrtc: Mapping[str, Any], **options: Any) -> RTCConfiguration:
+    """The aiortc configuration for config.yaml's ``webrtc`` section (always a list);
+    ``options`` are further ``RTCConfiguration`` fields."""
     addresses = webrtc.get("host_addresses")
     if addresses is not None:
         for addr in addresses:
@@ -121,9 +127,15 @@ def rtc_configuration(webrtc: Mapping[str, Any]) -> RTCConfiguration:
                 raise ConfigError(
                     f"webrtc.host_addresses has {addr!r}: list IP addresses such as 127.0.0.1"
                 ) from None
-    policy = RTCIceTransportPolicy(webrtc.get("ice_transport_policy", "all"))
     servers = [_ice_server(e) for e in webrtc.get("ice_servers") or []]
-    if policy is RTCIceTransportPolicy.RELAY and not any(
+    relay = webrtc.get("ice_transport_policy", "all") == "relay"
+    if RTCIceTransportPolicy is None:
+        if relay:
+            raise ConfigError(
+                "webrtc.ice_transport_policy 'relay' needs aiortc >= 1.16 (Python >= 3.11); "
+                f"this is aiortc {importlib.metadata.version('aiortc')}: upgrade, or use 'all'")
+        return RTCConfiguration(iceServers=servers, **options)
+    if relay and not any(
         any(u.startswith("turn") for u in ([s.urls] if isinstance(s.urls, str) else s.urls))
         for s in servers
     ):
@@ -131,4 +143,5 @@ def rtc_configuration(webrtc: Mapping[str, Any]) -> RTCConfiguration:
             "webrtc.ice_transport_policy is 'relay' but no TURN server is configured: "
             "add one to webrtc.ice_servers (turn:HOST:PORT with username and credential)"
         )
-    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+    policy = RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy, **options)

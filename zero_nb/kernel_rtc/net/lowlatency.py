@@ -34,35 +34,17 @@ lookup is the only source of truth that is correct when ``install`` runs.
 
 from __future__ import annotations
 
-import importlib.metadata
-import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-try:
-    from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-except ImportError as _exc:  # pragma: no cover - only with an incompatible aiortc layout
-    _IMPORT_ERROR: str | None = f"aiortc.jitterbuffer is not importable ({_exc})"
-
-    class JitterFrame:  # type: ignore[no-redef]
-        """Placeholder so this module imports; never used while AVAILABLE is False."""
-
-        def __init__(self, data: bytes, timestamp: int) -> None:
-            raise RuntimeError(_IMPORT_ERROR)
-
-    class JitterBuffer:  # type: ignore[no-redef]
-        """Placeholder so this module imports; never used while AVAILABLE is False."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            raise RuntimeError(_IMPORT_ERROR)
-
-else:
-    _IMPORT_ERROR = None
+from .. import _aiortc
+from .._aiortc import JitterBuffer, JitterFrame, packet_payload
 
 if TYPE_CHECKING:
     from aiortc import RTCRtpReceiver
-    from aiortc.rtp import RtpPacket
+
+    from .._aiortc import RtpPacket
 
 __all__ = [
     "AVAILABLE",
@@ -75,12 +57,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: aiortc versions whose receiver internals this module was written against.
-_TESTED_RANGE = ((1, 14), (1, 17))
-# Name-mangled private attributes of RTCRtpReceiver that we read or replace.
-_JB_ATTR = "_RTCRtpReceiver__jitter_buffer"
-_KIND_ATTR = "_RTCRtpReceiver__kind"
-_CODECS_ATTR = "_RTCRtpReceiver__codecs"
 # Same as aiortc.jitterbuffer.MAX_MISORDER: a jump this large is a stream reset.
 _MAX_MISORDER = 100
 
@@ -272,7 +248,7 @@ class LowLatencyVideoBuffer(JitterBuffer):
     def _take(self, packets: list[RtpPacket]) -> JitterFrame:
         # Same bytes as aiortc's own assembly: the depayloaded data of each packet.
         frame = JitterFrame(
-            data=b"".join([p._data for p in packets]),  # type: ignore[attr-defined]
+            data=b"".join([packet_payload(p) for p in packets]),
             timestamp=packets[0].timestamp,
         )
         self.remove(len(packets))
@@ -580,7 +556,7 @@ class LowLatencyAudioBuffer:
             self._next = _seq_add(self._next, 1)
         if not batch:
             return None
-        datas = [p._data for p in batch]  # type: ignore[attr-defined]
+        datas = [packet_payload(p) for p in batch]
         if len(batch) == 1:
             data = datas[0]
         else:
@@ -601,83 +577,17 @@ class LowLatencyAudioBuffer:
         if packet.payload_type != last.payload_type:
             return False
         duration, join = self._joiner(last)
-        ticks = duration(last._data)  # type: ignore[attr-defined]
+        ticks = duration(packet_payload(last))
         # Only contiguous audio: a timestamp jump (DTX) must keep its own frame/pts.
         if ticks is None or (last.timestamp + ticks) & 0xFFFFFFFF != packet.timestamp:
             return False
-        return join([p._data for p in [*batch, packet]]) is not None  # type: ignore[attr-defined]
+        return join([packet_payload(p) for p in [*batch, packet]]) is not None
 
 
 # --------------------------------------------------------------------------- install
 
 
-def _version_tuple(version: str) -> tuple[int, int] | None:
-    parts = version.split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _check_version(version: str) -> str | None:
-    parsed = _version_tuple(version)
-    low, high = _TESTED_RANGE
-    if parsed is None or not low <= parsed < high:
-        return (
-            f"aiortc {version} is outside the tested range >={low[0]}.{low[1]},<{high[0]}.{high[1]}"
-        )
-    return None
-
-
-def _probe() -> str | None:
-    """Return why the aiortc internals we rely on are missing, or None if all present."""
-    if _IMPORT_ERROR is not None:
-        return _IMPORT_ERROR
-    try:
-        reason = _check_version(importlib.metadata.version("aiortc"))
-        if reason:
-            return reason
-        from aiortc.rtcrtpreceiver import RTCRtpReceiver
-
-        add_params = list(inspect.signature(JitterBuffer.add).parameters)
-        if add_params != ["self", "packet"]:
-            return f"JitterBuffer.add has signature {add_params}, expected (self, packet)"
-        remove_params = list(inspect.signature(JitterBuffer._remove_frame).parameters)
-        if remove_params != ["self", "sequence_number"]:
-            return f"JitterBuffer._remove_frame has signature {remove_params}"
-        probe = JitterBuffer(capacity=16, is_video=True)
-        for name in (
-            "_origin",
-            "_packets",
-            "_capacity",
-            "_is_video",
-            "capacity",
-            "remove",
-            "smart_remove",
-        ):
-            if not hasattr(probe, name):
-                return f"aiortc JitterBuffer has no {name!r}"
-        frame = JitterFrame(data=b"", timestamp=0)
-        if not (hasattr(frame, "data") and hasattr(frame, "timestamp")):
-            return "aiortc JitterFrame lacks data/timestamp"
-        # Name mangling happens at compile time, so the mangled names show up in the
-        # bytecode: this checks the receiver without constructing one (no transport).
-        needs = {
-            "__init__": {_JB_ATTR, _KIND_ATTR},
-            "_handle_rtp_packet": {_JB_ATTR, _CODECS_ATTR, "add"},
-            "receive": {_CODECS_ATTR},
-        }
-        for method, names in needs.items():
-            code = getattr(getattr(RTCRtpReceiver, method, None), "__code__", None)
-            missing = names - set(code.co_names if code is not None else ())
-            if missing:
-                return f"RTCRtpReceiver.{method} no longer uses {sorted(missing)}"
-    except Exception as exc:  # any surprise means "do not patch"
-        return f"cannot inspect aiortc internals ({type(exc).__name__}: {exc})"
-    return None
-
-
-UNAVAILABLE_REASON: str | None = _probe()
+UNAVAILABLE_REASON: str | None = _aiortc.LOW_LATENCY_PROBLEM
 AVAILABLE: bool = UNAVAILABLE_REASON is None
 _warned = False
 
@@ -689,7 +599,7 @@ class _ReceiverCodecs:
         self._receiver = receiver
 
     def __call__(self, payload_type: int) -> str | None:
-        codec = getattr(self._receiver, _CODECS_ATTR, {}).get(payload_type)
+        codec = _aiortc.receiver_codecs(self._receiver).get(payload_type)
         return None if codec is None else str(codec.name)
 
 
@@ -709,21 +619,21 @@ def install(receiver: RTCRtpReceiver) -> bool:
                 UNAVAILABLE_REASON,
             )
         return False
-    current = getattr(receiver, _JB_ATTR, None)
+    current = _aiortc.receiver_jitter_buffer(receiver)
     if isinstance(current, LowLatencyVideoBuffer | LowLatencyAudioBuffer):
         return True
     if type(current) is not JitterBuffer or current._origin is not None:
         # Unknown buffer, or packets already buffered that a swap would lose.
         logger.warning("low-latency receive path not installed: receiver already in use")
         return False
-    kind = getattr(receiver, _KIND_ATTR, None) or ("video" if current._is_video else "audio")
+    kind = _aiortc.receiver_kind(receiver) or ("video" if current._is_video else "audio")
     codecs = _ReceiverCodecs(receiver)
     buffer: JitterBuffer | LowLatencyAudioBuffer
     if kind == "video":
         buffer = LowLatencyVideoBuffer(capacity=current.capacity, codec_name=codecs)
     else:
         buffer = LowLatencyAudioBuffer(codec_name=codecs)
-    setattr(receiver, _JB_ATTR, buffer)
+    _aiortc.set_receiver_jitter_buffer(receiver, buffer)
     return True
 
 
@@ -735,7 +645,7 @@ _AUDIO_COUNTERS = {"audio_concealed": "concealed", "audio_coalesced": "coalesced
 
 def counters(receiver: RTCRtpReceiver) -> dict[str, Any]:
     """Low-latency counters of ``receiver`` (zeros and ``low_latency`` False if absent)."""
-    buffer = getattr(receiver, _JB_ATTR, None)
+    buffer = _aiortc.receiver_jitter_buffer(receiver)
     result: dict[str, Any] = {
         "low_latency": False,
         "frames_fast": 0,

@@ -15,8 +15,8 @@ import logging
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
 
+from .._aiortc import candidate_from_sdp
 from .ice import host_addresses
 from .peer import RemotePeer
 from .topology import RoomHost, Topology, UnsupportedTopology

@@ -8,8 +8,7 @@ offers and answers are :class:`~.mesh.MeshLink`, the SFU's subscriptions live in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,11 +16,14 @@ from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
+from ..._loop import Tasks
 from ..media.feeds import AudioFeed, VideoFeed, pump
 from . import lowlatency
 from .hooks import MediaHooks
 
 __all__ = ["PeerHost", "PeerMedia", "RemotePeer"]
+
+log = logging.getLogger("zero_nb.peer")
 
 
 class PeerHost(Protocol):
@@ -64,6 +66,11 @@ class PeerMedia:
     def camera_off(self) -> bool:
         return self.video is False
 
+    @property
+    def sends_nothing(self) -> bool:
+        """The participant says it sends neither audio nor video (receive-only)."""
+        return self.audio is False and self.video is False
+
     @classmethod
     def from_wire(cls, obj: Any) -> PeerMedia:
         """From a ``peer-media`` message or a roster row's ``media`` (anything else: unknown)."""
@@ -93,7 +100,7 @@ class RemotePeer:
         self.joined_at = time.time()
         self.restarts = 0
         self.pc: RTCPeerConnection | None = None  # the connection carrying this peer's media
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks = Tasks(f"a task of peer {peer_id}")
         self.closed = False
         self.addons: dict[str, Any] = {}  # per-peer state of add-ons (E2EE's PeerCrypto)
 
@@ -162,18 +169,17 @@ class RemotePeer:
         return True
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         self.closed = True
         pc, self.pc = self.pc, None
         if pc is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await pc.close()
-        for task in list(self._tasks):
-            task.cancel()
+            except Exception:  # closing: the connection may already be half gone
+                log.debug("closing %s's connection failed", self.peer_id, exc_info=True)
+        self._tasks.cancel()
         self.video._end()
         self.audio._end()
         self.state = "closed"

@@ -21,10 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aioice.stun
-import aioice.turn
 from aiortc import RTCConfiguration, RTCIceServer
-from aiortc.rtcicetransport import parse_stun_turn_uri
+
+from .._aiortc import (
+    TransactionFailed,
+    TransactionTimeout,
+    create_turn_endpoint,
+    parse_stun_turn_uri,
+)
 
 __all__ = ["PROBE_TIMEOUT", "RelayChoice", "choose_relay", "no_path_hint", "turn_urls"]
 
@@ -62,9 +66,9 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"its TLS certificate is not trusted here ({exc.verify_message}); a private "
                 f"CA's certificate can be named in SSL_CERT_FILE")
-    if isinstance(exc, aioice.stun.TransactionFailed):
+    if isinstance(exc, TransactionFailed):
         return f"it refused the allocation ({exc}): check username and credential"
-    if isinstance(exc, (aioice.stun.TransactionTimeout, asyncio.TimeoutError)):
+    if isinstance(exc, (TransactionTimeout, asyncio.TimeoutError)):
         return "no answer (UDP blocked on the way, or the server down?)"
     if isinstance(exc, PermissionError):
         return "this machine may not send there (a firewall)"
@@ -74,7 +78,7 @@ def _reason(exc: BaseException) -> str:
 async def _allocate(url: str, server: RTCIceServer) -> None:
     """One TURN allocation through ``url``, released at once; raises why it failed."""
     parsed = parse_stun_turn_uri(url)
-    transport, _ = await aioice.turn.create_turn_endpoint(
+    transport, _ = await create_turn_endpoint(
         asyncio.DatagramProtocol, server_addr=(parsed["host"], parsed["port"]),
         username=server.username, password=server.credential,
         ssl=parsed["scheme"] == "turns", transport=parsed["transport"])

@@ -131,9 +131,11 @@ class SpeechTracker:
             self._put(stream, AudioFeed.to_float(frame), frame.sample_rate)
 
         stream.unsubscribe = feed.subscribe(on_frame)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="zero_nb-vad", daemon=True)
-            self._thread.start()
+        with self._lock:  # the loop (a peer joins) and a cell (timeline) both get here
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="zero_nb-vad",
+                                                daemon=True)
+                self._thread.start()
 
     def _put(self, stream: _Stream, samples: np.ndarray, rate: int) -> None:
         with self._cond:

@@ -1,0 +1,355 @@
+// @ts-check
+/**
+ * The page's camera and mic to the kernel over the widget's own comm: for when no WebRTC path
+ * reaches the kernel (an SSH tunnel, JupyterHub, Colab). WebCodecs encodes the camera (VP8,
+ * realtime) and the mic (Opus); every ~20 ms one `m.up` message carries what was encoded, one
+ * binary buffer per frame (docs/widget-protocol.md); the kernel decodes them into the same
+ * feeds the WebRTC link fills (zero_nb/widgets/comm_up.py).
+ *
+ * Capture: `MediaStreamTrackProcessor` where the browser has it (Chromium); elsewhere
+ * (Firefox, Safari) `new VideoFrame(video)` per `requestVideoFrameCallback` and an AudioWorklet.
+ * Flow control: the kernel acks each message once decoded (cumulative `seq`); past
+ * MAX_IN_FLIGHT unacked bytes, or an unacked message older than MAX_AGE_MS, frames are
+ * dropped before they are encoded and video restarts from a key frame — latency stays bounded
+ * and nothing queues. A kernel that asks for a key frame (start, decode error) gets one.
+ */
+
+const TICK_MS = 20;
+export const MAX_IN_FLIGHT = 256 * 1024; // bytes sent and not yet acknowledged
+export const MAX_AGE_MS = 600; // an unacked message older than this: backed up
+export const LOST_MS = 1500; // unacked this long: taken as lost, the stream restarts
+export const STALL_MS = 3000; // no ack this long: say the kernel is not reading
+const AUDIO_RATE = 48000;
+const AUDIO_BLOCK = 960; // 20 ms: one Opus frame
+
+// one block of the mic per render quantum, to the main thread (the AudioWorklet path)
+const WORKLET = `registerProcessor("znb-capture", class extends AudioWorkletProcessor {
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0];
+    if (ch) this.port.postMessage(ch.slice(0));
+    return true;
+  }
+});`;
+
+/** @returns {string} why this page cannot use the comm uplink ("" if it can) */
+export function uplinkUnsupported() {
+  if (!globalThis.isSecureContext) {
+    return "this page is not a secure context (plain http from another host), so the " +
+      "browser offers no camera and no WebCodecs: open Jupyter over https, or through an SSH " +
+      "tunnel at http://localhost:PORT";
+  }
+  if (typeof VideoEncoder === "undefined" || typeof AudioEncoder === "undefined") {
+    return "this browser has no WebCodecs (VideoEncoder/AudioEncoder): use a current " +
+      "Chromium, Firefox or Safari";
+  }
+  return "";
+}
+
+/** @typedef {{kind: "video"|"audio", codec: string, key: boolean, ts: number,
+ *   w?: number, h?: number, ch?: number, rate?: number}} FrameMeta */
+
+export class CommUplink {
+  /**
+   * @param {{send(content: any, callbacks?: any, buffers?: ArrayBuffer[]): void}} model
+   * @param {string} view
+   */
+  constructor(model, view) {
+    this.model = model;
+    this.view = view;
+    /** @type {{meta: FrameMeta, data: ArrayBuffer}[]} encoded, not yet sent */
+    this.pending = [];
+    this.seq = 0;
+    /** @type {Map<number, {bytes: number, at: number}>} sent and not yet acknowledged */
+    this.inflight = new Map();
+    this.inflightBytes = 0;
+    this.lastAck = performance.now();
+    this.counts = { framesSent: 0, audioSent: 0, bytesSent: 0, dropped: 0, keyFrames: 0,
+      messages: 0, acked: 0, lost: 0 };
+    this.needKey = true;
+    this.stalled = false;
+    /** @type {(() => void) | null} */
+    this.onStall = null;
+    /** @type {VideoEncoder | null} */
+    this.venc = null;
+    this.vsize = "";
+    /** @type {AudioEncoder | null} */
+    this.aenc = null;
+    this.asize = "";
+    this.videoGen = 0;
+    this.audioGen = 0;
+    /** @type {(() => void) | null} */
+    this.stopVideo = null;
+    /** @type {(() => void) | null} */
+    this.stopAudio = null;
+    /** @type {AudioContext | null} */
+    this.audioContext = null;
+    /** @type {Promise<void> | null} */
+    this.workletReady = null;
+    this.closed = false;
+    this.timer = setInterval(() => this.flush(), TICK_MS);
+  }
+
+  /** @param {{audio?: MediaStreamTrack | null, video?: MediaStreamTrack | null}} tracks */
+  setTracks(tracks) {
+    if (tracks.video !== undefined) this.captureVideo(tracks.video);
+    if (tracks.audio !== undefined) this.captureAudio(tracks.audio);
+  }
+
+  /** @param {any} msg  the kernel's `m.ctl` for this half (`ack`, `keyframe`) */
+  handle(msg) {
+    if (msg.op === "ack") {
+      for (const [seq, sent] of this.inflight) {
+        if (seq > msg.seq) break; // a Map iterates in insertion order: seq ascending
+        this.inflightBytes -= sent.bytes;
+        this.inflight.delete(seq);
+      }
+      this.counts.acked = msg.seq;
+      this.lastAck = performance.now();
+      this.stalled = false;
+    } else if (msg.op === "keyframe") {
+      this.needKey = true;
+    }
+  }
+
+  /** The comm is backed up: drop frames before encoding them. */
+  backedUp() {
+    const oldest = this.inflight.values().next().value;
+    const age = oldest === undefined ? 0 : performance.now() - oldest.at;
+    if (age > LOST_MS) {
+      // a message (or its ack) that never arrived must not stop the stream for good: forget
+      // what is in flight and start again from a key frame, which the kernel can decode
+      this.inflight.clear();
+      this.inflightBytes = 0;
+      this.counts.lost++;
+      this.needKey = true;
+      return false;
+    }
+    return this.inflightBytes > MAX_IN_FLIGHT || age > MAX_AGE_MS;
+  }
+
+  // -- video --------------------------------------------------------------------------
+  /** @param {MediaStreamTrack | null} track */
+  captureVideo(track) {
+    const gen = ++this.videoGen;
+    this.stopVideo?.();
+    this.stopVideo = null;
+    if (!track || this.closed) return;
+    const Processor = /** @type {any} */ (globalThis).MediaStreamTrackProcessor;
+    if (Processor) {
+      const reader = new Processor({ track, maxBufferSize: 1 }).readable.getReader();
+      this.stopVideo = () => { reader.cancel().catch(() => {}); };
+      (async () => {
+        while (gen === this.videoGen) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (gen === this.videoGen) this.encodeVideo(value); else value.close();
+        }
+      })().catch(() => {});
+      return;
+    }
+    const el = document.createElement("video");
+    el.muted = true;
+    el.playsInline = true;
+    el.srcObject = new MediaStream([track]);
+    /** @type {VideoFrameRequestCallback} */
+    const step = () => {
+      if (gen !== this.videoGen) return;
+      if (el.videoWidth > 0) {
+        this.encodeVideo(new VideoFrame(el, { timestamp: Math.round(performance.now() * 1000) }));
+      }
+      el.requestVideoFrameCallback(step);
+    };
+    el.requestVideoFrameCallback(step);
+    el.play().catch(() => {});
+    this.stopVideo = () => { el.srcObject = null; };
+  }
+
+  /** @param {VideoFrame} frame  encoded now, or dropped (closed either way) */
+  encodeVideo(frame) {
+    try {
+      if (this.backedUp() || (this.venc && this.venc.encodeQueueSize > 1)) {
+        this.counts.dropped++;
+        this.needKey = true; // the kernel cannot decode the deltas after a gap
+        return;
+      }
+      const w = frame.displayWidth & ~1, h = frame.displayHeight & ~1;
+      if (!this.venc || this.venc.state === "closed" || this.vsize !== `${w}x${h}`) {
+        this.venc?.state !== "closed" && this.venc?.close();
+        this.venc = this.videoEncoder(w, h);
+        this.vsize = `${w}x${h}`;
+        this.needKey = true;
+      }
+      const keyFrame = this.needKey;
+      this.venc.encode(frame, { keyFrame });
+      this.needKey = false;
+    } finally {
+      frame.close();
+    }
+  }
+
+  /** @param {number} w @param {number} h */
+  videoEncoder(w, h) {
+    const enc = new VideoEncoder({
+      output: (chunk) => {
+        const data = new ArrayBuffer(chunk.byteLength);
+        chunk.copyTo(data);
+        if (chunk.type === "key") this.counts.keyFrames++;
+        this.pending.push({ data, meta: { kind: "video", codec: "vp8", key: chunk.type === "key",
+          ts: chunk.timestamp, w, h } });
+      },
+      error: () => { this.needKey = true; this.vsize = ""; }, // a new encoder next frame
+    });
+    // about 0.1 bit per pixel at 30 fps: 0.9 Mbit/s at 640x480, as WebRTC starts
+    enc.configure({ codec: "vp8", width: w, height: h, framerate: 30, latencyMode: "realtime",
+      bitrate: Math.max(200_000, Math.round(w * h * 3)) });
+    return enc;
+  }
+
+  // -- audio --------------------------------------------------------------------------
+  /** @param {MediaStreamTrack | null} track */
+  captureAudio(track) {
+    const gen = ++this.audioGen;
+    this.stopAudio?.();
+    this.stopAudio = null;
+    if (!track || this.closed) return;
+    const Processor = /** @type {any} */ (globalThis).MediaStreamTrackProcessor;
+    if (Processor) {
+      const reader = new Processor({ track }).readable.getReader();
+      this.stopAudio = () => { reader.cancel().catch(() => {}); };
+      (async () => {
+        while (gen === this.audioGen) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (gen === this.audioGen) this.encodeAudio(value); else value.close();
+        }
+      })().catch(() => {});
+      return;
+    }
+    this.workletCapture(track, gen).catch(() => {});
+  }
+
+  /** The AudioWorklet path: 128-sample blocks gathered into 20 ms AudioData.
+   * @param {MediaStreamTrack} track @param {number} gen */
+  async workletCapture(track, gen) {
+    const ctx = this.audioContext ??= new AudioContext({ sampleRate: AUDIO_RATE });
+    if (!this.workletReady) {
+      const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
+      this.workletReady = ctx.audioWorklet.addModule(url);
+    }
+    await this.workletReady;
+    if (gen !== this.audioGen) return;
+    // a page without a user gesture yet starts suspended: the first click resumes it
+    if (ctx.state === "suspended") {
+      const resume = () => ctx.resume();
+      document.addEventListener("pointerdown", resume, { once: true });
+      ctx.resume().catch(() => {});
+    }
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const node = new AudioWorkletNode(ctx, "znb-capture", { numberOfInputs: 1,
+      numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" });
+    const sink = ctx.createGain();
+    sink.gain.value = 0; // processed only when it reaches the destination: silently
+    source.connect(node).connect(sink).connect(ctx.destination);
+    let block = new Float32Array(AUDIO_BLOCK), filled = 0;
+    node.port.onmessage = (/** @type {MessageEvent<Float32Array>} */ e) => {
+      const input = e.data;
+      let at = 0;
+      while (at < input.length) {
+        const n = Math.min(input.length - at, AUDIO_BLOCK - filled);
+        block.set(input.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === AUDIO_BLOCK) {
+          this.encodeAudio(new AudioData({ format: "f32-planar", sampleRate: ctx.sampleRate,
+            numberOfFrames: AUDIO_BLOCK, numberOfChannels: 1, data: block,
+            timestamp: Math.round(performance.now() * 1000) }));
+          block = new Float32Array(AUDIO_BLOCK);
+          filled = 0;
+        }
+      }
+    };
+    this.stopAudio = () => {
+      node.port.onmessage = null;
+      source.disconnect();
+      node.disconnect();
+      sink.disconnect();
+    };
+  }
+
+  /** @param {AudioData} data  encoded now, or dropped (closed either way) */
+  encodeAudio(data) {
+    try {
+      if (this.backedUp()) return;
+      const size = `${data.sampleRate}/${data.numberOfChannels}`;
+      if (!this.aenc || this.aenc.state === "closed" || this.asize !== size) {
+        this.aenc?.state !== "closed" && this.aenc?.close();
+        this.aenc = this.audioEncoder(data.sampleRate, Math.min(2, data.numberOfChannels));
+        this.asize = size;
+      }
+      this.aenc.encode(data);
+    } finally {
+      data.close();
+    }
+  }
+
+  /** @param {number} rate @param {number} channels */
+  audioEncoder(rate, channels) {
+    const enc = new AudioEncoder({
+      output: (chunk) => {
+        const data = new ArrayBuffer(chunk.byteLength);
+        chunk.copyTo(data);
+        this.pending.push({ data, meta: { kind: "audio", codec: "opus", key: true,
+          ts: chunk.timestamp, ch: channels, rate } });
+      },
+      error: () => { this.asize = ""; },
+    });
+    enc.configure({ codec: "opus", sampleRate: rate, numberOfChannels: channels,
+      bitrate: 32_000 });
+    return enc;
+  }
+
+  // -- the comm -----------------------------------------------------------------------
+  /** Send what was encoded since the last tick as one `m.up` (at most one per TICK_MS). */
+  flush() {
+    const now = performance.now();
+    if (!this.stalled && this.inflight.size > 0 && now - this.lastAck > STALL_MS) {
+      this.stalled = true;
+      this.onStall?.();
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const bytes = batch.reduce((n, f) => n + f.data.byteLength, 0);
+    const seq = ++this.seq;
+    try {
+      this.model.send({ type: "m.up", view: this.view, seq, frames: batch.map((f) => f.meta) },
+        undefined, batch.map((f) => f.data));
+    } catch {
+      return; // the comm is gone: the view closes us soon
+    }
+    this.inflight.set(seq, { bytes, at: now });
+    this.inflightBytes += bytes;
+    this.counts.messages++;
+    this.counts.bytesSent += bytes;
+    for (const f of batch) {
+      if (f.meta.kind === "video") this.counts.framesSent++; else this.counts.audioSent++;
+    }
+  }
+
+  stats() {
+    return { ...this.counts, inflightBytes: this.inflightBytes, stalled: this.stalled };
+  }
+
+  close() {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.videoGen++;
+    this.audioGen++;
+    this.stopVideo?.();
+    this.stopAudio?.();
+    for (const enc of [this.venc, this.aenc]) {
+      if (enc && enc.state !== "closed") enc.close();
+    }
+    this.audioContext?.close().catch(() => {});
+  }
+}
