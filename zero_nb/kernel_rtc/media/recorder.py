@@ -150,9 +150,12 @@ class FeedRecorder:
 
     def _encode_video(self, feed: VideoFeed, frame: Any, t: float) -> None:
         assert self._vstream is not None and self._t0 is not None
-        pts = round((t - self._t0) * self._fps)
-        if pts <= self._last_pts:
-            return  # two frames in one tick: keep the first
+        exact = (t - self._t0) * self._fps
+        # frames arriving in a burst share a tick: the later one takes the next tick (shown
+        # under a frame late, not dropped for a stale one) unless that is more than a frame late
+        pts = max(round(exact), self._last_pts + 1)
+        if pts - exact > 1.0:
+            return
         self._last_pts = pts
         out = feed.yuv(frame, self._vstream.width, self._vstream.height)
         out.pts = pts
