@@ -98,7 +98,8 @@ class SignalingServer:
         self.hooks = hooks or SessionHooks()
         resume_key = sig["auth"]["resume_key"]
         self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=self.hooks,
-                                  resume_key=resume_key.encode() if resume_key else None)
+                                  resume_key=resume_key.encode() if resume_key else None,
+                                  host_token=sig["auth"]["host_token"])
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}
         self._server: Server | None = None
