@@ -110,7 +110,7 @@ def students(url: str, session: str, clips: list[str], live: bool, conn: Any) ->
     import zero_nb
     from tests import class_support
     from zero_nb import sources
-    from zero_nb.kernel_rtc.encoded import clip_frame
+    from zero_nb.kernel_rtc.media.encoded import clip_frame
 
     conn.recv()  # go
     if live:  # baseline: the same moving content, encoded here per student
@@ -243,7 +243,7 @@ def gallery_case(janus: Any, n: int, window: float) -> dict[str, Any]:
                 profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
                 viewport={"width": 1280, "height": 800})
             page = Page(context.pages[0] if context.pages else context.new_page(),
-                        f"http://127.0.0.1:{server.port}")
+                        server)
             t0 = time.monotonic()
             page.open(session=session, name="teacher", autojoin="1", mic="0")
             page.wait_decoding([f"s{i:02d}" for i in range(n)], 120.0)

@@ -99,7 +99,7 @@ def _time_us(fn, items: list[bytes], repeat: int = 5) -> list[float]:
 
 
 def frame_cost(n: int) -> dict:
-    from zero_nb.kernel_rtc.e2ee import FrameSealer, Keyring, open_frame
+    from zero_nb.kernel_rtc.e2ee.crypto import FrameSealer, Keyring, open_frame
 
     ring = Keyring.from_passphrase(PASS, "bench")
     result = {}
@@ -131,7 +131,7 @@ def sender(url: str, seconds: float, e2ee: str | None) -> None:
 
 def _account_open() -> list[float]:
     """Sum the time this process spends in PeerCrypto.open (the whole receive hook)."""
-    from zero_nb.kernel_rtc import e2ee
+    from zero_nb.kernel_rtc.e2ee import crypto as e2ee
 
     spent = [0.0]
     original = e2ee.PeerCrypto.open

@@ -64,7 +64,7 @@ async def _video_stats(pc: Any) -> dict[str, Any]:
 
 
 async def _peer_snapshot(peer: Any) -> dict[str, Any]:
-    from zero_nb.kernel_rtc import lowlatency
+    from zero_nb.kernel_rtc.net import lowlatency
 
     pc = peer.pc
     row: dict[str, Any] = {"frames": peer.video.frame_count, "state": peer.state,

@@ -89,7 +89,7 @@ async def _bare_offer(conn, track):
     """Send ``track`` to the peer at the other end of ``conn``; return the pc."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from zero_nb.kernel_rtc.ice import host_addresses
+    from zero_nb.kernel_rtc.net.ice import host_addresses
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTrack(track)
@@ -128,7 +128,7 @@ async def _bare_answer(conn):
     """Answer the bare sender's offer from ``conn``; return the pc and its first track."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from zero_nb.kernel_rtc.ice import host_addresses
+    from zero_nb.kernel_rtc.net.ice import host_addresses
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     got: dict[str, object] = {}
@@ -281,7 +281,7 @@ def mark(img):
 
 def zn_middle(url: str, seconds: float) -> None:
     import zero_nb
-    from zero_nb.kernel_rtc.sources import FeedSource
+    from zero_nb.kernel_rtc.media.sources import FeedSource
 
     room = zero_nb.join("bench", url, name="middle", config=MEDIA)
     src = None

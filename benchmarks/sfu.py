@@ -139,7 +139,7 @@ def bot(name: str, commands: Any, ready: Any, start: Any, stop: Any, done: Any,
                 time.sleep(0.2)
             ready.put(name)
             start.wait()
-            local = room.local_media("video")
+            local = room.host.local_media("video")
             # the peer objects, not room.peers at the end: a peer gone meanwhile (it left,
             # or signaling dropped it) still counts what it delivered
             held = {p.name: p for p in room.peers.values()}

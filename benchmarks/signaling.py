@@ -43,7 +43,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Signaling"
-BANNER = re.compile(r"signaling server on (ws://127\.0\.0\.1:(\d+)/ws)")
+BANNER = re.compile(r"signaling server on (ws://127\.0\.0\.1:(\d+)/ws(?:\?token=\S+)?)")
 RAW_BANNER = re.compile(r"raw relay on (ws://127\.0\.0\.1:(\d+))")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

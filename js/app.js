@@ -9,7 +9,7 @@
 
 import { CallView } from "./page/call.js";
 import { Chat } from "./page/chat.js";
-import { JoinForm } from "./page/join.js";
+import { JoinForm, socketUrl } from "./page/join.js";
 import { fragmentPassphrase } from "./rtc/e2ee.js";
 import { Session } from "./rtc/session.js";
 import { Controls } from "./ui/controls.js";
@@ -22,7 +22,7 @@ const REFUSALS = /** @type {Record<string, string>} */ ({
   "session-full": "This session is full.",
   "server-full": "The server is full.",
   "no-such-session": "This session does not exist.",
-  unauthorized: "This server needs an access token.",
+  "forbidden-origin": "This page's site may not use this server.",
   "sfu-unsupported": "",
 });
 
@@ -37,8 +37,7 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 class CallPage {
   /** @param {URLSearchParams} query */
   constructor(query) {
-    this.wsUrl = query.get("server")
-      || `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    this.wsUrl = query.get("server") || socketUrl(location.href);
     // E2EE hook: the passphrase comes from the URL fragment (#e2ee=...), never sent to a server
     this.session = new Session({ server: this.wsUrl, e2ee: fragmentPassphrase() });
     this.status = new StatusLine($("status"));
@@ -183,16 +182,29 @@ class CallPage {
       return;
     }
     const lead = REFUSALS[code];
-    this.status.show(lead ? `${lead} ${message}` : message, { level: "error", code });
+    const text = code === "unauthorized" ? this.tokenAdvice()
+      : lead ? `${lead} ${message}` : message;
+    this.status.show(text, { level: "error", code });
     this.session.media.stop(); // release the camera until the user tries again
     this.showCall(false);
     if (code === "bad-password") this.form.password.select();
   }
 
+  /** What to do about a refused token: the page either had none or a stale one. */
+  tokenAdvice() {
+    return this.form.token
+      ? "The access token in this link is wrong (the server may have restarted with a new "
+        + "one): ask for a fresh link, or open the one the server prints now."
+      : "This server needs its access token: open the link the server printed (it ends in "
+        + "?token=…: `zero-nb serve`, `%zero serve` or server.page_url), not just its address.";
+  }
+
   async copyInvite() {
     const url = new URL(location.href);
-    url.search = new URLSearchParams({ session: this.session.sessionId ??
-      this.form.session.value }).toString();
+    /** @type {Record<string, string>} */
+    const query = { session: this.session.sessionId ?? this.form.session.value };
+    if (this.form.token) query.token = this.form.token; // guests need it as much as we do
+    url.search = new URLSearchParams(query).toString();
     try {
       await navigator.clipboard.writeText(url.href);
       this.status.show(`Invite link copied: ${url.href}`, { level: "ok", ttl: 4000 });

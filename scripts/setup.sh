@@ -11,7 +11,7 @@ case ",$EXTRAS," in *,dev,*) dev=1 ;; *) dev=0 ;; esac
 need_apt=()
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
-declare -A binary_of=([coturn]=turnserver [chromium]=chromium [janus]=janus)
+declare -A binary_of=([coturn]=turnserver [nftables]=nft [chromium]=chromium [janus]=janus)
 [ "$dev" = 0 ] || command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 for pkg in ${ZERO_NB_APT_EXTRA:-}; do
   command -v "${binary_of[$pkg]:-$pkg}" >/dev/null 2>&1 || need_apt+=("$pkg")

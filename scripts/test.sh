@@ -4,8 +4,10 @@
 # so no packet can leave loopback. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# coturn: the TURN relay test; chromium: the browser tests; janus: the SFU tests
-ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn chromium janus}" ZERO_NB_EXTRAS=dev \
+# coturn: the TURN relay tests; nftables, openssl: the firewalled kernel (UDP dropped, TURN over
+# TCP/TLS with a self-signed certificate); chromium: the browser tests; janus: the SFU tests;
+# socat: the remote-Jupyter harness (tests/browser/remote.py)
+ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn nftables openssl chromium janus socat}" ZERO_NB_EXTRAS=dev \
   scripts/setup.sh
 VENV=${ZERO_NB_VENV:-.venv}
 "$VENV/bin/ruff" check .

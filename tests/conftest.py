@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,10 @@ def _carets_on_main_thread_only() -> None:
 
 _carets_on_main_thread_only()
 
+
+# Servers announce themselves in the Jupyter runtime dir (zero_nb/signaling/runtime.py): a
+# scratch one per run keeps the user's own dir clean and runs independent of each other.
+os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="zero_nb-runtime-")
 
 # Every timeout in the suite is a multiple of UNIT; raise it on a slow machine.
 UNIT = float(os.environ.get("ZERO_NB_TEST_UNIT", "1.0"))

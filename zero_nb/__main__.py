@@ -19,11 +19,11 @@ __all__ = ["main"]
 async def _serve(args: argparse.Namespace) -> None:
     from ._serve import create_server
 
-    server = create_server(args.host, args.port, config=args.config)
+    server = create_server(args.host, args.port, config=args.config,
+                           auth=False if args.no_auth else None)
     await server.start()
-    print(f"zero_nb signaling server on {server.url}  (web client: "
-          f"{server.url.replace('ws', 'http', 1).removesuffix('/ws')}/)  Ctrl-C stops",
-          flush=True)
+    print(f"zero_nb signaling server on {server.url}\n"
+          f"web page (share this link): {server.page_url}\nCtrl-C stops", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p_serve.add_argument("--port", type=int, default=None, help="port (default 8765; 0 = any)")
     p_serve.add_argument("--config", default=None, help="config.yaml path")
+    p_serve.add_argument("--no-auth", action="store_true",
+                         help="no access token: anyone who reaches the port may join")
     p_serve.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p_bot = sub.add_parser("bot", help="join a session as a kernel-only bot")
     p_bot.add_argument("session")

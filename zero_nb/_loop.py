@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from .errors import Timeout
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "Tasks"]
+
+log = logging.getLogger("zero_nb.tasks")
 
 T = TypeVar("T")
 
@@ -81,3 +84,37 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         if not self.in_loop():
             self._thread.join(timeout)
+
+
+class Tasks:
+    """Tasks spawned on the running loop, each referenced until it ends (asyncio keeps only
+    a weak reference, so an unreferenced task can vanish mid-flight). A task that fails is
+    logged, never dropped silently."""
+
+    def __init__(self, what: str = "task") -> None:
+        self.what = what
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``coro`` on the running loop; returns its task."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", self.what, exc_info=task.exception())
+
+    def cancel(self) -> None:
+        """Cancel every task still running."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def __iter__(self) -> Iterator[asyncio.Future[Any]]:
+        return iter(list(self._tasks))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+

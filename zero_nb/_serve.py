@@ -12,7 +12,7 @@ from typing import Any
 from .config import load_config
 from .errors import ConfigError
 from .signaling.core import SessionHooks
-from .signaling.server import ServerHandle, SignalingServer
+from .signaling.server import NO_TOKEN, ServerHandle, SignalingServer
 from .signaling.server import serve as serve_with_hooks
 
 __all__ = ["create_server", "serve", "sfu_hooks"]
@@ -35,20 +35,34 @@ def sfu_hooks(config: Mapping[str, Any]) -> SessionHooks | None:
                        require_e2ee=sfu["require_e2ee"]).hooks()  # E2EE hook
 
 
-def create_server(host: str | None = None, port: int | None = None, *,
-                  config: Mapping[str, Any] | str | None = None) -> SignalingServer:
-    """A :class:`SignalingServer` (not started) with the SFU bridge the config asks for."""
+def _with_auth(config: Mapping[str, Any] | str | None, auth: bool | str | None
+               ) -> dict[str, Any]:
     cfg = load_config(config)
+    if auth is not None:  # the argument wins over signaling.auth.token
+        token = (NO_TOKEN if auth is False else None if auth is True else auth)
+        cfg["signaling"]["auth"]["token"] = token
+    return cfg
+
+
+def create_server(host: str | None = None, port: int | None = None, *,
+                  config: Mapping[str, Any] | str | None = None,
+                  auth: bool | str | None = None) -> SignalingServer:
+    """A :class:`SignalingServer` (not started) with the SFU bridge the config asks for."""
+    cfg = _with_auth(config, auth)
     return SignalingServer(host, port, config=cfg, hooks=sfu_hooks(cfg))
 
 
 def serve(host: str | None = None, port: int | None = None, *,
-          config: Mapping[str, Any] | str | None = None) -> ServerHandle:
+          config: Mapping[str, Any] | str | None = None,
+          auth: bool | str | None = None) -> ServerHandle:
     """Start a signaling server in a background thread and return at once.
 
-    ``port=0`` picks a free port (read it from ``.url``). Defaults come from config.yaml
-    (``signaling.host``/``signaling.port``: 127.0.0.1:8765). With ``sfu.enabled``, sessions
-    are backed by Janus VideoRoom rooms at ``sfu.url``.
+    ``port=0`` picks a free port. Defaults come from config.yaml (``signaling.host``/
+    ``signaling.port``: 127.0.0.1:8765). Every server has an access token: ``.url`` and
+    ``.page_url`` carry it (``?token=...``). ``auth``: None uses ``signaling.auth.token``
+    (null: a random token), a string sets the token, False opts out (anyone who reaches
+    the port may join; a warning says so). With ``sfu.enabled``, sessions are backed by
+    Janus VideoRoom rooms at ``sfu.url``.
     """
-    cfg = load_config(config)
+    cfg = _with_auth(config, auth)
     return serve_with_hooks(host, port, config=cfg, hooks=sfu_hooks(cfg))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingExtra
-from .kernel_rtc.sources import AudioSource, VideoSource, from_frames
+from .kernel_rtc.media.sources import AudioSource, VideoSource, from_frames
 
 __all__ = ["FaceDetector", "face_clip", "face_frames", "require", "speech_like", "talk"]
 

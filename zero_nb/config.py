@@ -45,12 +45,16 @@ _SCHEMA: dict[str, Any] = {
             "send_queue": (1024, (int,)),
             "allow_create": (True, (bool,)),
         },
+        # token: null = a random one per server (kept when it restarts on the same address),
+        # "none" = no token at all (explicit opt-out: anyone who reaches the port may join).
         # resume_key: signs the resume secrets of `joined`; null = random per process (a
         # server restarted in the same process still honours them), set it to keep peer ids
         # across restarts of the server process
         # host_token: a join carrying it is a session host; null = each session's creator
         "auth": {"token": (None, (str, None)), "resume_key": (None, (str, None)),
                  "host_token": (None, (str, None))},
+        # browser pages from these origins (besides the server's own) may connect; "*": any
+        "allowed_origins": ([], (list,)),
         "tls": {"cert": (None, (str, None)), "key": (None, (str, None))},
     },
     "webrtc": {

@@ -8,7 +8,8 @@
     │   ├── ServerUnreachable     no server at the address (after retries)
     │   ├── JoinRefused           the server said no; ``code`` is the protocol error code
     │   │   ├── BadPassword
-    │   │   ├── Unauthorized
+    │   │   ├── Unauthorized      no or wrong access token
+    │   │   ├── ForbiddenOrigin   a browser page from a site the server does not trust
     │   │   ├── SessionFull
     │   │   ├── NoSuchSession
     │   │   ├── InvalidJoin     the join request itself is malformed (e.g. a bad session name)
@@ -29,6 +30,7 @@ __all__ = [
     "BadPassword",
     "ConfigError",
     "Forbidden",
+    "ForbiddenOrigin",
     "InvalidJoin",
     "JoinRefused",
     "MediaError",
@@ -86,6 +88,10 @@ class Unauthorized(JoinRefused):
     """The server needs an access token."""
 
 
+class ForbiddenOrigin(JoinRefused):
+    """A browser page from a site the server does not trust (``signaling.allowed_origins``)."""
+
+
 class SessionFull(JoinRefused):
     """The session (or server) is at its limit."""
 
@@ -139,6 +145,7 @@ _JOIN_ERRORS: dict[str, type[JoinRefused]] = {
     "bad-message": InvalidJoin,
     "session-locked": SessionLocked,
     "removed": Removed,
+    "forbidden-origin": ForbiddenOrigin,
 }
 
 

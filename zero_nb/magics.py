@@ -13,11 +13,12 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from .errors import ZeroNBError
+from .signaling.tokens import split_token
 
 __all__ = ["ZeroMagics", "format_stats", "load_ipython_extension", "unload_ipython_extension"]
 
 USAGE = """\
-%zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR]
+%zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR] [--no-auth]
 %zero join SESSION [--server URL] [--name NAME] [--password PW] [--config FILE_OR_VAR]
            [--no-video] [--no-audio]
 %zero leave
@@ -45,6 +46,7 @@ def _parser() -> _Parser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--config", default=None)
+    serve.add_argument("--no-auth", action="store_true")
     join = sub.add_parser("join", add_help=False)
     join.add_argument("session")
     join.add_argument("--server", default=None)
@@ -121,7 +123,7 @@ class ZeroMagics(Magics):
 
         Usage::
 
-          %zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR]
+          %zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR] [--no-auth]
               start a signaling server in the background (port 0 picks a free one)
           %zero join SESSION [--server URL] [--name NAME] [--password PW]
                 [--config FILE_OR_VAR] [--no-video] [--no-audio]
@@ -149,11 +151,17 @@ class ZeroMagics(Magics):
         from ._serve import serve
 
         if self.server is not None and self.server.running:
-            print(f"zero: already serving at {self.server.url} (%zero stop first)")
+            print(f"zero: already serving at {self.server.address} (%zero stop first)")
             return
-        self.server = serve(args.host, args.port, config=self._config(args.config))
+        self.server = serve(args.host, args.port, config=self._config(args.config),
+                            auth=False if args.no_auth else None)
         self._push()
-        print(f"serving at {self.server.url}")
+        print(f"serving at {self.server.address}\nweb page (share this link): "
+              f"{self.server.page_url}")
+        from .signaling.links import guests_line
+
+        if (line := guests_line(self.server.proxy_url)) is not None:
+            print(line)
 
     def _cmd_join(self, args: argparse.Namespace) -> None:
         from ._join import join
@@ -179,7 +187,8 @@ class ZeroMagics(Magics):
         lines = []
         if self.server is not None and self.server.running:
             sessions = self.server.sessions()
-            lines.append(f"server: {self.server.url} ({len(sessions)} sessions)")
+            lines.append(f"server: {self.server.address} ({len(sessions)} sessions), "
+                         f"page: {self.server.page_url}")
             for sid, members in sessions.items():
                 names = ", ".join(m.get("name") or m.get("peer_id", "?") for m in members)
                 lines.append(f"  session {sid}: {names or '-'}")
@@ -190,7 +199,7 @@ class ZeroMagics(Magics):
         else:
             room = self.room
             lines.append(f"room: session {room.session!r} as {room.name!r} ({room.peer_id}) "
-                         f"via {room.server}")
+                         f"via {split_token(room.server)[0]}")
             peers = room.peers
             if not peers:
                 lines.append("  no remote peers")
@@ -208,7 +217,7 @@ class ZeroMagics(Magics):
             print(f"left {self.room.session!r}")
         if self.server is not None and self.server.running:
             self.server.stop()
-            print(f"stopped server {self.server.url}")
+            print(f"stopped server {self.server.address}")
         self.server = None
         self._push()
 

@@ -10,6 +10,9 @@ import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
 import { SenderControl } from "../rtc/send_quality.js";
 import { Rates, sendingInfo, StatsLine, tileInfo } from "../ui/stats.js";
 
+/** How to add the E2EE passphrase on this page (under "encrypted — no key"). */
+export const NO_KEY_HINT = "add #e2ee=the passphrase to this page's address and reload";
+
 export class CallView {
   /**
    * @param {import("../rtc/session.js").Session} session
@@ -25,7 +28,7 @@ export class CallView {
       return topology && "setLayer" in topology ? topology.setLayer(id, layer) : undefined;
     });
     this.grid = new TileGrid({ onBlocked: options.onBlocked,
-      onChange: (grid) => this.layers.apply(grid) });
+      onChange: (grid) => this.layers.apply(grid), noKeyHint: NO_KEY_HINT });
     this.stats = new StatsLine();
     this.rates = new Rates();
     this.sending = new SenderControl(session); // quality hook: resolution / data-saver caps

@@ -6,10 +6,46 @@
  * URL query: session, name, password, autojoin=1, res=VGA|HD|FullHD, camera=0, mic=0,
  * processing=0 (no echo cancellation / noise suppression / auto gain), token, datasaver=1
  * (send at most 150 kbit/s at half resolution; the "More" menu switches it live).
+ * The token (the server's access token, in the link the server prints) is kept for this tab
+ * (sessionStorage: a reload still joins) and dropped from the address bar.
  */
+
+const TOKEN_KEY = "zero_nb.token";
+
+/**
+ * The server's access token: from the link, else the one this tab kept.
+ * @param {URLSearchParams} query
+ * @returns {string | undefined}
+ */
+export function pageToken(query) {
+  let token = query.get("token");
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else token = sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    // storage blocked: the token lives as long as the page
+  }
+  if (query.has("token")) { // out of the address bar: no screenshot or shoulder shows it
+    const url = new URL(location.href);
+    url.searchParams.delete("token");
+    history.replaceState(history.state, "", url);
+  }
+  return token || undefined;
+}
 
 /** @param {string} id */
 const $ = (id) => /** @type {any} */ (document.getElementById(id));
+
+/**
+ * The signaling WebSocket next to the page at `href`: `ws` resolved against the page's own
+ * URL, so the page also works under a path prefix (jupyter-server-proxy's `.../proxy/PORT/`).
+ * @param {string} href
+ */
+export function socketUrl(href) {
+  const url = new URL("ws", href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
 
 export class JoinForm {
   /**
@@ -18,6 +54,7 @@ export class JoinForm {
    */
   constructor(query, onSubmit) {
     this.query = query;
+    this.token = pageToken(query);
     this.form = /** @type {HTMLFormElement} */ ($("join-form"));
     this.session = $("f-session");
     this.name = $("f-name");
@@ -42,7 +79,7 @@ export class JoinForm {
   /** What `session.join` takes. */
   joinOptions() {
     return { session: this.session.value.trim() || undefined, name: this.name.value.trim(),
-      password: this.password.value || undefined, token: this.query.get("token") || undefined,
+      password: this.password.value || undefined, token: this.token,
       host_token: this.query.get("host_token") || undefined }; // ?host_token=: join as host
   }
 

@@ -14,8 +14,9 @@ import { Emitter } from "./emitter.js";
 /**
  * @typedef {'new'|'connecting'|'connected'|'disconnected'|'failed'|'closed'} PeerState
  * @typedef {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} LocalTracks
- * @typedef {{audio: boolean | null, video: boolean | null}} PeerMedia
- *   what a peer says it sends: false = muted / camera off, null = unknown (never said)
+ * @typedef {{audio: boolean | null, video: boolean | null, e2ee: boolean}} PeerMedia
+ *   what a peer says it sends: false = muted / camera off, null = unknown (never said);
+ *   e2ee: its media is end-to-end encrypted
  */
 
 export const KINDS = /** @type {const} */ (["audio", "video"]);
@@ -28,7 +29,7 @@ export const KINDS = /** @type {const} */ (["audio", "video"]);
  */
 export function readMedia(wire) {
   const flag = (/** @type {any} */ v) => (typeof v === "boolean" ? v : null);
-  return { audio: flag(wire?.audio), video: flag(wire?.video) };
+  return { audio: flag(wire?.audio), video: flag(wire?.video), e2ee: wire?.e2ee === true };
 }
 
 /**
@@ -142,7 +143,8 @@ export class RemotePeer extends Emitter {
 
   /** @param {PeerMedia} media  what the peer now says it sends */
   setMedia(media) {
-    if (media.audio === this.media.audio && media.video === this.media.video) return;
+    if (media.audio === this.media.audio && media.video === this.media.video &&
+      media.e2ee === this.media.e2ee) return;
     this.media = media;
     this.emit("media", { media });
     this.owner.emit("peer-media", { peer: this, media });

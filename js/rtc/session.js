@@ -125,6 +125,7 @@ export class Session extends Emitter {
     // first listener: a new peer carries its announced media before anyone renders it
     this._unwire.push(topology.on("peer-added", ({ peer }) => {
       peer.media = this._peerMedia.get(peer.id) ?? readMedia(null);
+      this._keyless(peer);
     }));
     for (const type of ["peer-added", "peer-removed", "peer-state", "stream", "peer-media"]) {
       this._unwire.push(topology.on(type, (detail) => this.emit(type, detail)));
@@ -225,7 +226,21 @@ export class Session extends Emitter {
   _noteMedia(id, wire) {
     const media = readMedia(wire);
     this._peerMedia.set(id, media);
-    this.peers.get(id)?.setMedia(media);
+    const peer = this.peers.get(id);
+    peer?.setMedia(media);
+    if (peer && this._keyless(peer)) this.emit("e2ee", { peer, state: peer.e2ee });
+  }
+
+  /**
+   * E2EE hook: a peer that says it encrypts while this page has no passphrase reads
+   * "no-key" (its tile hides the video and mutes the sound instead of playing ciphertext).
+   * True if that changed `peer.e2ee`.
+   * @param {import("./peer.js").RemotePeer} peer
+   */
+  _keyless(peer) {
+    if (this.e2ee || !peer.media.e2ee || peer.e2ee === "no-key") return false;
+    peer.e2ee = "no-key";
+    return true;
   }
 
   /** @param {ChatEntry} entry */
@@ -295,7 +310,7 @@ export class Session extends Emitter {
     const d = this.media.describe();
     // a shared screen is sent even with the camera off (media.js keeps the two apart)
     this.signaling.setMedia({ audio: d.audio && !d.muted,
-      video: d.video && (d.sharing || !d.cameraOff) });
+      video: d.video && (d.sharing || !d.cameraOff), e2ee: Boolean(this.e2ee) });
   }
 
   /** Plain data: state, ids, peers, local media, chat (for tests, logs and shells). */

@@ -12,8 +12,22 @@ import { gathered } from "./gather.js";
 import { JANUS_CODES, JanusError } from "./janus.js";
 import { SFU_TIMING, sleep } from "./sfu_publisher.js";
 
-/** Simulcast layers by Janus substream (0 = the lowest); a 2-layer sender has low and mid. */
+/** Simulcast layers as asked for: Janus substreams 0, 1, 2 (read back with layerName). */
 export const LAYERS = /** @type {const} */ (["low", "mid", "high"]);
+
+/**
+ * Janus' substream index in the user's words, whatever the publisher sends (the kernel's
+ * sfu/kernel.py layer_name): 0 "low", the publisher's top `top` (learnt when the top was
+ * asked for) "high", one in between "mid" — a 2-layer sender reads "low" and "high".
+ * @param {number} substream
+ * @param {number | null} top
+ * @returns {Layer}
+ */
+export function layerName(substream, top) {
+  if (substream === 0) return "low";
+  if (substream >= LAYERS.length - 1 || (top !== null && substream >= top)) return "high";
+  return "mid";
+}
 /** Janus switches on the target layer's next key frame and asks the publisher for one at most
  * once a second: configure again (a fresh PLI) while no switch shows, this often. */
 export const LAYER_TIMING = { nudges: 4, nudge: 1200 };
@@ -21,7 +35,8 @@ export const LAYER_TIMING = { nudges: 4, nudge: 1200 };
 /**
  * @typedef {"low" | "mid" | "high"} Layer
  * @typedef {{feedId: number, handle: import("./janus.js").JanusHandle | null,
- *   videoMid: string | null, switched: (() => void) | null}} Subscription
+ *   videoMid: string | null, switched: (() => void) | null, top: number | null}} Subscription
+ *   top: the publisher's top substream, once Janus showed it
  * @typedef {{info: import("./sfu_publisher.js").SfuInfo, rtcConfig: RTCConfiguration,
  *   janus: () => import("./janus.js").JanusSession | null,
  *   privateId?: () => number | null, e2ee?: import("./e2ee.js").E2eeLink | null,
@@ -63,7 +78,7 @@ export class Subscriber {
     if (this.feedOf(peer.id) === feedId || !this.options.janus()) return;
     this.drop(peer);
     /** @type {Subscription} */
-    const sub = { feedId, handle: null, videoMid: null, switched: null };
+    const sub = { feedId, handle: null, videoMid: null, switched: null, top: null };
     this.subscriptions.set(peer.id, sub);
     this._subscribe(peer, sub).catch((err) => {
       if (peer.closed || this.subscriptions.get(peer.id) !== sub) return;
@@ -164,7 +179,11 @@ export class Subscriber {
   _onEvent(peer, sub, data) {
     const substream = data.substream;
     if (typeof substream !== "number" || !LAYERS[substream]) return;
-    peer.layer = LAYERS[substream];
+    // asked for the top (or nothing: Janus' default): Janus sends the highest it has
+    if ((this.layers.get(peer.id) ?? "high") === "high") {
+      sub.top = Math.max(sub.top ?? 0, substream);
+    }
+    peer.layer = layerName(substream, sub.top);
     sub.switched?.();
   }
 

@@ -26,7 +26,8 @@ import { Emitter } from "./emitter.js";
  * @typedef {{session?: string, name?: string, password?: string, token?: string,
  *            host_token?: string}} JoinRequest
  * @typedef {{type: string, [key: string]: any}} WireMessage
- * @typedef {{audio: boolean, video: boolean}} MediaState  false: muted / camera off / none
+ * @typedef {{audio: boolean, video: boolean, e2ee?: boolean}} MediaState  false: muted /
+ *   camera off / none; e2ee: what we send is end-to-end encrypted (sent only when true)
  */
 
 /** Join refusals that retrying cannot fix: the user must change something first. */
@@ -37,6 +38,7 @@ export const FATAL_JOIN_ERRORS = new Set([
   "server-full",
   "no-such-session",
   "bad-message",
+  "forbidden-origin",
 ]);
 
 export class SignalingClient extends Emitter {
@@ -118,8 +120,11 @@ export class SignalingClient extends Emitter {
    * @param {MediaState} media
    */
   setMedia(media) {
+    /** @type {MediaState} */
     const next = { audio: Boolean(media.audio), video: Boolean(media.video) };
-    if (this.media && this.media.audio === next.audio && this.media.video === next.video) {
+    if (media.e2ee) next.e2ee = true;
+    if (this.media && this.media.audio === next.audio && this.media.video === next.video &&
+      Boolean(this.media.e2ee) === Boolean(next.e2ee)) {
       return true;
     }
     this.media = next;

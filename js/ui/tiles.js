@@ -26,6 +26,16 @@ export const E2EE_LABELS = /** @type {Record<string, string>} */ ({
   "wrong-key": "encrypted — wrong key", "no-key": "encrypted — no key",
 });
 
+/**
+ * A tile's notice for E2EE `state`, with `hint` (how to add the key here) under "no-key".
+ * @param {string | null} state
+ * @param {string} [hint]
+ */
+export function e2eeNotice(state, hint) {
+  const label = E2EE_LABELS[state ?? ""] ?? "";
+  return state === "no-key" && hint ? `${label}\n${hint}` : label;
+}
+
 /** Active speaker: louder than this (dBFS, recent peak) to count as speaking. */
 export const SPEAKING_DB = -45;
 /** How fast a recent peak fades (dB per second), so the highlight follows the talk. */
@@ -54,12 +64,13 @@ export function linearToDb(level) {
 export class Tile {
   /**
    * @param {string} key
-   * @param {{local?: boolean, onBlocked?: () => void}} [options]
+   * @param {{local?: boolean, onBlocked?: () => void, noKeyHint?: string}} [options]
    */
   constructor(key, options = {}) {
     this.key = key;
     this.local = Boolean(options.local);
     this.onBlocked = options.onBlocked;
+    this.noKeyHint = options.noKeyHint;
     this.video = h("video", { autoplay: true, playsInline: true, muted: true });
     this.audio = h("audio", { autoplay: true });
     this.name = h("span", { class: "znb-name" });
@@ -69,6 +80,8 @@ export class Tile {
     this.info = h("div", { class: "znb-info" });
     this.notice = h("div", { class: "znb-notice", role: "status" });
     this.banner = h("div", { class: "znb-banner", role: "alert" });
+    /** @type {HTMLCanvasElement | null | undefined} what showCanvas() shows */
+    this.canvas = undefined;
     /** @type {MediaStream | null | undefined} what show() shows */
     this.stream = undefined;
     /** @type {number | undefined} recent peak level (dBFS) and when it was set */
@@ -100,7 +113,10 @@ export class Tile {
     if (fields.info !== undefined) this.info.textContent = fields.info;
     if (fields.e2ee !== undefined) {
       this.el.dataset.e2ee = fields.e2ee ?? "";
-      this.notice.textContent = E2EE_LABELS[fields.e2ee ?? ""] ?? "";
+      this.notice.textContent = e2eeNotice(fields.e2ee, this.noKeyHint);
+      // frames that do not open are dropped; muting as well keeps a receiver that cannot
+      // drop them (a page without the key) from playing ciphertext as noise
+      this.audio.muted = fields.e2ee === "no-key" || fields.e2ee === "wrong-key";
     }
     if (fields.banner !== undefined) this.banner.textContent = fields.banner;
   }
@@ -117,6 +133,19 @@ export class Tile {
     const audio = stream?.getAudioTracks() ?? [];
     play(this.video, stream ? new MediaStream(video) : null);
     if (!this.local) play(this.audio, stream ? new MediaStream(audio) : null, this.onBlocked);
+  }
+
+  /**
+   * Show a canvas something else paints (media over the widget comm) in place of the
+   * <video>; null goes back to the <video>. The same canvas again is a no-op.
+   * @param {HTMLCanvasElement | null} canvas
+   */
+  showCanvas(canvas) {
+    if (canvas === (this.canvas ?? null)) return;
+    this.canvas?.remove();
+    this.canvas = canvas;
+    this.video.hidden = canvas !== null;
+    if (canvas) this.video.after(canvas);
   }
 
   /** @param {number | null | undefined} db  dBFS (-60..0), null: no audio */
@@ -137,11 +166,14 @@ export class Tile {
 
 export class TileGrid {
   /**
-   * @param {{onBlocked?: () => void, onChange?: (grid: TileGrid) => void}} [options]
-   *   onBlocked: a tile's sound needs a click; onChange: tiles, pin or active speaker changed
+   * @param {{onBlocked?: () => void, onChange?: (grid: TileGrid) => void,
+   *          noKeyHint?: string}} [options]
+   *   onBlocked: a tile's sound needs a click; onChange: tiles, pin or active speaker changed;
+   *   noKeyHint: how to add the E2EE passphrase here, under "encrypted — no key"
    */
   constructor(options = {}) {
     this.onBlocked = options.onBlocked;
+    this.noKeyHint = options.noKeyHint;
     this.onChange = options.onChange; // the layer policy (js/ui/layers.js) listens
     /** @type {Map<string, Tile>} */
     this.tiles = new Map();
@@ -221,7 +253,7 @@ export class TileGrid {
   tile(key, options = {}) {
     let tile = this.tiles.get(key);
     if (!tile) {
-      tile = new Tile(key, { ...options, onBlocked: this.onBlocked });
+      tile = new Tile(key, { ...options, onBlocked: this.onBlocked, noKeyHint: this.noKeyHint });
       tile.el.addEventListener("click", () => this.pin(key));
       this.tiles.set(key, tile);
       if (tile.local) this.el.prepend(tile.el);

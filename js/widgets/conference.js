@@ -17,11 +17,20 @@ import { LayerPolicy } from "../ui/layers.js";
 import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
 import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
+import { CommDown } from "./comm_down.js";
 import { KernelLink, registry } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
 /** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null,
  *   media?: {audio: boolean | null, video: boolean | null}}} Row */
+
+/** How to add the E2EE passphrase in a notebook (under "encrypted — no key"). */
+export const NO_KEY_HINT = "join with zero_nb.join(..., e2ee='the passphrase') to see and " +
+  "hear them";
+
+/** What a Conference whose room has left says (instead of tiles and controls). */
+export const LEFT_TEXT = "This room has left the session: run zero_nb.join(...) in a cell " +
+  "to join again.";
 
 class ConferenceView {
   /**
@@ -33,6 +42,8 @@ class ConferenceView {
     this.capture = Boolean(model.get("capture"));
     this.media = new LocalMedia();
     this.link = this.newLink();
+    /** @type {CommDown | null} the tiles' media over the comm (js/widgets/comm_down.js) */
+    this.down = null;
     /** @type {SfuViewer | null} the others' media straight from Janus (SFU sessions) */
     this.viewer = null;
     /** @type {string | null} the view that asked the kernel for the room's pin */
@@ -41,18 +52,23 @@ class ConferenceView {
     this.heard = new Set();
     this.levelTimer = setInterval(() => this.viewerLevels(), 1000);
     this.layers = new LayerPolicy((id, layer) => this.viewer?.setLayer(id, layer));
-    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid) });
+    this.grid = new TileGrid({ onChange: (grid) => this.layers.apply(grid),
+      noKeyHint: NO_KEY_HINT });
     this.stats = new StatsLine();
     this.status = new StatusLine();
     /** a problem the kernel also heard about; stays on show */
     this.problem = "";
+    /** the room has left: tiles, controls, link and capture are gone for good */
+    this.left = false;
     this.controls = new Controls(this.media, { capture: this.capture,
       onChange: () => this.reportMedia(),
       onLeave: () => model.send({ type: "leave", view: this.link.view }),
       onError: (message, code) => this.report(message, code) });
     this.controls.resolution.value = model.get("resolution") || "VGA";
+    /** the link for guests who reach only the Jupyter server, and what their media needs */
+    this.guests = h("div", { class: "znb-guests" });
     this.root = h("div", { class: "znb-conference" }, [this.grid.el, this.controls.el,
-      this.stats.el, this.status.el]);
+      this.stats.el, this.status.el, this.guests]);
     el.append(this.root);
     /** @type {[string, (...args: any[]) => void][]} */
     this.listeners = [["change:participants", () => this.layout()],
@@ -70,6 +86,11 @@ class ConferenceView {
     this.layout();
     this.stats.set(model.get("stats") ?? []);
     this.syncViewer();
+    this.guests.hidden = true;
+    // answered with a message: the link carries the server's token, saved state must not
+    this.guestsAsked = this.link.view;
+    model.send({ type: "guests", view: this.guestsAsked });
+    registry().conferences.add(this);
   }
 
   /** SFU session: watch Janus (the room comes in `sfu`, its pin on request); else stop. */
@@ -125,6 +146,26 @@ class ConferenceView {
     this.pinAsked = null;
   }
 
+  /**
+   * The tiles' media from the kernel over the widget comm instead of the link's WebRTC
+   * (the transport switch calls this; `useWebrtc` goes back).
+   * @param {string} [reason]
+   */
+  useComm(reason = "") {
+    if (this.down?.view === this.link.view) return;
+    this.down?.close();
+    this.down = new CommDown(this.model, this.link.view);
+    this.down.start(reason);
+    this.layout();
+  }
+
+  /** @param {string} [reason] */
+  useWebrtc(reason = "") {
+    this.down?.close(reason);
+    this.down = null;
+    this.layout();
+  }
+
   /** A local link with as many slots as the kernel asks for (`slots` grows with the class). */
   newLink() {
     const link = new KernelLink(this.model, { widget: "Conference" });
@@ -139,6 +180,7 @@ class ConferenceView {
     if (this.model.get("slots") === this.link.nslots) return;
     this.link.close();
     this.link = this.newLink();
+    if (this.down) this.useComm("a new view"); // the kernel keys its downlink by view
     this.layout();
     await this.link.start(this.capture ? this.media.tracks : {});
   }
@@ -201,10 +243,20 @@ class ConferenceView {
       return;
     }
     const slot = this.link.slotOf(row.key);
+    if (this.down) {
+      tile.show(null);
+      tile.showCanvas(slot >= 0 ? this.down.canvas(slot) : null);
+      return;
+    }
+    tile.showCanvas(null);
     tile.show(slot >= 0 ? this.link.slotStream(slot) : null);
   }
 
   layout() {
+    if (!this.model.get("joined")) {
+      this.showLeft();
+      return;
+    }
     /** @type {Row[]} */
     const rows = this.model.get("participants") ?? [];
     this.grid.retain(rows.map((r) => r.key));
@@ -212,13 +264,33 @@ class ConferenceView {
     const link = this.link;
     // a camera/mic problem stays on show: the link's state must not overwrite it
     const linkText = link.error || (link.state === "connected" ? "" : `kernel link: ${link.state}`);
-    this.status.show(this.model.get("joined")
-      ? [this.problem, linkText].filter(Boolean).join(" · ") : "left the session");
+    this.status.show([this.problem, linkText].filter(Boolean).join(" · "));
+  }
+
+  /**
+   * The room left (its leave button, or room.leave() in a cell): no tiles, no controls that
+   * would act on nothing, camera and mic released, and a line that says so.
+   */
+  showLeft() {
+    this.grid.retain([]);
+    if (!this.left) {
+      this.left = true;
+      this.controls.el.remove(); // gone, not hidden: a style cannot bring them back
+      this.stats.el.remove();
+      this.link.close();
+      this.closeViewer();
+      this.media.stop();
+    }
+    this.status.show(LEFT_TEXT);
   }
 
   /** @param {any} msg */
   onMessage(msg) {
     if (msg?.type === "sfu-pin" && msg.view === this.pinAsked) this.startViewer(msg);
+    if (msg?.type === "guests" && msg.view === this.guestsAsked) {
+      this.guests.textContent = msg.text ?? "";
+      this.guests.hidden = !msg.text;
+    }
     if (msg?.type !== "levels") return;
     const vad = "active" in msg;
     if (vad) this.grid.setActive(msg.active); // the kernel's VAD (issue 18)
@@ -244,6 +316,8 @@ class ConferenceView {
     for (const stop of this.stopMedia) stop();
     clearInterval(this.levelTimer);
     this.controls.dispose();
+    this.down?.close("closed");
+    registry().conferences.delete(this);
     this.link.close();
     this.closeViewer();
     this.media.dispose();

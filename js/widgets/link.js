@@ -6,7 +6,8 @@
  * kernel sends on. The kernel answers (complete SDP) and says which slot shows whom.
  *
  * `globalThis.zeroNbWidgets.links` holds every live link (tests read their stats), `.viewers`
- * every Conference's receive-only SFU viewer (js/rtc/sfu_viewer.js).
+ * every Conference's receive-only SFU viewer (js/rtc/sfu_viewer.js), `.conferences` every
+ * Conference view (its `down`: the tiles' media over the comm, js/widgets/comm_down.js).
  * Messages: docs/widget-protocol.md.
  */
 
@@ -21,12 +22,13 @@ import { gathered } from "../rtc/gather.js";
 
 /**
  * @returns {{links: Set<KernelLink>,
- *   viewers: Set<import("../rtc/sfu_viewer.js").SfuViewer>}}
+ *   viewers: Set<import("../rtc/sfu_viewer.js").SfuViewer>, conferences: Set<any>}}
  */
 export function registry() {
   const g = /** @type {any} */ (globalThis);
   g.zeroNbWidgets ??= { links: new Set() };
   g.zeroNbWidgets.viewers ??= new Set();
+  g.zeroNbWidgets.conferences ??= new Set(); // each Conference view (tests, the switch)
   return g.zeroNbWidgets;
 }
 

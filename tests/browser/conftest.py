@@ -24,7 +24,8 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Factory: ``browser(clip=path_or_None, cameras=1)`` -> a fresh Chromium context (own
     profile). ``cameras=N`` without a clip: Chromium's N fake cameras ``fake_device_0`` (I420),
     ``fake_device_1`` (Y16, a depth format: not encoded), ``fake_device_2`` (MJPEG), next to its
-    three fake microphones; ``viewport`` and other options go to Playwright."""
+    three fake microphones; ``viewport`` and other options go to Playwright (an
+    ``executable_path`` there replaces /usr/bin/chromium: tests/browser/remote.py's wrapper)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -42,8 +43,9 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., Any]]:
                 for f in FLAGS]
         if clip is not None:
             args.append(f"--use-file-for-fake-video-capture={clip}")
+        options.setdefault("executable_path", CHROMIUM)
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / f"profile{len(contexts)}"), executable_path=CHROMIUM,
+            str(tmp_path / f"profile{len(contexts)}"),
             headless=True, args=args, viewport=viewport or {"width": 640, "height": 480},
             **options)
         contexts.append(context)
@@ -75,8 +77,7 @@ def call_page(browser: Callable[..., Any], bg_server: Any, red_clip: Path
             page = pages[0] if pages else state["context"].new_page()
         else:
             page = state["context"].new_page()
-        base = f"http://127.0.0.1:{(server or bg_server).port}"
-        return Page(page, base)
+        return Page(page, server or bg_server)
 
     return new_page
 

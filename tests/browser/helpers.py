@@ -120,17 +120,26 @@ PEER_STATS_JS = """async () => {
 class Page:
     """One call page plus helpers that read the session object (``window.zeroNb``)."""
 
-    def __init__(self, page: Any, base_url: str) -> None:
+    def __init__(self, page: Any, server: Any) -> None:
+        """``server``: a server handle (links carry its token) or a bare ``http://`` base."""
         self.page = page
-        self.base_url = base_url
+        self.server = None if isinstance(server, str) else server
+        self.base_url = server if isinstance(server, str) else \
+            f"http://127.0.0.1:{server.port}"
         self.console_errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
 
-    def open(self, **query: str) -> Page:
+    def url(self, **query: str) -> str:
+        """The page link with ``query`` (and the server's token, from its handle)."""
         from urllib.parse import urlencode
 
-        self.page.goto(f"{self.base_url}/?{urlencode(query)}")
+        if self.server is not None:
+            return str(self.server.link(**query))
+        return f"{self.base_url}/?{urlencode(query)}"
+
+    def open(self, **query: str) -> Page:
+        self.page.goto(self.url(**query))
         self.page.wait_for_function("() => window.zeroNb !== undefined", timeout=10_000 * UNIT)
         return self
 

@@ -69,6 +69,21 @@ class JupyterLab:
         self.run_cell(page, 0)
         page.wait_for_selector(".znb-conference", timeout=30_000 * UNIT)
 
+    def reset(self) -> None:
+        """Delete every kernel session and Lab workspace (Lab restores the last layout:
+        without this the next test's page reopens the previous notebook)."""
+
+        def delete(path: str) -> None:
+            req = urllib.request.Request(f"{self.base}{path}?token={self.token}",
+                                         method="DELETE")
+            urllib.request.urlopen(req, timeout=10).close()
+
+        for session in self.api("/api/sessions"):
+            delete(f"/api/sessions/{session['id']}")
+        for workspace in self.api("/lab/api/workspaces")["workspaces"]["ids"]:
+            delete(f"/lab/api/workspaces/{workspace}")
+        wait_until(lambda: not self.api("/api/sessions"), 10 * UNIT, "no sessions left")
+
     @staticmethod
     def run_cell(page: Any, index: int) -> None:
         """Start cell ``index`` of the current notebook (like Shift+Enter); does not wait."""

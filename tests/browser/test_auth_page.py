@@ -3,6 +3,7 @@
 import pytest
 
 import zero_nb
+from tests.browser.helpers import Page
 from tests.conftest import UNIT
 
 pytestmark = pytest.mark.media
@@ -12,7 +13,8 @@ def test_page_without_token_is_refused(call_page):
     """Without the server's token the page shows 'needs an access token' and stays out."""
     server = zero_nb.serve("127.0.0.1", 0, config={"signaling": {"auth": {"token": "T"}}})
     try:
-        page = call_page(server).open(session="locked", name="eve", camera="0", mic="0")
+        page = Page(call_page(server).page, f"http://127.0.0.1:{server.port}").open(
+            session="locked", name="eve", camera="0", mic="0")  # the address, no token
         page.page.click("#join-btn")
         status = page.page.locator("#status[data-code='unauthorized']")
         status.wait_for(timeout=5000 * UNIT)

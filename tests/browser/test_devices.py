@@ -78,7 +78,7 @@ def test_switch_camera_and_mic_live_remembered_and_lost_camera_reported(
     bot = bots("dev", "bot")
     context = browser(cameras=3)
     page = Page(context.pages[0] if context.pages else context.new_page(),
-                f"http://127.0.0.1:{bg_server.port}").open(session="dev", name="alice", **QUERY)
+                bg_server).open(session="dev", name="alice", **QUERY)
     bot.wait_for_peers(1, timeout=20 * UNIT)
     alice = bot.peer("alice")
     wait_sending(page, "fake_device_0", alice)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pytest
 
 import zero_nb
@@ -46,9 +44,9 @@ def _is_red(img):
 
 
 def _open(page, session, passphrase):
-    query = urlencode({"session": session, "name": "alice", "autojoin": "1",
-                       "processing": "0"})
-    page.page.goto(f"{page.base_url}/?{query}#e2ee={passphrase}")
+    url = page.url(session=session, name="alice", autojoin="1", processing="0")
+    fragment = "" if passphrase is None else f"#e2ee={passphrase}"
+    page.page.goto(f"{url}{fragment}")
     page.page.wait_for_function("() => window.zeroNb !== undefined", timeout=10_000 * UNIT)
     return page
 
@@ -96,6 +94,28 @@ def test_page_with_wrong_key_sees_nothing(call_page, bg_server):
         wait_until(lambda: bot.peer("alice") and bot.peer("alice").e2ee == "wrong-key",
                    20 * UNIT, "the kernel to report wrong-key")
         assert bot.peer("alice").video.frame_count == 0
+    finally:
+        bot.leave()
+
+
+@pytest.mark.parametrize("topology", ["mesh", "sfu"])
+def test_page_without_key_says_how_to_add_it(request, call_page, topology):
+    """No passphrase on the page, a kernel that encrypts (its media state says so): the page
+    says "no-key", the tile reads "encrypted — no key" with how to add #e2ee=, and its sound
+    is muted rather than ciphertext played as noise — mesh and through Janus."""
+    server = request.getfixturevalue("bg_server" if topology == "mesh" else "sfu_server")
+    bot = zero_nb.join(f"e2nokey{topology}", server.url, name="green", config=MEDIA_CONFIG,
+                       e2ee="s3cret", video=sources.solid(GREEN, 160, 120, fps=15),
+                       audio=sources.tone(440, -12))
+    try:
+        page = _open(call_page(server), f"e2nokey{topology}", None)
+        wait_until(lambda: page.page.evaluate(PEER_E2EE_JS).get("green") == "no-key",
+                   20 * UNIT, "the page to report no-key")
+        notice = page.page.locator(".znb-tile:not(.znb-local) .znb-notice")
+        notice.wait_for(state="visible", timeout=10_000 * UNIT)
+        text = notice.inner_text()
+        assert text.startswith("encrypted — no key") and "#e2ee=" in text, text
+        assert page.page.locator(".znb-tile:not(.znb-local) audio").evaluate("a => a.muted")
     finally:
         bot.leave()
 

@@ -68,7 +68,7 @@ def test_page_gallery_of_twelve_through_janus(browser: Any, sfu_server: Any, red
         students = class_through_janus(sfu_server, "gal", tmp_path)
         context = browser(red_clip, viewport={"width": 1000, "height": 700})
         page = Page(context.pages[0] if context.pages else context.new_page(),
-                    f"http://127.0.0.1:{sfu_server.port}")
+                    sfu_server)
         page.open(session="gal", name="teacher", autojoin="1", mic="0")
         names = [s.name for s in students]
         page.wait_decoding(names, 60 * UNIT)

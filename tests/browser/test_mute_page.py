@@ -12,7 +12,7 @@ from tests import sfu_support
 from tests.browser.helpers import Page, wait_until
 from tests.conftest import MEDIA_CONFIG, UNIT
 from zero_nb import sources
-from zero_nb.kernel_rtc.peer import PeerMedia
+from zero_nb.kernel_rtc.net.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 
@@ -62,7 +62,7 @@ def test_mute_and_camera_off_show_on_the_other_page_and_the_kernel(call_page, bo
     alice.page.click("#btn-camera")
     wait_flags(bob, alice_id, "")
     (row,) = [p for p in bob.snapshot()["peers"] if p["name"] == "alice"]
-    assert row["media"] == {"audio": True, "video": True}
+    assert row["media"] == {"audio": True, "video": True, "e2ee": False}
     assert not alice.console_errors and not bob.console_errors
 
 

@@ -13,7 +13,7 @@ from tests.browser.helpers import wait_until
 from tests.browser.test_widgets import CFG
 from tests.conftest import UNIT
 from zero_nb import sources
-from zero_nb.kernel_rtc.peer import PeerMedia
+from zero_nb.kernel_rtc.net.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 

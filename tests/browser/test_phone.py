@@ -36,7 +36,7 @@ def test_call_page_fits_a_phone(browser: Any, bg_server: Any, bots: Any, red_cli
                       device_scale_factor=2)
     context.add_init_script(NO_SCREEN_SHARE)
     page = Page(context.pages[0] if context.pages else context.new_page(),
-                f"http://127.0.0.1:{bg_server.port}")
+                bg_server)
     page.open(session="phone", name="alice", autojoin="1")
     page.wait_decoding(["bot"])
     # the stats line and the bot tile's info line (same modules as the widget's)

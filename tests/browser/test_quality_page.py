@@ -62,7 +62,7 @@ def test_data_saver_caps_what_the_kernel_receives(browser, bg_server, bots):
     kbit/s; off -> caps lifted, wider and well above it again. The self tile shows the layers sent
     and a quality-limitation reason."""
     kernel = bots("dsv", "kernel", video=None, audio=None)
-    page = Page(browser().pages[0], f"http://127.0.0.1:{bg_server.port}")
+    page = Page(browser().pages[0], bg_server)
     page.open(session="dsv", name="web", mic="0", autojoin="1")
     wait_until(lambda: "web" in {p.name for p in kernel.peers.values()}, 10 * UNIT,
                "the page to join")
@@ -103,7 +103,7 @@ def test_data_saver_shrinks_every_simulcast_layer(browser, sfu_server):
     teacher = zero_nb.join("sim-dsv", sfu_server.url, name="teacher", config=MEDIA_CONFIG)
     try:
         context = browser(None)  # Chromium's own fake camera: 640x480, moving
-        page = Page(context.pages[0], f"http://127.0.0.1:{sfu_server.port}").open(
+        page = Page(context.pages[0], sfu_server).open(
             session="sim-dsv", name="web", mic="0", autojoin="1")
         page.wait_state("joined")
         wait_until(lambda: "web" in {p.name for p in teacher.peers.values()}, 20 * UNIT,

@@ -180,8 +180,7 @@ def test_sfu_session_is_refused_clearly(browser, red_clip):
     try:
         thread.run(server.start(), 10.0, "starting the server")
         page = browser(red_clip).new_page()
-        page.goto(f"http://127.0.0.1:{server.port}/?session=s1&name=alice&autojoin=1&camera=0"
-                  "&mic=0")
+        page.goto(server.link("s1", name="alice", autojoin="1", camera="0", mic="0"))
         status = page.locator("#status[data-code='sfu-unsupported']")
         status.wait_for(timeout=5000 * UNIT)
         assert "SFU" in status.inner_text()

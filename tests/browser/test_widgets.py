@@ -525,3 +525,66 @@ def test_conference_levels_and_speaker_from_its_viewer_when_the_kernel_subscribe
     finally:
         for bot in bots:
             bot.leave()
+
+
+def test_conference_whose_room_left_says_so(lab, browser, red_clip, bots):
+    """room.leave() in a later cell: the Conference drops its tiles and controls, shows no
+    "waiting for participants", releases the camera and says the room left."""
+    bot = bots("wleft", "bot", video=sources.solid(BLUE))
+    page = browser(red_clip).new_page()
+    lab.show_conference(page, "left.ipynb", [
+        "import os, zero_nb\n"
+        f"room = zero_nb.join('wleft', os.environ['ZNB_URL'], name='nb', config={CFG})\n"
+        "room",
+        "room.leave()",
+    ])
+    bot.wait_for_peers(1, timeout=30 * UNIT)
+    conference = page.locator(".znb-conference")
+    wait_until(lambda: conference.locator(".znb-tile").count() == 2, 20 * UNIT, "two tiles")
+    wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+    lab.run_cell(page, 1)
+    wait_until(lambda: "left the session" in conference.inner_text(), 15 * UNIT,
+               "the widget to say the room left")
+    text = conference.inner_text()
+    assert "waiting for participants" not in text, text
+    assert "zero_nb.join" in text
+    assert conference.locator(".znb-tile").count() == 0
+    assert not conference.locator(".znb-controls button:visible").count()
+    wait_until(lambda: not page.evaluate("""() => [...document.querySelectorAll(
+        '.znb-conference video, .znb-conference audio')].length"""), 5 * UNIT, "no media")
+    wait_until(lambda: not bot.peers, 10 * UNIT, "the notebook to leave the session")
+
+
+@pytest.mark.parametrize("topology", ["mesh", "sfu"])
+def test_conference_without_key_says_how_to_add_it(lab, browser, red_clip, request, topology):
+    """A notebook that joins with no passphrase, a bot that encrypts: the Conference's tile
+    for the bot reads "encrypted — no key" with how to add it (join(..., e2ee=...)) and its
+    sound is muted, in a mesh and through Janus; the kernel says no-key too."""
+    import zero_nb
+    from tests.conftest import MEDIA_CONFIG
+
+    server = request.getfixturevalue("bg_server" if topology == "mesh" else "sfu_server")
+    session = f"wnokey{topology}"
+    bot = zero_nb.join(session, server.url, name="green", config=MEDIA_CONFIG, e2ee="s3cret",
+                       video=sources.solid((0, 255, 0), 160, 120, fps=15),
+                       audio=sources.tone(440, -12))
+    try:
+        page = browser(red_clip).new_page()
+        lab.show_conference(page, f"nokey{topology}.ipynb", [
+            "import zero_nb\n"
+            f"room = zero_nb.join({session!r}, {server.url!r}, name='nb', config={CFG})\n"
+            "room",
+            "print('e2ee', room.peer('green').e2ee)",
+        ])
+        tile = page.locator(".znb-conference .znb-tile:not(.znb-local)")
+        notice = tile.locator(".znb-notice")
+        notice.wait_for(state="visible", timeout=30_000 * UNIT)
+        text = notice.inner_text()
+        assert text.startswith("encrypted — no key") and "e2ee=" in text, text
+        assert tile.locator("audio").evaluate("a => a.muted")
+        wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+        lab.run_cell(page, 1)
+        wait_until(lambda: "e2ee no-key" in cell_text(page, 1), 20 * UNIT,
+                   "the kernel to say no-key")
+    finally:
+        bot.leave()

@@ -31,10 +31,10 @@ async def test_token_needed_for_every_join_even_after_leave():
     async with SignalingServer("127.0.0.1", 0,
                                config={"signaling": {"auth": {"token": "T0k"}}}) as srv:
         with pytest.raises(Unauthorized, match="token"):
-            await SignalingClient(srv.url, session="s").connect()
+            await SignalingClient(srv.address, session="s").connect()
         with pytest.raises(Unauthorized):
-            await SignalingClient(srv.url, session="s", token="t0k").connect()  # case matters
-        good = SignalingClient(srv.url, session="s", token="T0k")
+            await SignalingClient(srv.address, session="s", token="t0k").connect()  # case matters
+        good = SignalingClient(srv.address, session="s", token="T0k")
         await good.connect()
         await good.close()
 

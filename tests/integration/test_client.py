@@ -220,8 +220,8 @@ def test_serve_in_background_thread():
     assert not server.running
 
 
-def cli_server() -> tuple[subprocess.Popen, int]:
-    """`python -m zero_nb serve --port 0` in a process of its own, and the port it took."""
+def cli_server() -> tuple[subprocess.Popen, str, int]:
+    """`zero-nb serve --port 0` in a subprocess: (process, its ws URL with the token, port)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "zero_nb", "serve", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -230,19 +230,22 @@ def cli_server() -> tuple[subprocess.Popen, int]:
     assert proc.stdout is not None
     for line in proc.stdout:  # log lines come first; the banner names the URL
         if "signaling server on ws://127.0.0.1:" in line:
-            return proc, int(line.split("ws://127.0.0.1:")[1].split("/")[0])
+            url = line.split(" on ", 1)[1].strip()
+            page = proc.stdout.readline()
+            assert "?token=" in url and page.startswith("web page") and "?token=" in page, page
+            return proc, url, int(url.split("ws://127.0.0.1:")[1].split("/")[0])
     proc.kill()
     raise AssertionError("`zero_nb serve` never printed its URL")
 
 
 def test_cli_serve_runs_and_stops_on_ctrl_c(tmp_path):
     """`python -m zero_nb serve --port 0` serves /healthz, logs joins, and exits 0 on SIGINT."""
-    proc, port = cli_server()
+    proc, url, port = cli_server()
     try:
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read() == b"ok\n"
 
         async def join_once():
-            c = SignalingClient(f"ws://127.0.0.1:{port}/ws", session="cli", name="zed")
+            c = SignalingClient(url, session="cli", name="zed")
             await c.connect()
             await c.leave()
 
@@ -271,8 +274,8 @@ async def test_frozen_server_noticed_within_five_seconds_then_resumed():
     """A server that stops answering (SIGSTOP) is noticed by the default heartbeat (ping
     every 2 s, 3 s for the pong) without waiting for a closing handshake; once it thaws the
     client joins again under its own id."""
-    proc, port = cli_server()
-    client = SignalingClient(f"ws://127.0.0.1:{port}/ws", session="ice", name="a",
+    proc, url, _ = cli_server()
+    client = SignalingClient(url, session="ice", name="a",
                              backoff=(0.1, 0.5))
     try:
         await client.connect()

@@ -30,7 +30,7 @@ def test_join_without_server_starts_one_and_carries_media():
                      config=config)
     embedded = zero_nb._join.embedded_server()
     try:
-        assert embedded is not None and embedded.url == address
+        assert embedded is not None and embedded.address == address
         a.wait_for_peers(1, timeout=20 * UNIT)
         b.wait_for_peers(1, timeout=20 * UNIT)
         assert wait_until(lambda: close_to(b.peer("a").video.latest(), RED), 10 * UNIT)

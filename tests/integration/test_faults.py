@@ -9,7 +9,7 @@ from tests.conftest import UNIT, close_to, wait_until
 from tests.integration.test_mesh import RED, join
 from tests.netem import emulate
 from zero_nb import sources
-from zero_nb.kernel_rtc import lowlatency
+from zero_nb.kernel_rtc.net import lowlatency
 
 pytestmark = pytest.mark.media
 

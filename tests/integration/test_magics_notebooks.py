@@ -60,14 +60,16 @@ def test_help_is_the_docstring(shell):
 
 
 def test_serve_status_reload_stop(shell):
-    """serve pushes zero_server; status shows its URL; reloading keeps it; stop stops it."""
+    """serve pushes zero_server and prints the page link with its token; status shows both;
+    reloading keeps it; stop stops it."""
     out = run(shell, "serve --port 0")
     server = shell.user_ns["zero_server"]
-    assert server.url in out and server.running
-    assert server.url in run(shell, "status")
+    assert server.address in out and server.running
+    assert server.page_url in out and f"?token={server.token}" in server.page_url, out
+    assert server.page_url in run(shell, "status")
     shell.run_line_magic("reload_ext", "zero_nb")
     shell.run_line_magic("load_ext", "zero_nb")  # already loaded: harmless
-    assert server.url in run(shell, "status")
+    assert server.address in run(shell, "status")
     assert "already serving" in run(shell, "serve --port 0")
     run(shell, "stop")
     assert not server.running

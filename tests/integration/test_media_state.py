@@ -10,7 +10,7 @@ from websockets.sync.client import connect as ws_connect
 import zero_nb
 from tests.conftest import UNIT, wait_until
 from zero_nb import sources
-from zero_nb.kernel_rtc.peer import PeerMedia
+from zero_nb.kernel_rtc.net.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 

@@ -125,7 +125,7 @@ def test_stats_say_when_the_network_limits_the_sender(pair):
 def test_conference_data_saver_reaches_the_kernel_publisher(bg_server, media_config):
     """The Conference page's data-saver choice (its ``media`` message) caps the kernel's
     publisher at DATA_SAVER, and switching it off restores the caps from before."""
-    from zero_nb.kernel_rtc.quality import DATA_SAVER
+    from zero_nb.kernel_rtc.media.quality import DATA_SAVER
     from zero_nb.widgets import Conference
 
     room = join(bg_server, "nb", media_config, video=None)

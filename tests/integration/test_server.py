@@ -100,7 +100,7 @@ async def test_auth_and_capacity_errors():
     config = {"signaling": {"auth": {"token": "T"},
                             "limits": {"max_peers_per_session": 1, "max_sessions": 1}}}
     async with SignalingServer("127.0.0.1", 0, config=config) as srv:
-        async with connect(srv.url) as ws:
+        async with connect(srv.address) as ws:
             await send(ws, {"type": "join", "session": "s"})
             assert (await recv(ws))["code"] == "unauthorized"
         first, _ = await joined(srv.url, token="T", password="pw")

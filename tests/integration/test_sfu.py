@@ -163,7 +163,8 @@ async def test_joined_carries_the_janus_room_even_without_janus():
 
 def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
     """A kernel sends its 640x480 video as two simulcast layers (sfu/simulcast.py): a kernel
-    subscribed at 'low' gets 320x240 of the right colour, 'high' brings 640x480, and back;
+    subscribed at 'low' gets 320x240 of the right colour, 'high' (and 'mid': of two layers,
+    the top one) brings 640x480 and reads "high", and back;
     with ``media.video.simulcast: false`` there is one layer, whatever is asked."""
     sender, viewer = watched_at_low(sfu_server, "layers", "a", COLOURS["a"], 640, 480)
     single = zero_nb.join("layers", sfu_server.url, name="b", video=sources.solid(
@@ -173,7 +174,9 @@ def test_a_kernel_publishes_two_layers_and_another_switches(sfu_server):
         peer = seen_at_low(viewer, "a", (240, 320), COLOURS["a"], peers=2)
         feed = peer.video
         switch_to(peer, "high", (480, 640), COLOURS["a"])
-        assert feed.layer in ("mid", "high")
+        assert feed.layer == "high"  # its top of two layers
+        switch_to(peer, "mid", (480, 640), COLOURS["a"])  # of two layers: the top one
+        assert feed.layer == "high"
         switch_to(peer, "low", (240, 320), COLOURS["a"])
         other = viewer.peer("b").video  # asked 'low', but it sends one layer
         assert wait_until(lambda: other.latest() is not None and

@@ -109,9 +109,10 @@ def test_participants_carry_mute_and_the_page_mute_is_announced(bg_server, media
             return next((r.get("media") for r in widget.participants if r["name"] == name),
                         None)
 
-        assert media_of("other") == {"audio": True, "video": True}
+        assert media_of("other") == {"audio": True, "video": True, "e2ee": False}
         other.local.audio.mute()
-        assert wait_until(lambda: media_of("other") == {"audio": False, "video": True},
+        assert wait_until(lambda: media_of("other") == {"audio": False, "video": True,
+                                                        "e2ee": False},
                           5 * UNIT), widget.participants
         widget._on_msg(widget, {"type": "media", "view": "v", "camera": True, "mic": False},
                        None)  # what js/widgets/conference.js sends on "Mute"

@@ -14,7 +14,7 @@ import zero_nb
 from tests import sfu_support
 from tests.conftest import MEDIA_CONFIG, UNIT, wait_until
 from zero_nb import sources
-from zero_nb.kernel_rtc.e2ee import derive_key
+from zero_nb.kernel_rtc.e2ee.crypto import derive_key
 from zero_nb.widgets import Conference
 
 pytestmark = pytest.mark.media

@@ -13,8 +13,8 @@ import pytest
 from zero_nb import sources
 from zero_nb.config import load_config
 from zero_nb.errors import ConfigError, SourceError
-from zero_nb.kernel_rtc.encoded import EncodedAudioSource, EncodedVideoSource, clip_frame
-from zero_nb.kernel_rtc.local import LocalMedia
+from zero_nb.kernel_rtc.media.encoded import EncodedAudioSource, EncodedVideoSource, clip_frame
+from zero_nb.kernel_rtc.media.local import LocalMedia
 from zero_nb.sfu.bridge import Backend, JanusBridge, place
 from zero_nb.signaling.sessions import Session
 

@@ -343,6 +343,18 @@ def test_media_state_reaches_the_others_and_late_joiners():
     assert "media" not in rows["bob"]  # never said: unknown, not "muted"
 
 
+def test_e2ee_state_travels_with_media():
+    """media.e2ee reaches the others (peer-joined, peer-media, joined.peers) with the rest."""
+    core = SignalingCore()
+    a, a_id, _ = join(core, name="alice",
+                      media={"audio": True, "video": True, "e2ee": True})
+    b, _, out = join(core, name="bob")
+    assert sent(out, b)[0]["peers"][0]["media"] == {"audio": True, "video": True, "e2ee": True}
+    out = frames(core, a, {"type": "media", "audio": False, "video": True, "e2ee": True})
+    assert sent(out)[0] == {"type": "peer-media", "peer_id": a_id, "audio": False,
+                            "video": True, "e2ee": True}
+
+
 def test_media_unchanged_is_not_broadcast():
     """Repeating the same state sends nothing; a change does."""
     core = SignalingCore()

@@ -1,4 +1,4 @@
-"""Frame crypto of zero_nb.kernel_rtc.e2ee: pure, no sockets."""
+"""Frame crypto of zero_nb.kernel_rtc.e2ee.crypto: pure, no sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zero_nb.errors import MediaError
-from zero_nb.kernel_rtc.e2ee import (
+from zero_nb.kernel_rtc.e2ee.crypto import (
     OVERHEAD,
     E2eeError,
     FrameAuthError,
@@ -147,7 +147,7 @@ def test_sealing_vp8_encoder_packets_open_and_decode(keyring: Keyring) -> None:
     key, decode to the source colour; unopened, they never do (libvpx mostly refuses them)."""
     from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 
-    from zero_nb.kernel_rtc.e2ee_rtc import seal_encoder
+    from zero_nb.kernel_rtc.e2ee.rtc import seal_encoder
 
     encoder = seal_encoder(Vp8Encoder(), keyring, print)
     assert Vp8Encoder._packetize(b"x" * 10, 1) != encoder._packetize(b"x" * 10, 1)
@@ -173,7 +173,7 @@ def test_sealing_opus_encoder_seals_each_packet(keyring: Keyring) -> None:
     """The sender hook's Opus encoder seals every packet, keeping the TOC byte in clear."""
     from aiortc.codecs.opus import OpusEncoder
 
-    from zero_nb.kernel_rtc.e2ee_rtc import seal_encoder
+    from zero_nb.kernel_rtc.e2ee.rtc import seal_encoder
 
     pcm = (8000 * np.sin(np.arange(960) / 48000 * 2 * np.pi * 440)).astype(np.int16)
 
@@ -194,7 +194,7 @@ def test_h264_encoder_is_refused(keyring: Keyring) -> None:
     """An H.264 encoder is replaced by one that sends nothing, and the reason is reported."""
     from aiortc.codecs.h264 import H264Encoder
 
-    from zero_nb.kernel_rtc.e2ee_rtc import seal_encoder
+    from zero_nb.kernel_rtc.e2ee.rtc import seal_encoder
 
     reports: list[str] = []
     encoder = seal_encoder(H264Encoder(), keyring, reports.append)

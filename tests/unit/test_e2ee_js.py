@@ -1,5 +1,5 @@
 """The browser's E2EE code (js/rtc/e2ee*.js, run by Node's WebCrypto) and the kernel's
-(zero_nb.kernel_rtc.e2ee) read and write one frame format. Pure: no sockets, no browser."""
+(zero_nb.kernel_rtc.e2ee.crypto) read and write one frame format. Pure: no sockets, no browser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zero_nb.kernel_rtc.e2ee import FrameSealer, Keyring, open_frame
+from zero_nb.kernel_rtc.e2ee.crypto import FrameSealer, Keyring, open_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")

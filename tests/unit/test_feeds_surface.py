@@ -8,7 +8,7 @@ import pytest
 from tests.netem import emulate
 from zero_nb.errors import SourceError
 from zero_nb.kernel_rtc import frames
-from zero_nb.kernel_rtc.feeds import AudioFeed, VideoFeed
+from zero_nb.kernel_rtc.media.feeds import AudioFeed, VideoFeed
 
 
 def yuv_frame(rgb=(200, 40, 40), shape=(48, 64)):

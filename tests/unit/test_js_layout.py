@@ -15,7 +15,9 @@ from zero_nb.widgets import _bundle
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 JS = ROOT / "js"
-WIDGETS = sorted(p.name for p in (JS / "widgets").glob("*.js") if p.name != "link.js")
+# modules the widgets import (not widgets themselves)
+HELPERS = {"link.js", "comm_up.js", "comm_down.js"}
+WIDGETS = sorted(p.name for p in (JS / "widgets").glob("*.js") if p.name not in HELPERS)
 # a function or method header ending in "{" (declarations, methods, arrow bodies)
 _HEADER = re.compile(r"^\s*(?:export\s+)?(?:async\s+)?(?:function\*?\s+[\w$]+|(?:static\s+)?"
                      r"(?:get\s+|set\s+)?[\w$]+)\s*\([^;]*\)\s*\{\s*$|=>\s*\{\s*$")

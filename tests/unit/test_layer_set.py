@@ -8,8 +8,8 @@ import asyncio
 
 from aiortc import RTCPeerConnection, VideoStreamTrack
 
-from zero_nb.kernel_rtc.encoders import add_encoder_hook, hooks_of
-from zero_nb.kernel_rtc.quality import Quality
+from zero_nb.kernel_rtc.media.encoders import add_encoder_hook, hooks_of
+from zero_nb.kernel_rtc.media.quality import Quality
 from zero_nb.sfu.simulcast import LOW_KBPS, MID_KBPS, LayerSet, scalable
 
 
@@ -55,3 +55,13 @@ def test_positions_keep_their_ssrcs_and_change_what_they_send():
         await pc.close()
 
     asyncio.run(run())
+
+
+def test_layer_names_follow_the_users_words():
+    """Janus' substream index as a layer name: 0 "low", the publisher's top "high" (2 of 3,
+    1 of 2 once Janus showed it is the top), 1 of 3 "mid"."""
+    from zero_nb.sfu.kernel import layer_name
+
+    assert [layer_name(s, 2) for s in (0, 1, 2)] == ["low", "mid", "high"]
+    assert [layer_name(s, 1) for s in (0, 1)] == ["low", "high"]
+    assert layer_name(1, None) == "mid" and layer_name(2, None) == "high"

@@ -1,4 +1,4 @@
-"""Unit tests for zero_nb.kernel_rtc.lowlatency on synthetic (but real-payload) RTP."""
+"""Unit tests for zero_nb.kernel_rtc.net.lowlatency on synthetic (but real-payload) RTP."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
-from zero_nb.kernel_rtc import lowlatency
-from zero_nb.kernel_rtc.lowlatency import (
+from zero_nb.kernel_rtc.net import lowlatency
+from zero_nb.kernel_rtc.net.lowlatency import (
     LowLatencyAudioBuffer,
     LowLatencyVideoBuffer,
     counters,

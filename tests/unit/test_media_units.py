@@ -7,11 +7,12 @@ import av
 import numpy as np
 import pytest
 
+from zero_nb import sources
 from zero_nb.config import load_config
 from zero_nb.errors import ConfigError, SourceError
-from zero_nb.kernel_rtc import ice, sources
-from zero_nb.kernel_rtc.feeds import AudioFeed, VideoFeed
-from zero_nb.kernel_rtc.ice import host_addresses, rtc_configuration
+from zero_nb.kernel_rtc.media.feeds import AudioFeed, VideoFeed
+from zero_nb.kernel_rtc.net import ice
+from zero_nb.kernel_rtc.net.ice import host_addresses, rtc_configuration
 
 
 def test_stamp_round_trip():

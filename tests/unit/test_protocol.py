@@ -122,11 +122,25 @@ def test_media_parses_audio_and_video():
     assert parse('{"type":"join","media":null}') == parse('{"type":"join"}')
 
 
+def test_media_e2ee_is_an_optional_boolean():
+    """media.e2ee: true when the participant encrypts; absent or null is false."""
+    assert parse('{"type":"media","audio":true,"video":true,"e2ee":true}') == \
+        Media(audio=True, video=True, e2ee=True)
+    assert parse('{"type":"media","audio":true,"video":true,"e2ee":null}').e2ee is False
+    join = parse('{"type":"join","media":{"audio":true,"video":true,"e2ee":true}}')
+    assert isinstance(join, Join) and join.media is not None and join.media.e2ee
+    assert Media(audio=True, video=False, e2ee=True).describe() == \
+        {"audio": True, "video": False, "e2ee": True}
+    assert Media(audio=True, video=False).describe() == {"audio": True, "video": False}
+
+
 @pytest.mark.parametrize("raw", [
     '{"type":"media"}', '{"type":"media","audio":true}', '{"type":"media","video":false}',
     '{"type":"media","audio":1,"video":0}', '{"type":"media","audio":"no","video":true}',
     '{"type":"media","audio":null,"video":true}', '{"type":"join","media":true}',
     '{"type":"join","media":{"audio":true}}', '{"type":"join","media":[true,true]}',
+    '{"type":"media","audio":true,"video":true,"e2ee":1}',
+    '{"type":"join","media":{"audio":true,"video":true,"e2ee":"yes"}}',
 ])
 def test_media_fields_checked(raw):
     """media (and join.media) needs both audio and video as JSON booleans: else bad-message."""

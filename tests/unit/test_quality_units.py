@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from aiortc.codecs.vpx import Vp8Encoder
 
-from zero_nb.kernel_rtc.quality import FLOOR_BPS, Quality, loss_step
+from zero_nb.kernel_rtc.media.quality import FLOOR_BPS, Quality, loss_step
 
 
 def _frame(width: int = 640, height: int = 480) -> av.VideoFrame:
@@ -136,7 +136,7 @@ def test_the_lower_layers_caps_follow_the_high_layers():
 def test_limitation_names_the_network_only_when_it_binds():
     """"bandwidth" when the loss rule holds the target under the ceiling, or a REMB estimate
     the encoder uses; "none" for the user's own cap, an easy picture, or no limit."""
-    from zero_nb.kernel_rtc.quality import limitation
+    from zero_nb.kernel_rtc.media.quality import limitation
 
     q = Quality()
     enc = q.cap_encoder(Vp8Encoder())
@@ -160,7 +160,7 @@ def test_limitation_names_the_network_only_when_it_binds():
 
 def test_data_saver_tightens_caps_and_restores_them():
     """On: at most 150 kbps and 320x240 (tighter caps stay); off: the caps from before."""
-    from zero_nb.kernel_rtc.quality import DATA_SAVER
+    from zero_nb.kernel_rtc.media.quality import DATA_SAVER
 
     q = Quality()
     q.set(max_kbps=100, width=1280, fps=15)
@@ -184,7 +184,7 @@ def test_extra_layers_keep_the_high_layers_hooks_but_its_cap():
 
     from aiortc import RTCPeerConnection, VideoStreamTrack
 
-    from zero_nb.kernel_rtc.encoders import add_encoder_hook
+    from zero_nb.kernel_rtc.media.encoders import add_encoder_hook
     from zero_nb.sfu.simulcast import ExtraLayer, layer_plan
 
     def seal(encoder):  # stands for the E2EE hook

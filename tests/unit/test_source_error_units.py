@@ -9,9 +9,9 @@ import av
 import numpy as np
 
 from zero_nb import sources
-from zero_nb.kernel_rtc.feeds import AudioFeed
 from zero_nb.kernel_rtc.frames import as_rgb
-from zero_nb.kernel_rtc.local import FilterChain
+from zero_nb.kernel_rtc.media.feeds import AudioFeed
+from zero_nb.kernel_rtc.media.local import FilterChain
 
 RED = np.zeros((32, 48, 3), np.uint8)
 RED[:] = (255, 0, 0)

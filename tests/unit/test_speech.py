@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from zero_nb.analysis import RATE, _gate, _scale, _voice, speech_like
-from zero_nb.kernel_rtc.feeds import AudioFeed
-from zero_nb.kernel_rtc.turns import clip, overlaps, silences, turns
-from zero_nb.kernel_rtc.vad import Change, Segmenter, VadSettings, VoiceDetector
+from zero_nb.kernel_rtc.media.feeds import AudioFeed
+from zero_nb.kernel_rtc.speech.turns import clip, overlaps, silences, turns
+from zero_nb.kernel_rtc.speech.vad import Change, Segmenter, VadSettings, VoiceDetector
 
 pytest.importorskip("webrtcvad")
 
@@ -144,7 +144,7 @@ def test_settings_are_checked():
 def test_missing_extra_names_it(monkeypatch):
     """Without webrtcvad, the error says to install zero_nb[analysis]."""
     from zero_nb.errors import MissingExtra
-    from zero_nb.kernel_rtc.speech import SpeechTracker
+    from zero_nb.kernel_rtc.speech.tracker import SpeechTracker
 
     monkeypatch.setitem(sys.modules, "webrtcvad", None)  # as if not installed
     with pytest.raises(MissingExtra, match=r"zero_nb\[analysis\]"):
@@ -224,11 +224,10 @@ def test_face_detector_on_the_clip():
 
 
 class _Room:
-    """The little of a Room that SpeechTracker uses: hooks, events, identity."""
+    """The little of a room host that SpeechTracker uses: hooks, events, identity."""
 
     peer_id = "me"
     name = "me"
-    _local = None
     closed = False
 
     def __init__(self) -> None:
@@ -238,7 +237,10 @@ class _Room:
     def add_peer_hook(self, hook) -> None:
         self.hooks.append(hook)
 
-    def _emit(self, event, *args) -> None:
+    def local_feed(self, kind):
+        return None
+
+    def emit(self, event, *args) -> None:
         self.events.append((event, *args))
 
 
@@ -251,7 +253,7 @@ def test_tracker_follows_a_feed_on_its_thread():
 
     import av
 
-    from zero_nb.kernel_rtc.speech import SpeechTracker
+    from zero_nb.kernel_rtc.speech.tracker import SpeechTracker
 
     room = _Room()
     tracker = SpeechTracker(room)

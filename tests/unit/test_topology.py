@@ -10,10 +10,11 @@ import pytest
 from aiortc import RTCConfiguration
 
 from tests.conftest import UNIT
-from zero_nb.kernel_rtc.mesh import Mesh, mesh_only
-from zero_nb.kernel_rtc.peer import RemotePeer
+from zero_nb.kernel_rtc.net.hooks import MediaHooks
+from zero_nb.kernel_rtc.net.mesh import Mesh, mesh_only
+from zero_nb.kernel_rtc.net.peer import RemotePeer
+from zero_nb.kernel_rtc.net.topology import Topology, UnsupportedTopology
 from zero_nb.kernel_rtc.room import Room
-from zero_nb.kernel_rtc.topology import Topology, UnsupportedTopology
 
 
 class Recorder(Topology):
@@ -116,6 +117,7 @@ class WiredHost:
         self.rtc_configuration = RTCConfiguration(iceServers=[])
         self.host_addresses: list[str] = []  # no candidates: no socket is ever opened
         self.low_latency = False
+        self.media_hooks = MediaHooks()
         self.peers: dict[str, RemotePeer] = {}
         self.mesh = Mesh(self)
         self.other: WiredHost | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Forbidden
 
 if TYPE_CHECKING:
-    from .peer import RemotePeer
+    from .net.peer import RemotePeer
 
 __all__ = ["CLASS_EVENTS", "ClassroomMixin"]
 
@@ -41,7 +41,7 @@ class ClassroomMixin:
         def _emit(self, event: str, *args: Any) -> None: ...
         def _check_open(self) -> None: ...
         def _send_signal(self, message: dict[str, Any], timeout: float, what: str) -> None: ...
-        def spawn(self, coro: Any) -> None: ...
+        host: Any  # the room's Host: spawn(coro) on the engine loop
         async def _aleave(self) -> None: ...
         @property
         def local(self) -> Any: ...
@@ -108,7 +108,7 @@ class ClassroomMixin:
             self.removed = {"by": message.get("by"), "reason": message.get("reason", "")}
             log.warning("removed from the session by a host: %s", self.removed["reason"])
             self._emit("removed", self._peer_or_id(message.get("by")), self.removed["reason"])
-            self.spawn(self._aleave())
+            self.host.spawn(self._aleave())
         return True
 
     def _peer_or_id(self, peer_id: str | None) -> Any:

@@ -13,14 +13,11 @@ import logging
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .._loop import LoopThread
 
-if TYPE_CHECKING:
-    from .room import Room
-
-__all__ = ["Engine", "get_engine"]
+__all__ = ["Engine", "Leaves", "get_engine"]
 
 log = logging.getLogger("zero_nb.engine")
 T = TypeVar("T")
@@ -29,12 +26,18 @@ _lock = threading.Lock()
 _engine: Engine | None = None
 
 
+class Leaves(Protocol):
+    """What the engine closes at shutdown (a room): it knows no more of it than this."""
+
+    def leave(self, timeout: float = 10.0) -> None: ...
+
+
 class Engine:
     """The loop thread plus the rooms living on it."""
 
     def __init__(self) -> None:
         self.thread = LoopThread("zero_nb-media")
-        self.rooms: weakref.WeakSet[Room] = weakref.WeakSet()
+        self.rooms: weakref.WeakSet[Leaves] = weakref.WeakSet()
 
     @property
     def loop(self):  # type: ignore[no-untyped-def]

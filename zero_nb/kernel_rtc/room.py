@@ -15,29 +15,26 @@ import concurrent.futures
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from aiortc import MediaStreamTrack, RTCRtpTransceiver
 
+from .._loop import Tasks
 from ..config import load_config
 from ..errors import RoomClosed, Timeout, ZeroNBError
-from ..signaling.client import ClientState, SignalingClient
-from . import e2ee_rtc
+from ..signaling.client import ClientState, SignalingClient, media_state
+from ..signaling.tokens import split_token
 from . import stats as stats_mod
 from .classroom import CLASS_EVENTS, ClassroomMixin
-from .e2ee import Keyring
-from .encoded import prefer_codec
-from .encoders import add_encoder_hook
 from .engine import Engine, get_engine
-from .feeds import AudioFeed, VideoFeed
-from .ice import ice_problem, rtc_configuration
-from .local import LocalMedia, source_live
-from .mesh import mesh_only
-from .peer import PeerMedia, RemotePeer
-from .quality import watch_loss
-from .recorder import Recording
-from .sources import (
+from .media.encoded import prefer_codec
+from .media.encoders import add_encoder_hook
+from .media.feeds import AudioFeed, VideoFeed
+from .media.local import LocalMedia, source_live
+from .media.quality import watch_loss
+from .media.sources import (
     RESOLUTIONS,
     AudioSource,
     FeedSource,
@@ -47,10 +44,15 @@ from .sources import (
     test_pattern,
     tone,
 )
-from .speech import SpeechTracker
-from .topology import Topology, TopologyFactory
+from .net.hooks import MediaHooks
+from .net.ice import ice_problem, rtc_configuration
+from .net.mesh import mesh_only
+from .net.peer import PeerMedia, RemotePeer
+from .net.relay import RelayChoice, choose_relay, no_path_hint
+from .net.topology import Topology, TopologyFactory
+from .recording import Recording
 
-__all__ = ["EVENTS", "Room"]
+__all__ = ["EVENTS", "Addons", "Host", "Room"]
 
 log = logging.getLogger("zero_nb.room")
 
@@ -68,6 +70,17 @@ class _Local:
 
     def __repr__(self) -> str:
         return f"<local video={self.video.source!r} audio={self.audio.source!r}>"
+
+
+@dataclass(frozen=True)
+class Addons:
+    """What a room plugs in without importing it: hooks on its media paths for a passphrase
+    and session (end-to-end encryption), and a speech tracker made from its host. The package
+    (``kernel_rtc/__init__.py``) installs the real ones as ``Room.addons``."""
+
+    media_hooks: Callable[[str | None, str], MediaHooks] = lambda passphrase, session: \
+        MediaHooks()
+    speech: Callable[[Any], Any] | None = None
 
 
 def _feed_source(value: Any, kind: str) -> MediaSource | None:
@@ -132,6 +145,7 @@ class Room(ClassroomMixin):
         self.rtc_configuration = rtc_configuration(webrtc)
         self.host_addresses: list[str] | None = webrtc["host_addresses"]
         self.ice_problem = ice_problem(webrtc)  # feeds: why no peer could ever connect
+        self.relay: RelayChoice | None = None  # which TURN URL aiortc got (net/relay.py)
         self.low_latency: bool = webrtc["low_latency"]
         self.server = server
         self.name = name
@@ -142,14 +156,18 @@ class Room(ClassroomMixin):
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
         self._host_token = host_token  # never from config: that is the server's secret
-        self._token = token if token is not None else self.config["signaling"]["auth"]["token"]
+        configured = self.config["signaling"]["auth"]["token"]
+        # the token usually rides in the server's URL (server.url); an explicit one wins, and
+        # "none" is the server side's opt-out, not a token
+        self._token = token if token is not None else split_token(server)[1] or (
+            configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
+        self.host = Host(self)  # what topologies, peers and add-ons may use
         self._client: SignalingClient | None = None
         self._local: _Local | None = None
         self._closed = False
-        self._tasks: set[asyncio.Future[Any]] = set()
         self._peer_hooks: list[Callable[[RemotePeer], None]] = []  # e.g. a Recording
         self._stale: dict[str, asyncio.TimerHandle] = {}
         # the client delivers what follows `joined` at once, before _ajoin resumes: an offer
@@ -158,10 +176,20 @@ class Room(ClassroomMixin):
         self.joined_at: float | None = None
         self._topologies = topologies
         self.topology: Topology | None = None  # how media travels: chosen from `joined`
-        self.speech = SpeechTracker(self)  # voice activity per participant (speech.py)
-        # end-to-end encryption (e2ee_rtc.py): the key is derived once the session is known
+        self._rates = stats_mod.Rates()
+        addons = Room.addons
+        # voice activity per participant, an add-on (kernel_rtc.speech)
+        self.speech: Any = addons.speech(self.host) if addons.speech is not None else None
+        # end-to-end encryption, an add-on: the key is derived once the session is known
         self._e2ee_passphrase = e2ee if e2ee is not None else self.config["e2ee"]["passphrase"]
-        self.e2ee: Keyring | None = None
+        # announced with our media state: a receiver without the key drops our frames
+        self._encrypts = self._e2ee_passphrase is not None
+        self.media_hooks = MediaHooks()
+
+    @property
+    def e2ee(self) -> Any:
+        """The E2EE keyring (``e2ee="passphrase"``), or None: media is not encrypted."""
+        return self.media_hooks.keyring
 
     # -- lifecycle (engine loop) ------------------------------------------------------------
     async def _ajoin(self, timeout: float) -> Room:
@@ -173,18 +201,24 @@ class Room(ClassroomMixin):
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
         # the join says what we send, so the others' peer-joined carries it at once
-        self._client.media = {"audio": source_live(self._audio_source),
-                              "video": source_live(self._video_source)}
+        self._client.media = media_state(source_live(self._audio_source),
+                                         source_live(self._video_source), self._encrypts)
+        # aiortc takes one TURN URL: try them all while the join is under way (net/relay.py)
+        relay = asyncio.ensure_future(choose_relay(self.rtc_configuration))
         try:
             joined = await self._client.connect(timeout)
+            self.relay = await relay
         except BaseException:
+            relay.cancel()
             self._closed = True  # the caller's sources stay open: a retry can use them
             raise
+        self.rtc_configuration = self.relay.configuration
+        self.ice_problem = self.ice_problem or self.relay.problem
         # local media only once joined: a refused join must not close the caller's sources
         self._local = _Local(  # sources and filters report through report_error
-            LocalMedia("video", self._video_source, on_error=self.report_error,
+            LocalMedia("video", self._video_source, on_error=self.host.report_error,
                        on_change=self._local_changed),
-            LocalMedia("audio", self._audio_source, on_error=self.report_error,
+            LocalMedia("audio", self._audio_source, on_error=self.host.report_error,
                        on_change=self._local_changed))
         self._announce_media()  # in case a source changed while we joined
         if (max_kbps := self.config["media"]["video"]["max_kbps"]) is not None:
@@ -193,7 +227,7 @@ class Room(ClassroomMixin):
         self.joined_at = time.time()
         try:
             # the E2EE key is salted with the session name, known from 'joined'
-            self.e2ee = e2ee_rtc.room_keyring(self._e2ee_passphrase, joined["session"])
+            self.media_hooks = Room.addons.media_hooks(self._e2ee_passphrase, joined["session"])
             self._e2ee_passphrase = None  # only the derived key stays in memory
             self._apply_joined(joined)
         except BaseException:
@@ -207,9 +241,9 @@ class Room(ClassroomMixin):
         self._class_joined(joined)
         if self.topology is None or not self.topology.serves(joined):
             if self.topology is not None:
-                self.spawn(self.topology.close())
-            self.topology = self._topologies(self, joined)
-            self.spawn(self.topology.start())
+                self.host.spawn(self.topology.close())
+            self.topology = self._topologies(self.host, joined)
+            self.host.spawn(self.topology.start())
         for info in joined["peers"]:
             # we are the newcomer: the peers already here make contact
             self._add_peer(info["peer_id"], info["name"], newcomer=False,
@@ -274,7 +308,7 @@ class Room(ClassroomMixin):
             self._apply_rejoined(message)
         elif kind == "error":
             log.warning("signaling error: %s", message.get("message"))
-            self.report_error(message.get("message", ""))
+            self.host.report_error(message.get("message", ""))
 
     def _apply_rejoined(self, joined: dict[str, Any]) -> None:
         """Keep media running across a signaling restart: peers that come back with the
@@ -298,13 +332,13 @@ class Room(ClassroomMixin):
         if peer is not None:
             self._set_peer_media(peer, media)  # a re-join lists it again
         else:
-            peer = self._peers[peer_id] = RemotePeer(self, peer_id, name)
+            peer = self._peers[peer_id] = RemotePeer(self.host, peer_id, name)
             peer.media = PeerMedia.from_wire(media)
             for hook in list(self._peer_hooks):
                 hook(peer)
             self._emit("peer-joined", peer)
             if self.ice_problem:  # feeds: say it when a connection is first attempted
-                self.report_error(self.ice_problem, peer)
+                self.host.report_error(self.ice_problem, peer)
         if self.topology is not None:
             self.topology.peer_joined(peer, newcomer=newcomer)
         return peer
@@ -328,8 +362,9 @@ class Room(ClassroomMixin):
     def _announce_media(self) -> None:
         if self._closed or self._client is None or self._local is None:
             return
-        self.spawn(self._client.set_media(audio=self._local.audio.sending,
-                                          video=self._local.video.sending))
+        self.host.spawn(self._client.set_media(audio=self._local.audio.sending,
+                                               video=self._local.video.sending,
+                                               e2ee=self._encrypts))
 
     def _remove_peer(self, peer_id: str) -> None:
         timer = self._stale.pop(peer_id, None)
@@ -339,75 +374,12 @@ class Room(ClassroomMixin):
         if peer is not None:
             if self.topology is not None:
                 self.topology.peer_left(peer)
-            self.spawn(peer.close())
+            self.host.spawn(peer.close())
             self._emit("peer-left", peer)
 
-    # -- what a topology may use (RoomHost) ---------------------------------------------------
-    async def signal(self, message: dict[str, Any]) -> None:
-        """Send a signaling message to a peer (``offer``/``answer``/``candidate``)."""
+    async def _signal(self, message: dict[str, Any]) -> None:
         if self._client is not None:
             await self._client.send(message)
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        """Run ``coro`` on the engine loop, keeping a reference until it ends."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)  # a reference, or the loop may collect it mid-flight
-        task.add_done_callback(self._tasks.discard)
-
-    def local_media(self, kind: str) -> LocalMedia:
-        """What this participant sends of ``kind`` (``"video"`` or ``"audio"``)."""
-        return self.local.video if kind == "video" else self.local.audio
-
-    def sends_layers(self) -> bool:
-        """Simulcast for our video where a topology offers it: not with
-        ``media.video.simulcast: false``, nor for an encoded source (packets as they are)."""
-        return (self.config["media"]["video"]["simulcast"] is not False
-                and not getattr(self.local.video.source, "encoded", False))
-
-    def sent_video_height(self) -> int | None:
-        """The height of the video frames we send now (after filters and size caps); None
-        before the first. How many simulcast layers our video goes out as follows it."""
-        feed = self.local.video.feed
-        assert isinstance(feed, VideoFeed)
-        return None if feed.shape is None else feed.shape[0]
-
-    def local_track(self, kind: str) -> MediaStreamTrack:
-        """A new relay of this participant's ``kind`` output, for one connection."""
-        return self.local_media(kind).subscribe()
-
-    def configure_transceiver(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
-        """Prepare a transceiver sending this participant's ``kind``: the codec an encoded
-        source needs, quality caps on the encoder."""
-        media = self.local_media(kind)
-        prefer_codec(transceiver, media.source)  # an H.264 file offers H.264
-        if kind == "video":
-            add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
-            self.spawn(watch_loss(transceiver.sender))  # loss lowers the rate, too
-        e2ee_rtc.configure_transceiver(self, transceiver, kind)  # keyed: VP8/Opus, sealed
-
-    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
-        """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU).
-        Not once ``leave()`` has begun: what breaks while the call is torn down (the last one
-        out closes the Janus room under the others' feet) is no news to the one leaving."""
-        if self._closed:
-            log.debug("after leave(), not reported: %s", text)
-            return
-        self._emit("error", peer, text)
-
-    def peer_state(self, peer: RemotePeer, state: str) -> None:
-        """A peer's media connection changed state: fire ``state``."""
-        self._emit("state", peer, state)
-
-    def add_peer_hook(self, hook: Callable[[RemotePeer], None]) -> Callable[[], None]:
-        """Call ``hook(peer)`` on the engine loop for every peer that joins from now on
-        (before its first frame; e.g. a recording). Returns the function that removes it."""
-        self._peer_hooks.append(hook)
-
-        def remove() -> None:
-            if hook in self._peer_hooks:
-                self._peer_hooks.remove(hook)
-
-        return remove
 
     # -- events -------------------------------------------------------------------------------
     def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -454,6 +426,11 @@ class Room(ClassroomMixin):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def token(self) -> str | None:
+        """The server's access token this room joined with (the page link carries it)."""
+        return self._token
 
     def peer(self, name: str) -> RemotePeer:
         """The remote peer called ``name`` (KeyError naming the present ones)."""
@@ -508,7 +485,7 @@ class Room(ClassroomMixin):
         """Send one signaling message from any thread (the server's refusals, e.g.
         ``forbidden``, come back as ``room.on("error")``)."""
         self._check_open()
-        self.engine.run(self.signal(message), timeout, what)
+        self.engine.run(self._signal(message), timeout, what)
 
     def leave(self, timeout: float = 10.0) -> None:
         """Leave the session, close every connection and stop the sources."""
@@ -545,21 +522,22 @@ class Room(ClassroomMixin):
         """Per peer and direction: bitrate, fps, frames, dropped, packets lost, jitter, RTT,
         state, duration. ``flat=True``: a list of records for a DataFrame. Cheap at 2 Hz."""
         self._check_open()
-        records = self.engine.run(stats_mod.collect(self), timeout, "collecting stats")
+        records = self.engine.run(self._collect_stats(), timeout, "collecting stats")
         return records if flat else stats_mod.nest(records)
 
-    async def stats_async(self, flat: bool = False) -> Any:
-        records = await asyncio.wrap_future(self.engine.submit(stats_mod.collect(self)))
-        return records if flat else stats_mod.nest(records)
+    async def _collect_stats(self) -> list[dict[str, Any]]:
+        return await stats_mod.collect(
+            list(self._peers.values()), self.topology, self.host.local_media,
+            self.media_hooks, self._rates, low_latency=self.low_latency)
 
     def record(self, path: str, *, include_local: bool = True) -> Recording:
         """Record every participant (one file each, see :class:`Recording`) until
         ``.stop()`` or the end of a ``with`` block. ``path``: a directory, or a file name
         pattern; files are ``<name>-<peer_id>.mp4`` (or .webm)."""
         self._check_open()
-        return Recording.for_room(self, path, include_local=include_local)
+        return Recording.for_room(self.host, path, include_local=include_local)
 
-    # -- who speaks when (speech.py; needs the [analysis] extra) ------------------------------
+    # -- who speaks when (the speech add-on; needs the [analysis] extra) -----------------------
     def timeline(self, seconds: float | None = None) -> list[dict[str, Any]]:
         """Speech segments ``{peer_id, name, start, end}``, oldest first (a DataFrame's rows)."""
         return self.speech.timeline(seconds)
@@ -587,6 +565,7 @@ class Room(ClassroomMixin):
     # The widgets package registers the Conference here when imported (zero_nb.widgets); the
     # engine itself never imports it.
     display_factory: ClassVar[Callable[[Room], Any] | None] = None
+    addons: ClassVar[Addons] = Addons()
 
     def widget(self) -> Any:
         """This room's notebook widget (:class:`zero_nb.widgets.Conference`)."""
@@ -613,3 +592,152 @@ class Room(ClassroomMixin):
         state = "closed" if self._closed else f"{len(self._peers)} peers"
         return f"<Room {self.session!r} as {self.name!r} ({self.peer_id}) {state}>"
 
+
+class Host:
+    """``room.host``: what a room's topology, peers and add-ons may use of it (it satisfies
+    :class:`~.net.topology.RoomHost`, :class:`~.net.peer.PeerHost`, the speech tracker's and
+    the recording's hosts). Methods run on the engine loop unless they say otherwise; the
+    user's API stays on :class:`Room`."""
+
+    def __init__(self, room: Room) -> None:
+        self._room = room
+        self._tasks = Tasks("a room task")
+        self._no_path_told: set[str] = set()  # peers told "no media path" since they failed
+
+    # what the room is
+    @property
+    def peer_id(self) -> str | None:
+        return self._room.peer_id
+
+    @property
+    def hosts(self) -> list[str]:
+        """The session's hosts (peer.is_host reads it)."""
+        return self._room.hosts
+
+    @property
+    def name(self) -> str:
+        return self._room.name
+
+    @property
+    def peers(self) -> dict[str, RemotePeer]:
+        return self._room.peers
+
+    @property
+    def closed(self) -> bool:
+        return self._room.closed
+
+    @property
+    def rtc_configuration(self) -> Any:
+        return self._room.rtc_configuration
+
+    @property
+    def host_addresses(self) -> list[str] | None:
+        return self._room.host_addresses
+
+    @property
+    def low_latency(self) -> bool:
+        return self._room.low_latency
+
+    @property
+    def media_hooks(self) -> MediaHooks:
+        return self._room.media_hooks
+
+    @property
+    def e2ee(self) -> Any:
+        return self._room.e2ee
+
+    @property
+    def local(self) -> _Local:
+        return self._room.local
+
+    # plumbing
+    async def signal(self, message: dict[str, Any]) -> None:
+        """Send a signaling message to a peer (``offer``/``answer``/``candidate``)."""
+        await self._room._signal(message)
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run ``coro`` on the engine loop, keeping a reference until it ends."""
+        self._tasks.spawn(coro)
+
+    def local_media(self, kind: str) -> LocalMedia:
+        """What this participant sends of ``kind`` (``"video"`` or ``"audio"``)."""
+        return self.local.video if kind == "video" else self.local.audio
+
+    def local_feed(self, kind: str) -> VideoFeed | AudioFeed | None:
+        """The feed of what this participant sends of ``kind``; None before it joined."""
+        local = self._room._local
+        if local is None:
+            return None
+        feed = (local.video if kind == "video" else local.audio).feed
+        assert isinstance(feed, (VideoFeed, AudioFeed))
+        return feed
+
+    def sends_layers(self) -> bool:
+        """Simulcast for our video where a topology offers it: not with
+        ``media.video.simulcast: false``, nor for an encoded source (packets as they are)."""
+        return (self._room.config["media"]["video"]["simulcast"] is not False
+                and not getattr(self.local.video.source, "encoded", False))
+
+    def sent_video_height(self) -> int | None:
+        """The height of the video frames we send now (after filters and size caps); None
+        before the first. How many simulcast layers our video goes out as follows it."""
+        feed = self.local.video.feed
+        assert isinstance(feed, VideoFeed)
+        return None if feed.shape is None else feed.shape[0]
+
+    def local_track(self, kind: str) -> MediaStreamTrack:
+        """A new relay of this participant's ``kind`` output, for one connection."""
+        return self.local_media(kind).subscribe()
+
+    def configure_transceiver(self, transceiver: RTCRtpTransceiver, kind: str) -> None:
+        """Prepare a transceiver sending this participant's ``kind``: the codec an encoded
+        source needs, quality caps on the encoder, then the add-ons' hooks (E2EE)."""
+        media = self.local_media(kind)
+        prefer_codec(transceiver, media.source)  # an H.264 file offers H.264
+        if kind == "video":
+            add_encoder_hook(transceiver.sender, media.quality.cap_encoder)
+            self.spawn(watch_loss(transceiver.sender))  # loss lowers the rate, too
+        self.media_hooks.configure_transceiver(self, transceiver, kind)
+
+    def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
+        """``peer.set_layer`` (any thread but the engine loop)."""
+        self._room.set_layer(peer_id, layer, timeout)
+
+    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
+        """Fire ``error`` (``peer`` None: this participant's own sources, server or SFU).
+        Not once ``leave()`` has begun: what breaks while the call is torn down (the last one
+        out closes the Janus room under the others' feet) is no news to the one leaving.
+        Any thread."""
+        if self._room.closed:
+            log.debug("after leave(), not reported: %s", text)
+            return
+        self._room._emit("error", peer, text)
+
+    def peer_state(self, peer: RemotePeer, state: str) -> None:
+        """A peer's media connection changed state: fire ``state`` (and ``error`` once
+        when its connection fails, until it connects again: retries do not repeat it)."""
+        self._room._emit("state", peer, state)
+        if state == "connected":
+            self._no_path_told.discard(peer.peer_id)
+        elif (state == "failed" and peer.pc is not None and peer.pc.connectionState == "failed"
+              and peer.peer_id not in self._no_path_told):  # ICE itself, not a lost SFU
+            self._no_path_told.add(peer.peer_id)
+            self.report_error(f"no media path to {peer.name or peer.peer_id}: ICE failed; "
+                              + no_path_hint(self._room.config["webrtc"], self._room.relay),
+                              peer)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Fire ``event`` to the room's callbacks (on its worker thread). Any thread."""
+        self._room._emit(event, *args)
+
+    def add_peer_hook(self, hook: Callable[[RemotePeer], None]) -> Callable[[], None]:
+        """Call ``hook(peer)`` on the engine loop for every peer that joins from now on
+        (before its first frame; e.g. a recording). Returns the function that removes it."""
+        hooks = self._room._peer_hooks
+        hooks.append(hook)
+
+        def remove() -> None:
+            if hook in hooks:
+                hooks.remove(hook)
+
+        return remove

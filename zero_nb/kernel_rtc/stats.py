@@ -16,23 +16,22 @@ the picture needs less); None while not encoding. Browsers report the same idea 
 from __future__ import annotations
 
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from . import e2ee_rtc
-from .encoders import encoder_of
 from .frames import CLOCK_RATE, VIDEO_CLOCK
-from .quality import limitation
+from .media.encoders import encoder_of
+from .media.quality import limitation
+from .net import lowlatency
+from .net.hooks import MediaHooks
+from .net.peer import RemotePeer
+from .net.topology import Topology
 
-if TYPE_CHECKING:
-    from .peer import RemotePeer
-    from .room import Room
-
-__all__ = ["collect", "nest"]
+__all__ = ["Rates", "collect", "nest"]
 
 
 
-class _Rates:
+class Rates:
     """Remembers byte counters between calls to turn them into bitrates."""
 
     def __init__(self) -> None:
@@ -53,10 +52,6 @@ class _Rates:
             return None
         rate = self._rate[key] = round((total - prev[1]) * 8 / (now - prev[0]) / 1000, 1)
         return rate
-
-
-# byte counters per room, kept here rather than on the Room: they die with it
-_rates: weakref.WeakKeyDictionary[Room, _Rates] = weakref.WeakKeyDictionary()
 
 
 async def _counters(in_pc: Any, out_pc: Any, video_out: Any = None
@@ -116,8 +111,21 @@ def _sender_quality(pc: Any, video_out: Any, sent_kbps: float | None) -> dict[st
             "quality_limitation": limitation(encoder, sent_kbps)}
 
 
-async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
+class _Reading:
+    """What one ``collect`` reads: passed in by the room, so stats never imports it."""
+
+    def __init__(self, topology: Topology | None, local_media: Callable[[str], Any],
+                 hooks: MediaHooks, rates: Rates, low_latency: bool) -> None:
+        self.topology = topology
+        self.local_media = local_media
+        self.hooks = hooks
+        self.rates = rates
+        self.low_latency = low_latency
+
+
+async def _peer_records(room: _Reading, peer: RemotePeer, now: float
                         ) -> list[dict[str, Any]]:
+    rates = room.rates
     out_pc = room.topology.sending_for(peer) if room.topology is not None else peer.pc
     video_out = room.topology.video_sender() if room.topology is not None else None
     by_kind, rtt = await _counters(peer.pc, out_pc, video_out)
@@ -154,19 +162,15 @@ async def _peer_records(room: Room, peer: RemotePeer, now: float, rates: _Rates
                 rec["fps_skipped"] = feed.quality.skipped
             if direction == "in" and kind == "video":
                 rec["layer"] = peer.video.layer  # SFU simulcast: what Janus sends us
-            if direction == "in" and peer.room.low_latency:
+            if direction == "in" and room.low_latency:
                 rec.update(_low_latency_counters(peer, kind))
-            if direction == "in":  # E2EE hook: state and dropped frames
-                rec.update(e2ee_rtc.counters(peer, kind))
+            if direction == "in":  # add-ons' fields (E2EE: state and dropped frames)
+                rec.update(room.hooks.counters(peer, kind))
             records.append(rec)
     return records
 
 
 def _low_latency_counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
-    try:
-        from . import lowlatency
-    except ImportError:  # pragma: no cover
-        return {}
     if peer.pc is None:
         return {}
     for transceiver in peer.pc.getTransceivers():
@@ -178,15 +182,17 @@ def _low_latency_counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
     return {}
 
 
-async def collect(room: Room) -> list[dict[str, Any]]:
-    """One flat record per peer, direction (in/out) and kind (video/audio)."""
-    rates = _rates.get(room)
-    if rates is None:
-        rates = _rates[room] = _Rates()
+async def collect(peers: list[RemotePeer], topology: Topology | None,
+                  local_media: Callable[[str], Any], hooks: MediaHooks, rates: Rates, *,
+                  low_latency: bool) -> list[dict[str, Any]]:
+    """One flat record per peer, direction (in/out) and kind (video/audio): ``peers``'
+    counters, the ``topology``'s sending connections, ``local_media(kind)`` (what we send),
+    the add-ons' ``hooks``; ``rates`` remembers byte counters between calls."""
+    reading = _Reading(topology, local_media, hooks, rates, low_latency)
     now = time.time()
     records: list[dict[str, Any]] = []
-    for peer in list(room.peers.values()):
-        records += await _peer_records(room, peer, now, rates)
+    for peer in peers:
+        records += await _peer_records(reading, peer, now)
     return records
 
 

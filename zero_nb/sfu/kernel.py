@@ -24,20 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from ..kernel_rtc import e2ee_rtc
-from ..kernel_rtc.ice import host_addresses
-from ..kernel_rtc.topology import RoomHost, Topology
+from ..kernel_rtc.net.ice import host_addresses
+from ..kernel_rtc.net.topology import RoomHost, Topology
 from .janus import NO_SUCH_FEED, NO_SUCH_ROOM, JanusError, JanusHandle, JanusSession
 from .simulcast import LayerSet, layer_count, scalable
 
 if TYPE_CHECKING:
-    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.net.peer import RemotePeer
 
-__all__ = ["Sfu"]
+__all__ = ["Sfu", "layer_name"]
 
 log = logging.getLogger("zero_nb.sfu")
 
-LAYERS = ("low", "mid", "high")  # simulcast substreams 0, 1, 2 (a 2-layer sender: low, mid)
+LAYERS = ("low", "mid", "high")  # asked for as Janus substreams 0, 1, 2; read: layer_name()
 SIZE_POLL_S, SIZE_HOLD_S = 0.25, 1.0  # a new layer count must hold this long to be sent
 NUDGES, NUDGE_S = 4, 1.2  # configure again (Janus sends a fresh PLI) while no switch shows
 ROOM_WAIT_S = 10.0  # the server creates the Janus room in the background: wait that long
@@ -55,6 +54,8 @@ class _Subscription:
         self.task: asyncio.Task[None] | None = None
         self.video_mid: str | None = None  # the subscription's video stream, for configure
         self.switched = asyncio.Event()  # Janus reported a substream since the last configure
+        self.target = len(LAYERS) - 1  # the substream asked for (Janus' default: the top)
+        self.top: int | None = None  # the publisher's top substream, once Janus showed it
         self.nudge: asyncio.Future[None] | None = None
 
     async def close(self) -> None:
@@ -169,7 +170,7 @@ class Sfu(Topology):
             sdp = self.sent_layers.declare(sdp)
         data, jsep = await self._pub.message(
             {"request": "publish"},
-            e2ee_rtc.mark_signal(self.host, {  # E2EE hook: JSEP "e2ee": true
+            self.host.media_hooks.outgoing({  # E2EE hook: JSEP "e2ee": true
                 "type": "offer", "sdp": sdp, "trickle": False}))
         if jsep is None:
             raise JanusError(f"Janus answered 'publish' without an SDP: {data}")
@@ -353,7 +354,7 @@ class Sfu(Topology):
         stream: dict[str, Any] = {"feed": sub.feed_id}
         layer = self.layers.get(peer_id, self.default_layer)
         if layer is not None:
-            stream["substream"] = LAYERS.index(layer)
+            stream["substream"] = sub.target = LAYERS.index(layer)
         body: dict[str, Any] = {"request": "join", "ptype": "subscriber", "room": self.room_id,
                                 "streams": [stream]}
         if self.pin:
@@ -379,14 +380,15 @@ class Sfu(Topology):
         pc = sub.pc = RTCPeerConnection(self.host.rtc_configuration)
         # E2EE hook: Janus 1.1 does not tell subscribers whether a feed is encrypted; a
         # require_e2ee room says every feed is
-        e2ee_rtc.note_signal(peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
+        self.host.media_hooks.incoming(
+            peer, {**offer, "e2ee": offer.get("e2ee") or self.require_e2ee})
         peer.adopt(pc)  # record_state only: no mesh restarts over signaling here
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))
         _skip_remb_estimate(pc)  # Janus ignores subscribers' REMB: ~15% of a teacher's CPU
         with host_addresses(self.host.host_addresses):
             await pc.setLocalDescription(await pc.createAnswer())
-        await sub.handle.message({"request": "start"}, e2ee_rtc.mark_signal(  # E2EE hook
-            self.host, {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}))
+        await sub.handle.message({"request": "start"}, self.host.media_hooks.outgoing(  # E2EE hook
+            {"type": "answer", "sdp": pc.localDescription.sdp, "trickle": False}))
 
     # -- simulcast layers ------------------------------------------------------------------------
     async def set_layer(self, peer_id: str, layer: str) -> None:
@@ -404,8 +406,9 @@ class Sfu(Topology):
 
     async def _configure(self, sub: _Subscription, layer: str) -> None:
         assert sub.handle is not None
+        sub.target = LAYERS.index(layer)
         await sub.handle.message({"request": "configure", "streams": [
-            {"mid": sub.video_mid, "substream": LAYERS.index(layer)}]})
+            {"mid": sub.video_mid, "substream": sub.target}]})
 
     async def _nudge(self, sub: _Subscription, layer: str) -> None:
         """Janus switches layers on the target's next key frame and asks the publisher for
@@ -425,7 +428,9 @@ class Sfu(Topology):
                              event: dict[str, Any]) -> None:
         substream = event.get("substream")
         if isinstance(substream, int) and 0 <= substream < len(LAYERS):
-            peer.video.layer = LAYERS[substream]  # what Janus says it now sends
+            if sub.target == len(LAYERS) - 1:  # asked for the top: Janus sends its highest
+                sub.top = max(sub.top or 0, substream)
+            peer.video.layer = layer_name(substream, sub.top)  # what Janus says it now sends
             sub.switched.set()
 
 
@@ -438,6 +443,19 @@ def _skip_remb_estimate(pc: Any) -> None:
         receiver = transceiver.receiver
         if hasattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator"):
             receiver._RTCRtpReceiver__remote_bitrate_estimator = None
+
+
+def layer_name(substream: int, top: int | None) -> str:
+    """Janus' substream index in the user's words, whatever the publisher sends: 0 is "low",
+    the publisher's top layer ``top`` (learnt when the top was asked for) is "high", one in
+    between "mid". So a 2-layer sender's layers read "low" and "high"; asking it for "mid"
+    (substream 1) gets its top layer, which reads "high" once Janus has shown that 1 is
+    the top."""
+    if substream == 0:
+        return "low"
+    if substream >= len(LAYERS) - 1 or (top is not None and substream >= top):
+        return "high"
+    return "mid"
 
 
 def _check_layer(layer: str) -> None:

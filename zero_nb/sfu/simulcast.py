@@ -39,8 +39,13 @@ from aiortc import MediaStreamTrack, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.utils import random32
 
-from ..kernel_rtc.encoders import EncoderHook, add_encoder_hook, hooks_of, replace_encoder_hook
-from ..kernel_rtc.quality import Quality
+from ..kernel_rtc.media.encoders import (
+    EncoderHook,
+    add_encoder_hook,
+    hooks_of,
+    replace_encoder_hook,
+)
+from ..kernel_rtc.media.quality import Quality
 
 __all__ = ["HD_LINES", "LOW_KBPS", "MID_KBPS", "ExtraLayer", "LayerSet", "LayerSpec",
            "declare_layers", "layer_count", "layer_plan", "scalable", "scaled"]

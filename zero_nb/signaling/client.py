@@ -26,10 +26,19 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..errors import ServerUnreachable, SignalingError, Timeout, join_refused
 from .heartbeat import until_silent
+from .tokens import split_token
 
-__all__ = ["ClientState", "SignalingClient"]
+__all__ = ["ClientState", "SignalingClient", "media_state"]
 
 log = logging.getLogger("zero_nb.signaling.client")
+
+
+def media_state(audio: bool, video: bool, e2ee: bool = False) -> dict[str, bool]:
+    """The wire ``media`` object: ``e2ee`` only when set, as the server describes it."""
+    media = {"audio": bool(audio), "video": bool(video)}
+    if e2ee:
+        media["e2ee"] = True
+    return media
 
 
 class ClientState(str, enum.Enum):
@@ -59,11 +68,12 @@ class SignalingClient:
         heartbeat: tuple[float, float] = (2.0, 3.0),
         queue_size: int = 1000,
     ) -> None:
-        self.url = url
+        # the token rides in the URL (server.url); it goes to the server in `join`
+        self.url, url_token = split_token(url)
         self.session = session
         self.name = name
         self.password = password
-        self.token = token
+        self.token = token if token is not None else url_token
         self.host_token = host_token
         self.reconnect = reconnect
         self.on_message = on_message
@@ -74,7 +84,7 @@ class SignalingClient:
         self.peer_id: str | None = None
         self.resume_secret: str | None = None  # proves our claim to peer_id on a re-join
         self.joined: dict[str, Any] | None = None
-        self.media: dict[str, bool] | None = None  # {audio, video} as last announced
+        self.media: dict[str, bool] | None = None  # {audio, video, e2ee?} as last announced
         self.state = ClientState.CLOSED
         self.reconnects = 0
         self._ws: ClientConnection | None = None
@@ -121,10 +131,11 @@ class SignalingClient:
             return False
         return True
 
-    async def set_media(self, audio: bool, video: bool) -> bool:
-        """Announce what this participant sends (False: muted / camera off or no device);
-        only changes go out. False if the link is down: the next (re-)join carries it."""
-        media = {"audio": bool(audio), "video": bool(video)}
+    async def set_media(self, audio: bool, video: bool, e2ee: bool = False) -> bool:
+        """Announce what this participant sends (False: muted / camera off or no device;
+        ``e2ee``: its media is end-to-end encrypted); only changes go out. False if the link
+        is down: the next (re-)join carries it."""
+        media = media_state(audio, video, e2ee)
         if media == self.media:
             return True
         self.media = media

@@ -92,6 +92,7 @@ class _Conn:
     violations: int = 0
     bad_passwords: int = 0
     closing: bool = False
+    url_token: str | None = None
 
 
 @dataclass
@@ -131,10 +132,12 @@ class SignalingCore:
         self._next_id = 0
 
     # -- connection lifecycle -------------------------------------------------------------
-    def open(self) -> int:
-        """Register a new connection and return its id."""
+    def open(self, token: str | None = None) -> int:
+        """Register a new connection and return its id; ``token``: the one its URL carried
+        (``/ws?token=...``), used when a ``join`` carries none."""
         self._next_id += 1
-        self._conns[self._next_id] = _Conn(self._next_id, float(self.limits.burst))
+        self._conns[self._next_id] = _Conn(self._next_id, float(self.limits.burst),
+                                           url_token=token)
         return self._next_id
 
     def close(self, conn_id: int) -> list[Action]:
@@ -222,13 +225,17 @@ class SignalingCore:
             return [self._error(conn, ErrorCode.ALREADY_JOINED,
                                 f"already in session {conn.peer.session!r}: send 'leave' "
                                 "before joining another", request="join")]
+        presented = msg.token or conn.url_token
         if self.token is not None and not hmac.compare_digest(
-            (msg.token or "").encode("utf-8", "surrogatepass"),
+            (presented or "").encode("utf-8", "surrogatepass"),
             self.token.encode("utf-8", "surrogatepass"),
         ):
-            return [self._error(conn, ErrorCode.UNAUTHORIZED,
-                                "this server needs an access token: pass the server's "
-                                "token in 'join.token'", request="join")]
+            what = ("this server needs its access token: use the server's URL or page "
+                    "link as it prints them (server.url, server.page_url: they end in "
+                    "?token=...), or pass token=" if not presented else
+                    "wrong access token (a server started afresh gets a new one): use the "
+                    "URL or page link the server prints now")
+            return [self._error(conn, ErrorCode.UNAUTHORIZED, what, request="join")]
         refused = classroom.admit(self.registry, self.host_token, msg)
         if refused is not None:
             return [self._error(conn, *refused, request="join")]

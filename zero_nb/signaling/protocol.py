@@ -69,6 +69,7 @@ class ErrorCode(str, Enum):
     FORBIDDEN = "forbidden"  # a host's tool used by a participant who is not a host
     SESSION_LOCKED = "session-locked"
     REMOVED = "removed"  # a resume of a peer_id that a host removed
+    FORBIDDEN_ORIGIN = "forbidden-origin"  # a browser page from a site the server does not trust
 
 
 class ProtocolViolation(Exception):
@@ -83,14 +84,21 @@ class ProtocolViolation(Exception):
 @dataclass(frozen=True)
 class Media:
     """``media``: what a participant sends now. ``audio``/``video`` False = muted / camera
-    off (or no such device); the server keeps it per peer and tells the others."""
+    off (or no such device); ``e2ee`` True = its media is end-to-end encrypted (receivers
+    without the key drop it rather than decode ciphertext); the server keeps it per peer
+    and tells the others."""
 
     type: ClassVar[str] = "media"
     audio: bool
     video: bool
+    e2ee: bool = False
 
     def describe(self) -> dict[str, bool]:
-        return {"audio": self.audio, "video": self.video}
+        # e2ee only when set: plain participants' rows stay {audio, video}, as before
+        out = {"audio": self.audio, "video": self.video}
+        if self.e2ee:
+            out["e2ee"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -175,12 +183,16 @@ def _required_str(obj: dict[str, Any], key: str, kind: str) -> str:
 
 
 def _media(obj: dict[str, Any], where: str) -> Media:
-    """The ``audio`` and ``video`` booleans of ``obj`` (a ``media`` message or ``join.media``)."""
-    audio, video = obj.get("audio"), obj.get("video")
+    """The ``audio`` and ``video`` booleans of ``obj`` (a ``media`` message or ``join.media``),
+    and its optional ``e2ee`` boolean (absent or null: false)."""
+    audio, video, e2ee = obj.get("audio"), obj.get("video"), obj.get("e2ee")
     if not (isinstance(audio, bool) and isinstance(video, bool)):
         raise _bad(f"'{where}' needs booleans 'audio' and 'video' (false: muted / camera "
                    f"off); got {audio!r:.20}, {video!r:.20}")
-    return Media(audio=audio, video=video)
+    if e2ee is not None and not isinstance(e2ee, bool):
+        raise _bad(f"'{where}.e2ee' must be a boolean (true: this participant encrypts its "
+                   f"media end to end); got {e2ee!r:.20}")
+    return Media(audio=audio, video=video, e2ee=bool(e2ee))
 
 
 def _bool(obj: dict[str, Any], key: str, kind: str, default: bool | None = None) -> bool:

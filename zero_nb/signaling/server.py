@@ -12,9 +12,11 @@ import http
 import ipaddress
 import json
 import logging
+import secrets
 import ssl
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -25,15 +27,53 @@ from websockets.http11 import Request, Response
 from .._loop import LoopThread
 from ..config import load_config
 from ..errors import ConfigError
+from . import links, runtime
 from .core import CLOSE_POLICY, Action, Close, Limits, Send, SessionHooks, SignalingCore
 from .heartbeat import until_silent
+from .protocol import ErrorCode, error
 from .static import http_reply
+from .tokens import page_link, with_token
 
-__all__ = ["ServerHandle", "SignalingServer", "serve"]
+__all__ = ["NO_TOKEN", "ServerHandle", "SignalingServer", "serve"]
 
 log = logging.getLogger("zero_nb.signaling")
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+
+NO_TOKEN = "none"  # signaling.auth.token: none -- the explicit opt-out
+
+# a server restarted on an address it held in this process keeps its token, so clients
+# (whose URLs carry it) re-join and resume their peer ids
+_tokens: dict[tuple[str, int], str] = {}
+
+
+def _choose_token(host: str, port: int, configured: str | None) -> str | None:
+    """The configured token, ``None`` for the opt-out, else the address's previous or a new one."""
+    if configured == NO_TOKEN:
+        return None
+    if configured:
+        return configured
+    if port:
+        if (host, port) in _tokens:
+            return _tokens[(host, port)]
+        found = runtime.find(port)  # this user's server that was killed on this address
+        if found is not None and not found.alive and found.token:
+            return found.token
+    return secrets.token_urlsafe(24)
+
+
+def _same_host(origin: str, host: str | None) -> bool:
+    """The page at ``origin`` was served by this server as ``Host`` names it (a proxy that
+    keeps Host keeps this true)."""
+    if host is None:
+        return False
+    page, served = urlsplit(origin), urlsplit(f"//{host}")
+    default = {"http": 80, "https": 443}.get(page.scheme)
+    try:
+        return (page.hostname is not None and page.hostname == served.hostname
+                and (page.port or default) == (served.port or default))
+    except ValueError:  # a malformed port
+        return False
 
 
 def _is_loopback(host: str) -> bool:
@@ -97,27 +137,56 @@ class SignalingServer:
                               "`zero-nb serve`, which connect it to Janus")
         self.hooks = hooks or SessionHooks()
         resume_key = sig["auth"]["resume_key"]
-        self.core = SignalingCore(self.limits, token=sig["auth"]["token"], hooks=self.hooks,
+        self.token = _choose_token(self.host, self.port, sig["auth"]["token"])
+        self.core = SignalingCore(self.limits, token=self.token, hooks=self.hooks,
                                   resume_key=resume_key.encode() if resume_key else None,
                                   host_token=sig["auth"]["host_token"])
+        self.allowed_origins: list[str] = [str(o).rstrip("/") for o in sig["allowed_origins"]]
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}
         self._server: Server | None = None
-        if not _is_loopback(self.host) and not sig["auth"]["token"]:
-            log.warning(
-                "binding %s, reachable from other machines, without signaling.auth.token: "
-                "anyone who reaches this port can join sessions that have no password. "
-                "Set a token or give each session a password.", self.host,
-            )
+        self._announced: list[Any] = []  # runtime files naming this server (runtime.py)
+        self._warn_about_openness()
+
+    def _warn_about_openness(self) -> None:
+        where = f"{self.host}:{self.port or 'PORT'}"
+        if self.token is None:
+            who = (f"anyone on the network who reaches {where}" if not _is_loopback(self.host)
+                   else f"every user of this machine (anyone who can reach {where})")
+            log.warning("signaling.auth.token is 'none': %s can join sessions that have no "
+                        "password. Remove the opt-out to require the server's token.", who)
+        if "*" in self.allowed_origins:
+            log.warning("signaling.allowed_origins has '*': web pages from any site the user "
+                        "opens may connect%s", "" if self.token is None else
+                        " (they still need the token)")
 
     @property
-    def url(self) -> str:
-        """The WebSocket URL clients connect to, e.g. ``ws://127.0.0.1:8765/ws``."""
+    def address(self) -> str:
+        """The WebSocket URL without the token, e.g. ``ws://127.0.0.1:8765/ws``."""
         scheme = "wss" if self._ssl else "ws"
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
         return f"{scheme}://{host}:{self.port}/ws"
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients connect to, with the token: ``ws://127.0.0.1:8765/ws?token=...``."""
+        return with_token(self.address, self.token)
+
+    @property
+    def page_url(self) -> str:
+        """The web page's link with the token, e.g. ``http://127.0.0.1:8765/?token=...``."""
+        return self.link()
+
+    def link(self, session: str | None = None, *, base: str | None = None,
+             **query: str) -> str:
+        """The shareable page link (token included): ``?session=...`` and any page option
+        (``name``, ``autojoin``, ...); ``base`` replaces this server's address, e.g. with a
+        jupyter-server-proxy URL ``https://hub/user/me/proxy/8765/``."""
+        if session is not None:
+            query = {"session": session, **query}
+        return page_link(self.address, self.token, base, **query)
 
     async def start(self) -> SignalingServer:
         self._server = await ws_serve(
@@ -136,10 +205,25 @@ class SignalingServer:
         )
         if self.port == 0:
             self.port = next(iter(self._server.sockets)).getsockname()[1]
-        log.info("signaling server listening on %s", self.url)
+        if self.token is not None:
+            _tokens[(self.host, self.port)] = self.token
+        self.announce_as(self.port)
+        log.info("signaling server listening on %s", self.address)
         return self
 
+    def announce_as(self, port: int) -> None:
+        """Tell this user's other processes that this server serves the address of ``port``
+        (its own, or one it stands in for): a 0600 file in the Jupyter runtime dir."""
+        try:
+            self._announced.append(runtime.announce(port, self.url, self.token))
+        except (OSError, RuntimeError) as exc:  # e.g. a read-only home: only discovery fails
+            log.warning("cannot write this server's runtime file (%s): other processes of "
+                        "this user will not find it; pass them server.url", exc)
+
     async def stop(self) -> None:
+        for path in self._announced:
+            runtime.withdraw(path)
+        self._announced.clear()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -183,9 +267,33 @@ class SignalingServer:
                            ("Cache-Control", "no-cache")])
         return Response(reply.status, status.phrase, headers, reply.body)
 
+    def _origin_refusal(self, request: Request | None) -> str | None:
+        """Why a browser page may not connect, or None. Requests without ``Origin`` (bots,
+        kernels) are judged by the token alone."""
+        origin = request.headers.get("Origin") if request is not None else None
+        if origin is None:
+            return None
+        origin = origin.rstrip("/")
+        if origin in self.allowed_origins or "*" in self.allowed_origins \
+                or _same_host(origin, request.headers.get("Host") if request else None):
+            return None
+        return (f"a page from {origin} may not join this server: add {origin!r} to "
+                "signaling.allowed_origins in the server's config if you trust that site")
+
+    async def _refuse(self, ws: ServerConnection, why: str) -> None:
+        """Refuse before anything is read: an ``error`` the page can show, then close."""
+        log.warning("refused a WebSocket from %s: %s", ws.remote_address, why)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps(error(ErrorCode.FORBIDDEN_ORIGIN, why, request="join")))
+            await ws.close(CLOSE_POLICY, "origin not allowed: see signaling.allowed_origins")
+
     async def _handle(self, ws: ServerConnection) -> None:
+        if (why := self._origin_refusal(ws.request)) is not None:
+            await self._refuse(ws, why)
+            return
         loop = asyncio.get_running_loop()
-        conn_id = self.core.open()
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request is not None else {}
+        conn_id = self.core.open(token=query.get("token", [None])[0])
         link = self._links[conn_id] = _Link(ws, self.limits.send_queue)
         beat = asyncio.create_task(self._heartbeat(conn_id, ws))
         try:
@@ -242,11 +350,41 @@ class ServerHandle:
 
     @property
     def url(self) -> str:
+        """The WebSocket URL with the token: pass it to :func:`zero_nb.join`."""
         return self._server.url
+
+    @property
+    def address(self) -> str:
+        """The WebSocket URL without the token."""
+        return self._server.address
+
+    @property
+    def token(self) -> str | None:
+        return self._server.token
+
+    @property
+    def page_url(self) -> str:
+        """The web page's link with the token: the one thing to share."""
+        return self._server.page_url
+
+    def link(self, session: str | None = None, *, base: str | None = None,
+             **query: str) -> str:
+        """The shareable page link for ``session`` (see :meth:`SignalingServer.link`)."""
+        return self._server.link(session, base=base, **query)
 
     @property
     def port(self) -> int:
         return int(self._server.port)
+
+    @property
+    def proxy_url(self) -> str | None:
+        """The call page through the Jupyter server running this kernel (JupyterHub, Binder,
+        ``ssh -L``): ``<jupyter>/proxy/PORT/?token=...``, for guests who reach only that
+        server; None outside Jupyter, without jupyter-server-proxy, or when this server does
+        not listen on 127.0.0.1 (where the proxy forwards)."""
+        if self._server.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::", ""):
+            return None
+        return links.proxy_url(self.port, token=self._server.core.token)
 
     @property
     def server(self) -> SignalingServer:
@@ -286,7 +424,7 @@ class ServerHandle:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<zero_nb server {self.url} {state}>"
+        return f"<zero_nb server {self.address} {state}>"  # no token: reprs end up in outputs
 
 
 def serve(

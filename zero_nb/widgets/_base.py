@@ -16,8 +16,9 @@ import anywidget
 import traitlets
 
 from ..kernel_rtc.engine import get_engine
-from ..kernel_rtc.feeds import AudioFeed, VideoFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
+from ..kernel_rtc.media.feeds import AudioFeed, VideoFeed
+from . import comm_down
 from ._bundle import bundle, js_dir
 
 __all__ = ["LinkWidget", "TickingWidget", "json_safe"]
@@ -86,12 +87,15 @@ class LinkWidget(TickingWidget):
         self._config = config
         self.engine = get_engine()
         self.link: LocalLink | None = None
+        self._downlink: Any = None  # comm_down: the tiles' media over the comm
         self.video = VideoFeed("browser camera")
         self.audio = AudioFeed("browser mic")
         self.on_msg(self._on_msg)
 
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
+        if kind == "m.ctl" and comm_down.route(self, content, self._forward_from()):
+            return
         if kind == "offer":
             old, self.link = self.link, LocalLink(
                 self.send, view=str(content.get("view")), slots=self.slots,
@@ -115,6 +119,11 @@ class LinkWidget(TickingWidget):
 
     def _link_config(self) -> dict[str, Any] | None:
         return self._config
+
+    def _forward_from(self) -> Any:
+        """``resolve`` for the comm downlink: where a slot's encoded frames can be
+        forwarded from (None: every slot is encoded from its feed)."""
+        return None
 
     def _attach(self, link: LocalLink) -> None:
         """Put feeds in the link's slots (engine loop), before it answers."""
@@ -140,6 +149,7 @@ class LinkWidget(TickingWidget):
             self.link_state = state
 
     def close(self) -> None:
+        comm_down.stop(self)
         link, self.link = self.link, None
         if link is not None:
             link.close_sync()

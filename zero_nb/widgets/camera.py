@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kernel_rtc.sources import FeedSource, MediaSource
+from ..kernel_rtc.media.sources import FeedSource, MediaSource
 from ._base import LinkWidget
 
 __all__ = ["Camera"]

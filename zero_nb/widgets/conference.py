@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
-from ..kernel_rtc.feeds import AudioFeed
 from ..kernel_rtc.link import DEFAULT_SLOTS, LocalLink
-from ..kernel_rtc.sources import FeedSource
+from ..kernel_rtc.media.feeds import AudioFeed
+from ..kernel_rtc.media.sources import FeedSource
 from ..sfu.kernel import Sfu
+from ..signaling.links import guests_line, proxy_url_of
+from . import comm_down
 from ._base import LinkWidget, json_safe
 
 if TYPE_CHECKING:
-    from ..kernel_rtc.peer import RemotePeer
+    from ..kernel_rtc.net.peer import RemotePeer
     from ..kernel_rtc.room import Room
 
 __all__ = ["ERROR_HOLD_S", "SLOT_HEADROOM", "Conference", "stats_rows"]
@@ -85,6 +87,9 @@ class Conference(LinkWidget):
 
     def _link_config(self) -> dict[str, Any] | None:
         return self._config if self._config is not None else self.room.config
+
+    def _forward_from(self) -> Any:
+        return comm_down.mesh_receivers(self.room)
 
     def _watched_sfu(self) -> Sfu | None:
         """The room's SFU, when the page receives from Janus itself."""
@@ -175,8 +180,7 @@ class Conference(LinkWidget):
         kind = content.get("type")
         if kind == "leave":
             self.room.leave()
-            self.joined = False
-            self._update_participants()
+            self._room_left()
         elif kind == "media":
             self.media = {k: v for k, v in content.items() if k not in ("type", "view")}
             if self.capture and not self.room.closed:  # the others see our mute / camera off
@@ -189,21 +193,29 @@ class Conference(LinkWidget):
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
                 self.send(secrets)
+        elif kind == "guests":  # a message, not a trait: saved widget state has no token
+            link = proxy_url_of(self.room.server, session=self.room.session,
+                                token=self.room.token)
+            self.send({"type": "guests", "view": content.get("view"),
+                       "text": guests_line(link) or ""})
         else:
             super()._on_command(content)
 
     def _on_page_error(self, text: str) -> None:
         super()._on_page_error(text)
         if not self.room.closed:  # reaches room.on("error") callbacks as (None, text)
-            self.room.report_error(text)
+            self.room.host.report_error(text)
 
     # -- kernel -> page (ticker thread) ---------------------------------------------------
     def _update_participants(self) -> None:
         room = self.room
+        if room.closed:
+            self._room_left()
+            return
         link = self.link
         name = f"{room.name} (you)" if room.name else "you"
         local = {"key": "local", "name": name, "local": True,
-                 "state": "closed" if room.closed else "connected",
+                 "state": "connected",
                  "media": {"audio": room.local.audio.sending,
                            "video": room.local.video.sending},  # what the others are told
                  "slot": link.slot_of("local") if link else None}
@@ -211,7 +223,7 @@ class Conference(LinkWidget):
         shown = (0 if self._direct else len(room.peers)) + (0 if self.capture else 1)
         if shown > self.slots:  # grow (never shrink): the page offers again with more
             self.slots = shown + SLOT_HEADROOM
-        for peer in ([] if room.closed else room.peers.values()):
+        for peer in room.peers.values():
             rows.append({"key": peer.peer_id, "name": peer.name or peer.peer_id,
                          "local": False, "state": peer.state, "e2ee": peer.e2ee,
                          "media": peer.media.describe(),  # muted / camera off / unknown
@@ -228,10 +240,23 @@ class Conference(LinkWidget):
         if value != self.sfu:
             self.sfu = value
 
+    def _room_left(self) -> None:
+        """The room left (the page's leave button or ``room.leave()`` in a cell): no tiles,
+        no stats, no Janus room; the page drops its controls and says so."""
+        if self.participants:
+            self.participants = []
+        if self.stats:
+            self.stats = []
+        if self.sfu:
+            self.sfu = {}
+        self.joined = False
+
     def _tick(self) -> None:
         super()._tick()
         room = self.room
         if room.closed:
+            if self.joined:
+                self._room_left()
             return
         local_audio: AudioFeed = room.local.audio.feed  # type: ignore[assignment]
         levels = {"local": round(local_audio.level_db, 1) if local_audio.frame_count else None}

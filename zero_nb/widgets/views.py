@@ -10,7 +10,7 @@ from ..kernel_rtc.link import LocalLink
 from ._base import LinkWidget, TickingWidget, json_safe
 
 if TYPE_CHECKING:
-    from ..kernel_rtc.feeds import AudioFeed, VideoFeed
+    from ..kernel_rtc.media.feeds import AudioFeed, VideoFeed
     from ..kernel_rtc.room import Room
 
 __all__ = ["AudioMeter", "StatsPanel", "VideoView"]

@@ -36,7 +36,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
-from ..errors import SourceError
+from ...errors import SourceError
 from .sources import AudioSource, MediaSource, VideoSource, _write_stamp
 
 __all__ = ["EncodedAudioSource", "EncodedVideoSource", "encoded_from_file", "prefer_codec",

@@ -13,27 +13,48 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
-from . import e2ee_rtc
-from .feeds import AudioFeed, VideoFeed, pump
+from ..media.feeds import AudioFeed, VideoFeed, pump
+from . import lowlatency
+from .hooks import MediaHooks
 
-if TYPE_CHECKING:
-    from .topology import RoomHost
+__all__ = ["PeerHost", "PeerMedia", "RemotePeer"]
 
-__all__ = ["PeerMedia", "RemotePeer"]
+
+class PeerHost(Protocol):
+    """What a remote peer uses of its room (a topology's host offers more)."""
+
+    @property
+    def low_latency(self) -> bool: ...
+    @property
+    def media_hooks(self) -> MediaHooks: ...
+
+    def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
+        """Sync API for ``peer.set_layer``: choose a simulcast layer of ``peer_id``."""
+        ...
+
+    def report_error(self, text: str, peer: Any = None) -> None:
+        """Fire the room's ``error`` event."""
+        ...
+
+    def peer_state(self, peer: Any, state: str) -> None:
+        """A peer's media connection changed state (fires ``state``)."""
+        ...
 
 
 @dataclass(frozen=True)
 class PeerMedia:
     """What a participant says it sends (signaling's ``media``): ``audio`` / ``video`` True
     (on), False (muted / camera off, or no such device), None (unknown: its client never
-    says, e.g. an older one — not the same as muted)."""
+    says, e.g. an older one — not the same as muted); ``e2ee`` True: it encrypts its media
+    end to end (without the key its frames are dropped, ``peer.e2ee == "no-key"``)."""
 
     audio: bool | None = None
     video: bool | None = None
+    e2ee: bool = False
 
     @property
     def muted(self) -> bool:
@@ -50,36 +71,46 @@ class PeerMedia:
             return cls()
         audio, video = obj.get("audio"), obj.get("video")
         return cls(audio if isinstance(audio, bool) else None,
-                   video if isinstance(video, bool) else None)
+                   video if isinstance(video, bool) else None, obj.get("e2ee") is True)
 
     def describe(self) -> dict[str, bool | None]:
-        return {"audio": self.audio, "video": self.video}
+        return {"audio": self.audio, "video": self.video, "e2ee": self.e2ee}
 
 
 class RemotePeer:
     """Another participant: ``name``, ``video`` and ``audio`` feeds, connection ``state``,
     ``media`` (:class:`PeerMedia`: muted, camera off, as the participant announces it)."""
 
-    def __init__(self, host: RoomHost, peer_id: str, name: str) -> None:
+    def __init__(self, host: PeerHost, peer_id: str, name: str) -> None:
         self.room = host
         self.peer_id = peer_id
         self.name = name
         self.video = VideoFeed(name)
         self.audio = AudioFeed(name)
         self.state = "new"
-        self.media = PeerMedia()  # set by the room from signaling (peer-media)
+        self._media = PeerMedia()  # set by the room from signaling (peer-media)
         self.connected_at: float | None = None
         self.joined_at = time.time()
         self.restarts = 0
         self.pc: RTCPeerConnection | None = None  # the connection carrying this peer's media
         self._tasks: set[asyncio.Future[Any]] = set()
         self.closed = False
-        self._e2ee: Any = None  # E2EE hook: kernel_rtc.e2ee.PeerCrypto, made by e2ee_rtc
+        self.addons: dict[str, Any] = {}  # per-peer state of add-ons (E2EE's PeerCrypto)
+
+    @property
+    def media(self) -> PeerMedia:
+        """What the participant announces it sends (set by the room from signaling)."""
+        return self._media
+
+    @media.setter
+    def media(self, media: PeerMedia) -> None:
+        self._media = media
+        self.room.media_hooks.announced(self, media.e2ee)  # it encrypts; we may have no key
 
     @property
     def e2ee(self) -> str | None:
         """"ok", "no-key", "wrong-key" (frames dropped), or None: no encrypted frames seen."""
-        return e2ee_rtc.state(self)
+        return self.room.media_hooks.status(self)
 
     @property
     def is_host(self) -> bool:
@@ -105,7 +136,7 @@ class RemotePeer:
                 return
             if self.room.low_latency:
                 _install_low_latency(pc, track)
-            e2ee_rtc.on_track(self, pc, track)  # E2EE hook: after the low-latency buffer
+            self.room.media_hooks.on_track(self, pc, track)  # after the low-latency buffer
             feed = self.video if track.kind == "video" else self.audio
             self._spawn(pump(track, feed, end=False))
 
@@ -157,8 +188,6 @@ class RemotePeer:
 
 
 def _install_low_latency(pc: RTCPeerConnection, track: Any) -> None:
-    from . import lowlatency
-
     for transceiver in pc.getTransceivers():
         if transceiver.receiver.track is track:
             lowlatency.install(transceiver.receiver)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingExtra
+from ...errors import MissingExtra
 
 __all__ = ["Change", "Segmenter", "VadSettings", "VoiceDetector", "load_webrtcvad"]
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-from . import e2ee_rtc
 from .ice import host_addresses
+from .peer import RemotePeer
 from .topology import RoomHost, Topology, UnsupportedTopology
-
-if TYPE_CHECKING:
-    from .peer import RemotePeer
 
 __all__ = ["Mesh", "MeshLink", "mesh_only"]
 
@@ -93,8 +90,8 @@ class MeshLink:
         with host_addresses(self.host.host_addresses):
             desc = await (pc.createOffer() if kind == "offer" else pc.createAnswer())
             await pc.setLocalDescription(desc)  # gathers every candidate: no trickle
-        return e2ee_rtc.mark_signal(  # E2EE hook: "e2ee": true when this room encrypts
-            self.host, {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp})
+        return self.host.media_hooks.outgoing(  # an add-on may mark it (E2EE)
+            {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp})
 
     async def offer(self, reset: bool = False) -> None:
         """Send an offer (a fresh connection when ``reset`` or there is none)."""
@@ -114,7 +111,7 @@ class MeshLink:
     async def handle(self, message: dict[str, Any]) -> None:
         """Apply an offer, answer or candidate from the remote peer."""
         kind = message["type"]
-        e2ee_rtc.note_signal(self.peer, message)  # E2EE hook: does the peer encrypt?
+        self.host.media_hooks.incoming(self.peer, message)  # an add-on may read it (E2EE)
         handler = {"offer": self._on_offer, "answer": self._on_answer,
                    "candidate": self._on_candidate}.get(kind)
         if handler is None or self._closed:

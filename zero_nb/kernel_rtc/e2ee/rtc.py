@@ -10,8 +10,10 @@
   engine loop: AES-GCM of a frame is microseconds (benchmarks/RESULTS.md).
 * Codecs: a keyed room negotiates VP8 and Opus only; an H.264 stream is dropped with an
   error instead of being decoded as garbage.
-* Signaling: offers and answers of a keyed room carry ``"e2ee": true`` (Janus: the JSEP
-  flag), so a peer without the key knows the media is encrypted and says ``no-key``.
+* Signaling: each participant's announced media state carries ``"e2ee": true`` when it
+  encrypts, and offers and answers of a keyed room carry it too (Janus: the JSEP flag), so a
+  peer without the key drops those frames before the decoder (no ciphertext decoded as
+  noise) and says ``no-key`` — in mesh and through Janus, which does not tell subscribers.
 
 Call order in ``pc.on("track")``: after ``lowlatency.install``, which replaces the buffer.
 """
@@ -26,28 +28,19 @@ from aiortc import RTCRtpSender
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
-from .e2ee import E2eeError, FrameSealer, Keyring, PeerCrypto, clear_length
-from .encoders import add_encoder_hook
+from ..media.encoders import add_encoder_hook
+from ..net.hooks import MediaHooks
+from .crypto import E2eeError, FrameSealer, Keyring, PeerCrypto, clear_length
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
 
-    from .peer import RemotePeer
+    from ..net.peer import RemotePeer
 
-__all__ = [
-    "configure_transceiver",
-    "counters",
-    "mark_signal",
-    "note_signal",
-    "on_track",
-    "room_keyring",
-    "seal_encoder",
-    "state",
-]
+__all__ = ["E2eeHooks", "hooks_for", "room_keyring", "seal_encoder"]
 
 log = logging.getLogger("zero_nb.e2ee")
 
-_ENCODER_ATTR = "_RTCRtpSender__encoder"
 _JB_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _ALLOWED = {"video": ("VP8", "RTX"), "audio": ("OPUS",)}
@@ -121,12 +114,9 @@ def _restrict_codecs(transceiver: RTCRtpTransceiver, kind: str) -> None:
     transceiver.setCodecPreferences(caps)
 
 
-def configure_transceiver(room: Any, transceiver: RTCRtpTransceiver, kind: str) -> None:
-    """``room.configure_transceiver``: in a keyed room, negotiate VP8/Opus only and seal
-    everything the sender encodes (no-op without a key)."""
-    keyring: Keyring | None = getattr(room, "e2ee", None)
-    if keyring is None:
-        return
+def _configure_transceiver(keyring: Keyring, room: Any, transceiver: RTCRtpTransceiver,
+                           kind: str) -> None:
+    """In a keyed room, negotiate VP8/Opus only and seal everything the sender encodes."""
     source = getattr(room.local_media(kind), "source", None)
     mime = str(getattr(source, "mime_type", "") or "")
     if mime and mime.split("/")[-1].upper() not in _ALLOWED[kind]:
@@ -143,13 +133,13 @@ def configure_transceiver(room: Any, transceiver: RTCRtpTransceiver, kind: str) 
 # --------------------------------------------------------------------------- receive
 
 
-def _crypto(peer: RemotePeer) -> PeerCrypto:
-    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
+def _crypto(peer: RemotePeer, keyring: Keyring | None) -> PeerCrypto:
+    crypto: PeerCrypto | None = peer.addons.get("e2ee")
     if crypto is None:
         def report(text: str) -> None:
             peer.room.report_error(f"E2EE, {peer.name or peer.peer_id}: {text}", peer)
 
-        crypto = peer._e2ee = PeerCrypto(getattr(peer.room, "e2ee", None), report)
+        crypto = peer.addons["e2ee"] = PeerCrypto(keyring, report)
     return crypto
 
 
@@ -184,41 +174,67 @@ def _wrap_receiver(receiver: RTCRtpReceiver, kind: str, crypto: PeerCrypto) -> N
     buffer._zero_nb_e2ee = True
 
 
-def on_track(peer: RemotePeer, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-    """``pc.on("track")``: open (or drop) ``peer``'s frames when E2EE is in play."""
-    crypto = _crypto(peer)
-    if not crypto.active:
-        return
-    for transceiver in pc.getTransceivers():
-        if transceiver.receiver.track is track:
-            _wrap_receiver(transceiver.receiver, track.kind, crypto)
+class E2eeHooks(MediaHooks):
+    """The E2EE add-on on a room's media paths. With ``keyring`` None (no passphrase) it
+    still notes who encrypts, so a keyless receiver drops sealed frames and says so."""
+
+    def __init__(self, keyring: Keyring | None) -> None:
+        self.keyring = keyring
+
+    def configure_transceiver(self, host: Any, transceiver: Any, kind: str) -> None:
+        if self.keyring is not None:
+            _configure_transceiver(self.keyring, host, transceiver, kind)
+
+    def on_track(self, peer: Any, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        """Open (or drop) ``peer``'s frames when E2EE is in play."""
+        crypto = _crypto(peer, self.keyring)
+        if not crypto.active:
+            return
+        for transceiver in pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                _wrap_receiver(transceiver.receiver, track.kind, crypto)
+
+    def outgoing(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Flag an offer/answer (or a Janus JSEP) of a keyed room with ``"e2ee": true``."""
+        if self.keyring is not None:
+            message["e2ee"] = True
+        return message
+
+    def incoming(self, peer: Any, message: dict[str, Any] | None) -> None:
+        """Remember whether ``peer``'s offer/answer (or Janus JSEP) says it encrypts."""
+        if message is not None and message.get("type") in ("offer", "answer"):
+            _crypto(peer, self.keyring).remote_e2ee = bool(message.get("e2ee"))
+
+    def announced(self, peer: Any, encrypts: bool) -> None:
+        """``peer``'s media state says whether it encrypts: without the key its frames are
+        dropped from now on, on the receivers it already has too."""
+        crypto = _crypto(peer, self.keyring)
+        if crypto.announced == encrypts:
+            return
+        crypto.announced = encrypts
+        pc = peer.pc
+        if crypto.active and pc is not None:
+            for transceiver in pc.getTransceivers():
+                track = transceiver.receiver.track
+                if track is not None:
+                    _wrap_receiver(transceiver.receiver, track.kind, crypto)
+
+    def status(self, peer: Any) -> str | None:
+        """"ok", "no-key", "wrong-key", or None (no E2EE frame seen)."""
+        crypto: PeerCrypto | None = peer.addons.get("e2ee")
+        if crypto is None:
+            return None
+        if crypto.state is None:
+            # it says it encrypts and we have no key: known before (or without) any frame
+            return "no-key" if crypto.keyring is None and crypto.announced else None
+        return crypto.state.value
+
+    def counters(self, peer: Any, kind: str) -> dict[str, Any]:
+        """State and dropped frames (empty when E2EE is not in play)."""
+        crypto: PeerCrypto | None = peer.addons.get("e2ee")
+        return {} if crypto is None or not crypto.active else crypto.counters(kind)
 
 
-# --------------------------------------------------------------------------- signaling, state
-
-
-def mark_signal(room: Any, message: dict[str, Any]) -> dict[str, Any]:
-    """Flag an offer/answer (or a Janus JSEP) of a keyed room with ``"e2ee": true``."""
-    if getattr(room, "e2ee", None) is not None:
-        message["e2ee"] = True
-    return message
-
-
-def note_signal(peer: RemotePeer, message: dict[str, Any] | None) -> None:
-    """Remember whether ``peer``'s offer/answer (or Janus JSEP) says it encrypts."""
-    if message is not None and message.get("type") in ("offer", "answer"):
-        _crypto(peer).remote_e2ee = bool(message.get("e2ee"))
-
-
-def state(peer: RemotePeer) -> str | None:
-    """``peer.e2ee``: "ok", "no-key", "wrong-key", or None (no E2EE frame seen)."""
-    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
-    if crypto is None or crypto.state is None:
-        return None
-    return crypto.state.value
-
-
-def counters(peer: RemotePeer, kind: str) -> dict[str, Any]:
-    """Stats fields for ``peer``'s received ``kind`` (empty when E2EE is not in play)."""
-    crypto: PeerCrypto | None = getattr(peer, "_e2ee", None)
-    return {} if crypto is None or not crypto.active else crypto.counters(kind)
+def hooks_for(passphrase: str | None, session: str) -> E2eeHooks:
+    """The room's E2EE hooks once its session is known (the key is salted with it)."""
+    return E2eeHooks(room_keyring(passphrase, session))

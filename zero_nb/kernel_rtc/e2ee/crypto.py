@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import MediaError
+from ...errors import MediaError
 
 __all__ = [
     "CODECS",
@@ -193,7 +193,8 @@ class PeerCrypto:
 
     def __init__(self, keyring: Keyring | None, report: Callable[[str], None]) -> None:
         self.keyring = keyring
-        self.remote_e2ee = False  # the peer says (signaling / Janus JSEP) that it encrypts
+        self.remote_e2ee = False  # its offer/answer (or Janus JSEP) says that it encrypts
+        self.announced = False  # its media state (signaling) says that it encrypts
         self.opened = {"video": 0, "audio": 0}
         self.dropped = {"video": 0, "audio": 0}
         self.state: State | None = None
@@ -203,7 +204,7 @@ class PeerCrypto:
     @property
     def active(self) -> bool:
         """Whether this peer's frames go through :meth:`open` at all."""
-        return self.keyring is not None or self.remote_e2ee
+        return self.keyring is not None or self.remote_e2ee or self.announced
 
     def open(self, kind: str, codec: str, data: bytes) -> bytes | None:
         """The plain frame, or None when it must be dropped (counted)."""

@@ -24,7 +24,7 @@ import ifaddr
 from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["host_addresses", "ice_problem", "local_addresses", "rtc_configuration"]
 

@@ -1,9 +1,9 @@
 """Recording feeds to mp4 (H.264 + AAC) or webm (VP8 + Opus) with PyAV, off the media loop.
 
-A room records one file per participant: participants differ in size, frame rate and
-timing, each file plays on its own, and a per-person file is what analysis wants (levels,
-frames, who spoke when). Frames reach the encoder through a bounded queue; if encoding falls
-behind, frames are dropped and counted, never buffered without bound.
+A room records one file per participant (``kernel_rtc.recording``): participants differ in
+size, frame rate and timing, each file plays on its own, and a per-person file is what
+analysis wants (levels, frames, who spoke when). Frames reach the encoder through a bounded
+queue; if encoding falls behind, frames are dropped and counted, never buffered without bound.
 """
 
 from __future__ import annotations
@@ -11,25 +11,21 @@ from __future__ import annotations
 import fractions
 import logging
 import queue
-import re
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 
-from ..errors import MediaError
+from ...errors import MediaError
 from .feeds import AudioFeed, VideoFeed
 
-if TYPE_CHECKING:
-    from .room import Room
-
-__all__ = ["FeedRecorder", "Recording"]
+__all__ = ["CODECS", "FeedRecorder"]
 
 log = logging.getLogger("zero_nb.recorder")
 
-_CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
+CODECS = {".mp4": ("libx264", "aac"), ".webm": ("libvpx", "libopus"),
            ".mkv": ("libx264", "libopus")}
 _STOP = object()
 
@@ -42,12 +38,12 @@ class FeedRecorder:
                  size: tuple[int, int] | None = None, queue_size: int = 90) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if suffix not in _CODECS:
+        if suffix not in CODECS:
             raise MediaError(f"cannot record to {self.path.name!r}: use .mp4, .webm or .mkv")
         if video is None and audio is None:
             raise MediaError("nothing to record: give a video feed, an audio feed or both")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        vcodec, acodec = _CODECS[suffix]
+        vcodec, acodec = CODECS[suffix]
         self.video, self.audio = video, audio
         self.frames = 0
         self.dropped = 0
@@ -134,69 +130,6 @@ class FeedRecorder:
         return self.path
 
     def __enter__(self) -> FeedRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "peer"
-
-
-class Recording:
-    """A room's recording: one :class:`FeedRecorder` per participant, late joiners too."""
-
-    def __init__(self, room: Room, base: Path, suffix: str, include_local: bool) -> None:
-        self.room = room
-        self._base, self._suffix = base, suffix
-        self.recorders: dict[str, FeedRecorder] = {}
-        self._lock = threading.Lock()
-        self.stopped = False
-        if include_local:
-            local = room.local
-            self._start("local", room.name or "me",
-                        local.video.feed if local.video.source else None,
-                        local.audio.feed if local.audio.source else None)
-        for peer in room.peers.values():
-            self._add(peer)
-        self._unhook = room.add_peer_hook(self._add)
-
-    @classmethod
-    def for_room(cls, room: Room, path: str | Path, include_local: bool = True) -> Recording:
-        path = Path(path)
-        if path.suffix.lower() in _CODECS:  # "call.mp4" -> call-<name>-<id>.mp4
-            return cls(room, path.with_suffix(""), path.suffix.lower(), include_local)
-        return cls(room, path, "", include_local)  # a directory: <dir>/<name>-<id>.mp4
-
-    def _file(self, key: str, name: str) -> Path:
-        if self._suffix:
-            return self._base.parent / f"{self._base.name}-{_safe(name)}-{key}{self._suffix}"
-        return self._base / f"{_safe(name)}-{key}.mp4"
-
-    def _start(self, key: str, name: str, video: Any, audio: Any) -> None:
-        if video is None and audio is None:
-            return
-        with self._lock:
-            if self.stopped or key in self.recorders:
-                return
-            self.recorders[key] = FeedRecorder(self._file(key, name), video, audio)
-
-    def _add(self, peer: Any) -> None:
-        self._start(peer.peer_id, peer.name, peer.video, peer.audio)
-
-    @property
-    def files(self) -> list[Path]:
-        return [r.path for r in self.recorders.values()]
-
-    def stop(self) -> list[Path]:
-        """Finish every file; returns their paths."""
-        with self._lock:
-            self.stopped = True
-        self._unhook()
-        return [r.stop() for r in self.recorders.values()]
-
-    def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,12 +20,12 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
-from ..errors import SourceError
+from ...errors import SourceError
+from ..frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
+from ..workers import LatestWorker
 from .feeds import AudioFeed, VideoFeed, pump
-from .frames import Restamper, as_rgb, rgb_to_yuv, s16_frame
 from .quality import Quality
 from .sources import AudioSource, MediaSource, VideoSource
-from .workers import LatestWorker
 
 __all__ = ["FilterChain", "LocalMedia", "source_live"]
 

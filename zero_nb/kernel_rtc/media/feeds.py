@@ -23,8 +23,8 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from .frames import as_rgb, audio_to_float
-from .workers import LatestWorker
+from ..frames import as_rgb, audio_to_float
+from ..workers import LatestWorker
 
 __all__ = ["AudioFeed", "Feed", "VideoFeed", "pump"]
 
@@ -93,15 +93,6 @@ class Feed:
         self.frame_count += 1
         self.last_time = now
         self._times.append(now)
-
-    def record(self, path: str, **options: Any) -> Any:
-        """Record this feed to ``path`` (.mp4 or .webm) until ``.stop()`` or the end of a
-        ``with`` block; returns the :class:`~zero_nb.kernel_rtc.recorder.FeedRecorder`."""
-        from .recorder import FeedRecorder
-
-        if self.kind == "video":
-            return FeedRecorder(path, video=self, **options)  # type: ignore[arg-type]
-        return FeedRecorder(path, audio=self, **options)  # type: ignore[arg-type]
 
     def _end(self) -> None:
         with self._cond:

@@ -26,9 +26,9 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from ..errors import SourceError
-from .frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame
-from .link import FeedTrack
+from ...errors import SourceError
+from ..frames import AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, as_rgb, rgb_to_yuv, s16_frame
+from .tracks import FeedTrack
 
 __all__ = [
     "RESOLUTIONS",
@@ -37,7 +37,7 @@ __all__ = [
     "MediaSource",
     "VideoSource",
     "black",
-    "from_file",
+    "decoded_from_file",
     "from_frames",
     "read_stamp",
     "silence",
@@ -470,14 +470,10 @@ class _FileReader:
             return next(self._audio)
 
 
-def from_file(path: str | Path, *, loop: bool = False, encoded: bool = False
-              ) -> tuple[VideoSource | None, AudioSource | None]:
-    """``(video, audio)`` sources playing a media file (either may be None); ``loop=True``
-    repeats it; ``encoded=True`` sends its VP8/H.264/Opus packets unchanged (no decode, no
-    encode: :mod:`.encoded`). Use as ``zero_nb.join(..., video=v, audio=a)``."""
-    if encoded:  # class helper: packets as they are, in kernel_rtc/encoded.py
-        from .encoded import encoded_from_file
-        return encoded_from_file(path, loop=loop)
+def decoded_from_file(path: str | Path, *, loop: bool = False
+                      ) -> tuple[VideoSource | None, AudioSource | None]:
+    """``(video, audio)`` sources decoding a media file (either may be None); ``loop=True``
+    repeats it. :func:`.files.from_file` chooses between this and the encoded kind."""
     reader = _FileReader(str(path), loop)
     video = VideoSource(reader.next_video, reader.fps, label=f"file {path}") \
         if reader.has_video else None

@@ -18,12 +18,11 @@ import abc
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ZeroNBError
+from ...errors import ZeroNBError
+from .peer import PeerHost, RemotePeer
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver
-
-    from .peer import RemotePeer
 
 __all__ = ["RoomHost", "Topology", "TopologyFactory", "UnsupportedTopology"]
 
@@ -32,8 +31,8 @@ class UnsupportedTopology(ZeroNBError):
     """The server routes this session in a way this process cannot join."""
 
 
-class RoomHost(Protocol):
-    """What a topology (and a remote peer) may use of its room."""
+class RoomHost(PeerHost, Protocol):
+    """What a topology may use of its room (more than a remote peer may)."""
 
     @property
     def peer_id(self) -> str | None: ...
@@ -45,8 +44,6 @@ class RoomHost(Protocol):
     def rtc_configuration(self) -> RTCConfiguration: ...
     @property
     def host_addresses(self) -> list[str] | None: ...
-    @property
-    def low_latency(self) -> bool: ...
 
     def local_track(self, kind: str) -> MediaStreamTrack:
         """A new relay of what this participant sends (``"audio"`` or ``"video"``)."""
@@ -65,20 +62,8 @@ class RoomHost(Protocol):
         """The height of the video frames this participant sends now; None before the first."""
         ...
 
-    def set_layer(self, peer_id: str, layer: str, timeout: float = 10.0) -> None:
-        """Sync API for ``peer.set_layer``: choose a simulcast layer of ``peer_id``."""
-        ...
-
     async def signal(self, message: dict[str, Any]) -> None:
         """Send a signaling message (``offer``/``answer``/``candidate``) to a peer."""
-        ...
-
-    def report_error(self, text: str, peer: RemotePeer | None = None) -> None:
-        """Fire the room's ``error`` event."""
-        ...
-
-    def peer_state(self, peer: RemotePeer, state: str) -> None:
-        """A peer's media connection changed state (fires ``state``)."""
         ...
 
     def spawn(self, coro: Awaitable[Any]) -> None:

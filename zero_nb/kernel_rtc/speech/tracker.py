@@ -17,15 +17,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..media.feeds import AudioFeed
 from . import turns as turns_mod
-from .feeds import AudioFeed
 from .vad import Change, VadSettings, VoiceDetector, load_webrtcvad
 
-__all__ = ["LocalParticipant", "SpeechTracker"]
+__all__ = ["LocalParticipant", "SpeechHost", "SpeechTracker"]
 
 log = logging.getLogger("zero_nb.speech")
 
@@ -58,10 +58,25 @@ class _Stream:
         self.unsubscribe: Callable[[], None] = lambda: None
 
 
-class SpeechTracker:
-    """Voice activity of every participant of ``room``: ``room.speech``."""
+class SpeechHost(Protocol):
+    """What the tracker uses of its room (``room.host``)."""
 
-    def __init__(self, room: Any, settings: VadSettings | None = None,
+    @property
+    def peer_id(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+
+    def local_feed(self, kind: str) -> Any: ...
+    def emit(self, event: str, *args: Any) -> None: ...
+    def add_peer_hook(self, hook: Callable[[Any], None]) -> Callable[[], None]: ...
+
+
+class SpeechTracker:
+    """Voice activity of every participant of a room (``room.speech``), through its host."""
+
+    def __init__(self, room: SpeechHost, settings: VadSettings | None = None,
                  max_segments: int = 100_000) -> None:
         self.room = room
         self.settings = settings or VadSettings()
@@ -89,11 +104,11 @@ class SpeechTracker:
         self._follow(peer.peer_id, peer, peer.audio)
 
     def _attach_local(self) -> None:
-        local = getattr(self.room, "_local", None)
+        feed = self.room.local_feed("audio")
         pid = self.room.peer_id
-        if local is None or pid is None or pid in self._streams:
+        if feed is None or pid is None or pid in self._streams:
             return
-        feed = local.audio.feed
+        assert isinstance(feed, AudioFeed)
         with self._lock:  # our id changed (a re-join): stop following under the old one
             for key, stream in list(self._streams.items()):
                 if isinstance(stream.who, LocalParticipant):
@@ -143,7 +158,7 @@ class SpeechTracker:
                     stream.last_arrival = arrival
                     self._apply(stream, stream.detector.push(samples, rate, arrival))
                 self._expire(time.time())
-                if getattr(self.room, "closed", False):
+                if self.room.closed:
                     for stream in list(self._streams.values()):
                         self._close_stream(stream)
                     self._thread = None
@@ -171,7 +186,7 @@ class SpeechTracker:
                     self._segments.append(self._record(stream, stream.opened, change.time))
                 stream.opened = None
             stream.feed.speaking = change.speaking
-            self.room._emit("speaking", stream.who, change.speaking)
+            self.room.emit("speaking", stream.who, change.speaking)
 
     @staticmethod
     def _record(stream: _Stream, start: float, end: float) -> dict[str, Any]:
