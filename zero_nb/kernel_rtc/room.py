@@ -27,6 +27,7 @@ from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient, media_state
 from ..signaling.tokens import split_token
 from . import stats as stats_mod
+from .classroom import CLASS_EVENTS, ClassroomMixin
 from .engine import Engine, get_engine
 from .media.encoded import prefer_codec
 from .media.encoders import add_encoder_hook
@@ -56,7 +57,7 @@ __all__ = ["EVENTS", "Addons", "Host", "Room"]
 log = logging.getLogger("zero_nb.room")
 
 EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection",
-          "speaking", "peer-media")
+          "speaking", "peer-media", *CLASS_EVENTS)
 REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
@@ -132,8 +133,9 @@ def _waited(n: int, timeout: float, peers: list[RemotePeer], ready: list[RemoteP
     return f"{text}: {ice_problem or 'are they running and reachable?'}"
 
 
-class Room:
-    """Membership of one session. Create with :func:`zero_nb.join`."""
+class Room(ClassroomMixin):
+    """Membership of one session. Create with :func:`zero_nb.join`. A class's host tools
+    (hands, mute, remove, spotlight, lock) come from :class:`~.classroom.ClassroomMixin`."""
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class Room:
         name: str = "",
         password: str | None = None,
         token: str | None = None,
+        host_token: str | None = None,
         video: Any = None,
         audio: Any = None,
         config: dict[str, Any] | None = None,
@@ -166,6 +169,7 @@ class Room:
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
+        self._host_token = host_token  # never from config: that is the server's secret
         configured = self.config["signaling"]["auth"]["token"]
         # the token usually rides in the server's URL (server.url); an explicit one wins, and
         # "none" is the server side's opt-out, not a token
@@ -205,7 +209,8 @@ class Room:
     async def _ajoin(self, timeout: float) -> Room:
         self._client = SignalingClient(
             self.server, session=self.session, name=self.name, password=self._password,
-            token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
+            token=self._token, host_token=self._host_token, on_message=self._on_signal,
+            on_state=self._on_client_state,
             heartbeat=(self.config["signaling"]["heartbeat"]["interval"],
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
@@ -247,6 +252,7 @@ class Room:
     def _apply_joined(self, joined: dict[str, Any]) -> None:
         self.session = joined["session"]
         self.peer_id = joined["peer_id"]
+        self._class_joined(joined)
         if self.topology is None or not self.topology.serves(joined):
             if self.topology is not None:
                 self.host.spawn(self.topology.close())
@@ -286,6 +292,8 @@ class Room:
     def _on_signal(self, message: dict[str, Any]) -> None:
         if self._early is not None:  # not joined yet: keep it for _apply_joined
             self._early.append(message)
+            return
+        if self._class_signal(message):
             return
         kind = message.get("type")
         if kind == "peer-joined":
@@ -490,11 +498,16 @@ class Room:
 
     def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
         """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""
-        self._check_open()
         message: dict[str, Any] = {"type": "message", "data": data}
         if to is not None:
             message["to"] = to
-        self.engine.run(self._signal(message), timeout, "sending a message")
+        self._send_signal(message, timeout, "sending a message")
+
+    def _send_signal(self, message: dict[str, Any], timeout: float, what: str) -> None:
+        """Send one signaling message from any thread (the server's refusals, e.g.
+        ``forbidden``, come back as ``room.on("error")``)."""
+        self._check_open()
+        self.engine.run(self._signal(message), timeout, what)
 
     def leave(self, timeout: float = 10.0) -> None:
         """Leave the session, close every connection and stop the sources."""
@@ -617,6 +630,11 @@ class Host:
     @property
     def peer_id(self) -> str | None:
         return self._room.peer_id
+
+    @property
+    def hosts(self) -> list[str]:
+        """The session's hosts (peer.is_host reads it)."""
+        return self._room.hosts
 
     @property
     def name(self) -> str:
