@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -177,6 +179,9 @@ class Room(ClassroomMixin):
             configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
+        # errors fired before anyone listened (join() itself): the first error callback gets them
+        self._unheard: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=20)
+        self._unheard_lock = threading.Lock()
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
         self.host = Host(self)  # what topologies, peers and add-ons may use
         self._client: SignalingClient | None = None
@@ -401,10 +406,16 @@ class Room(ClassroomMixin):
         message(entry), state(peer, state), error(peer, text), connection(state),
         speaking(peer, bool), peer-media(peer, PeerMedia) (a peer muted, turned its camera
         off or on: ``peer.media``).
-        Callbacks run on a worker thread, in order; they may block without harming media."""
+        Callbacks run on a worker thread, in order; they may block without harming media.
+        The first ``error`` callback also gets the errors fired before it (up to 20: those
+        of ``join()`` itself, such as a TURN server that does not answer)."""
         if event not in self._handlers:
             raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
-        self._handlers[event].append(callback)
+        with self._unheard_lock:
+            self._handlers[event].append(callback)
+            while event == "error" and self._unheard:  # what went wrong before is not lost
+                with contextlib.suppress(RuntimeError):  # executor shut down: room gone
+                    self._events.submit(self._call, callback, event, self._unheard.popleft())
         return callback
 
     def off(self, event: str, callback: Callable[..., Any]) -> None:
@@ -412,6 +423,11 @@ class Room(ClassroomMixin):
             self._handlers[event].remove(callback)
 
     def _emit(self, event: str, *args: Any) -> None:
+        if event == "error":
+            with self._unheard_lock:
+                if not self._handlers[event]:  # e.g. during join(), before anyone listened
+                    self._unheard.append(args)
+                    return
         for callback in list(self._handlers[event]):
             try:
                 self._events.submit(self._call, callback, event, args)
