@@ -54,7 +54,7 @@ class CallPage {
       onLeave: () => this.leave(),
       onError: (message, code) => this.status.show(message, { level: "warn", code,
         ttl: 5000 }) });
-    $("controls-bar").append(this.controls.el);
+    $("controls-bar").append(this.controls.el, this.handButton());
     this.call = new CallView(this.session, $("stage"), { selfName: () => this.form.name.value,
       onBlocked: () => this.needSoundUnlock() });
     this.soundLocked = false;
@@ -68,11 +68,38 @@ class CallPage {
     session.on("joined", (detail) => this.onJoined(detail));
     session.on("state", (detail) => this.onState(detail));
     session.on("error", (detail) => this.onError(detail));
+    session.klass.on("muted", () => this.status.show("A host muted your microphone: unmute " +
+      "when you want to speak.", { level: "warn", code: "muted-by-host" }));
+    session.klass.on("removed", ({ reason }) => this.status.show("A host removed you from " +
+      `the session${reason ? `: ${reason}` : ""}.`, { level: "warn", code: "removed" }));
     session.media.on("ended", ({ message }) => this.status.show(message,
       { level: "warn", code: "device-lost" }));
     addEventListener("pagehide", () => {
       if (session.state !== "idle" && session.state !== "left") session.signaling.leave();
     });
+  }
+
+  /** The raise-hand button (key: H); its label shows our place in the queue. */
+  handButton() {
+    const button = document.createElement("button");
+    button.id = "hand";
+    button.type = "button";
+    button.title = "Raise or lower your hand (H)";
+    const klass = this.session.klass;
+    const label = () => {
+      const place = klass.self ? klass.handPlace(klass.self) : 0;
+      button.textContent = place ? `✋ Lower hand (${place})` : "✋ Raise hand";
+      button.setAttribute("aria-pressed", String(place > 0));
+    };
+    button.addEventListener("click", () => klass.toggleHand());
+    addEventListener("keydown", (event) => {
+      const target = /** @type {HTMLElement | null} */ (event.target);
+      if (event.key.toLowerCase() === "h" && !event.ctrlKey && !event.metaKey &&
+          !(target && /^(INPUT|TEXTAREA)$/.test(target.tagName))) klass.toggleHand();
+    });
+    klass.on("class", label);
+    label();
+    return button;
   }
 
   async join() {

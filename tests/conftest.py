@@ -94,8 +94,7 @@ def media_config(tmp_path):
     return {"dict": MEDIA_CONFIG, "path": str(path)}
 
 
-@pytest.fixture
-def bg_server():
+def serving():
     """A real signaling server in a background thread (as a notebook would run it)."""
     import zero_nb
 
@@ -103,6 +102,9 @@ def bg_server():
         "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
     yield handle
     handle.stop()
+
+
+bg_server = pytest.fixture(serving, name="bg_server")
 
 
 def close_to(img, rgb, tol=25) -> bool:

@@ -169,6 +169,7 @@ def join(
     name: str = "",
     password: str | None = None,
     token: str | None = None,
+    host_token: str | None = None,
     video: Any = None,
     audio: Any = None,
     config: Mapping[str, Any] | str | None = None,
@@ -185,11 +186,12 @@ def join(
     True for a test pattern / tone, or None to send nothing. ``config``: config.yaml's keys
     as a dict.
     ``e2ee``: a passphrase shared out of band: media is end-to-end encrypted (docs/e2ee.md).
+    ``host_token``: the server's ``signaling.auth.host_token``: join as a host of the session.
     """
     _show_as_widget()
     cfg = load_config(config)
     kwargs = dict(name=name, password=password, token=token, video=video, audio=audio,
-                  e2ee=e2ee)
+                  e2ee=e2ee, host_token=host_token)
     engine = get_engine()
     return engine.run(_ajoin(session, server, kwargs, cfg, timeout), timeout + 5.0,
                       f"joining session {session!r}")

@@ -50,7 +50,9 @@ _SCHEMA: dict[str, Any] = {
         # resume_key: signs the resume secrets of `joined`; null = random per process (a
         # server restarted in the same process still honours them), set it to keep peer ids
         # across restarts of the server process
-        "auth": {"token": (None, (str, None)), "resume_key": (None, (str, None))},
+        # host_token: a join carrying it is a session host; null = each session's creator
+        "auth": {"token": (None, (str, None)), "resume_key": (None, (str, None)),
+                 "host_token": (None, (str, None))},
         # browser pages from these origins (besides the server's own) may connect; "*": any
         "allowed_origins": ([], (list,)),
         "tls": {"cert": (None, (str, None)), "key": (None, (str, None))},

@@ -12,8 +12,11 @@
     │   │   ├── ForbiddenOrigin   a browser page from a site the server does not trust
     │   │   ├── SessionFull
     │   │   ├── NoSuchSession
-    │   │   └── InvalidJoin     the join request itself is malformed (e.g. a bad session name)
+    │   │   ├── InvalidJoin     the join request itself is malformed (e.g. a bad session name)
+    │   │   ├── SessionLocked   a host locked the session
+    │   │   └── Removed         a host removed this participant
     │   └── ServerError           the server answered a request with an ``error``
+    │       └── Forbidden         a host's tool (mute, remove, ...) used by a non-host
     ├── MediaError                WebRTC / media engine failures
     │   └── SourceError           a media source cannot be opened or read
     ├── RoomClosed                the room has left its session
@@ -26,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "BadPassword",
     "ConfigError",
+    "Forbidden",
     "ForbiddenOrigin",
     "InvalidJoin",
     "JoinRefused",
@@ -33,10 +37,12 @@ __all__ = [
     "MissingExtra",
     "NoSuchSession",
     "RecordingError",
+    "Removed",
     "RoomClosed",
     "ServerError",
     "ServerUnreachable",
     "SessionFull",
+    "SessionLocked",
     "SignalingError",
     "SourceError",
     "Timeout",
@@ -99,6 +105,18 @@ class InvalidJoin(JoinRefused):
     """The join request was malformed, e.g. a session name with spaces."""
 
 
+class SessionLocked(JoinRefused):
+    """A host locked the session: no new joins until a host unlocks it."""
+
+
+class Removed(JoinRefused):
+    """A host removed this participant; its peer_id cannot come back."""
+
+
+class Forbidden(ServerError):
+    """Only a session's hosts may do that (mute, remove, spotlight, lock, ...)."""
+
+
 class MediaError(ZeroNBError):
     """The WebRTC media engine failed."""
 
@@ -130,6 +148,8 @@ _JOIN_ERRORS: dict[str, type[JoinRefused]] = {
     "server-full": SessionFull,
     "no-such-session": NoSuchSession,
     "bad-message": InvalidJoin,
+    "session-locked": SessionLocked,
+    "removed": Removed,
     "forbidden-origin": ForbiddenOrigin,
 }
 

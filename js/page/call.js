@@ -42,6 +42,8 @@ export class CallView {
     session.on("peer-removed", ({ peer }) => this.grid.remove(peer.id));
     session.on("stream", ({ peer, stream }) => this.renderPeer(peer).show(stream));
     session.on("local", () => this.renderSelf());
+    session.klass.on("class", () => this.renderClass()); // hand badges, host, spotlight pin
+    this._spotlit = false; // the pin is the host's spotlight, not the user's click
     this._timer = setInterval(() => this.refreshStats(), 1000);
   }
 
@@ -49,8 +51,18 @@ export class CallView {
   renderPeer(peer) {
     const tile = this.grid.tile(peer.id);
     tile.update({ name: peer.name || peer.id, state: peer.state, e2ee: peer.e2ee ?? null,
-      flags: mediaFlags(peer.media) });
+      flags: [...classFlags(this.session.klass, peer.id), ...mediaFlags(peer.media)] });
     return tile;
+  }
+
+  /** Hand and host badges on every tile; the host's spotlight pins its tile here too. */
+  renderClass() {
+    for (const peer of this.session.peers.values()) this.renderPeer(peer);
+    const spot = this.session.klass.spotlight;
+    const key = spot === this.session.klass.self ? "self" : spot;
+    if (key !== null && this.grid.get(key) && this.grid.pinned !== key) this.grid.pin(key);
+    if (key === null && this.grid.pinned !== null && this._spotlit) this.grid.pin(null);
+    this._spotlit = key !== null;
   }
 
   renderSelf() {
@@ -97,4 +109,17 @@ export class CallView {
     this.grid.clear();
     this.stats.set([]);
   }
+}
+
+/**
+ * "host" and "✋ N" (N: place in the queue of raised hands) for a participant.
+ * @param {import("../rtc/classroom.js").ClassState} klass
+ * @param {string} id
+ */
+export function classFlags(klass, id) {
+  const flags = [];
+  if (klass.hosts.includes(id)) flags.push("host");
+  const place = klass.handPlace(id);
+  if (place) flags.push(`✋ ${place}`);
+  return flags;
 }

@@ -79,7 +79,8 @@ export class JoinForm {
   /** What `session.join` takes. */
   joinOptions() {
     return { session: this.session.value.trim() || undefined, name: this.name.value.trim(),
-      password: this.password.value || undefined, token: this.token };
+      password: this.password.value || undefined, token: this.token,
+      host_token: this.query.get("host_token") || undefined }; // ?host_token=: join as host
   }
 
   /** Media options for `media.start`. */

@@ -12,8 +12,10 @@
  *   message      {entry}                                chat/app data, also our own sends
  *   error        {code, message, fatal}                 fatal ones end the attempt to join
  *   local        {audio, video}                         the tracks we send changed
+ * `session.klass` (classroom.js) holds hosts, hands, spotlight; a host's `muted` mutes us.
  */
 
+import { ClassState } from "./classroom.js";
 import { E2EE_PC_CONFIG, E2eeLink, e2eeSupport } from "./e2ee.js";
 import { Emitter } from "./emitter.js";
 import { LocalMedia } from "./media.js";
@@ -25,7 +27,8 @@ import { topologyFor, UnsupportedTopology } from "./topology.js";
  * @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'failed'|'left'} SessionState
  * @typedef {{from: string | null, name: string | null, data: any, time: number,
  *            to: string | null, self: boolean}} ChatEntry
- * @typedef {{session?: string, name?: string, password?: string, token?: string}} JoinOptions
+ * @typedef {{session?: string, name?: string, password?: string, token?: string,
+ *            host_token?: string}} JoinOptions
  */
 
 /** Error codes the session adds to the protocol's. */
@@ -53,6 +56,9 @@ export class Session extends Emitter {
     }
     this.maxMessages = options.maxMessages ?? 500;
     this.signaling = new SignalingClient(options.server, options.signaling);
+    this.klass = new ClassState((message) => this.signaling.send(message));
+    this.klass.on("muted", () => this.setMuted(true)); // a request: the user may unmute
+    this.klass.on("removed", () => this.leave());
     /** @type {import("./topology.js").Topology | null} how peers are reached, once joined */
     this.topology = null;
     /** @type {(() => void)[]} */
@@ -160,6 +166,7 @@ export class Session extends Emitter {
       return;
     }
     this.topology?.start(message);
+    this.klass.joined(message);
     this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin });
   }
 
@@ -182,6 +189,7 @@ export class Session extends Emitter {
   /** @param {Record<string, any>} message */
   _signal(message) {
     const topology = this.topology;
+    if (this.klass.signal(message)) return;
     switch (message.type) {
       case "peer-joined":
         this._noteMedia(message.peer_id, message.media); // before: peer-added reads it

@@ -23,7 +23,8 @@ import { Emitter } from "./emitter.js";
 
 /**
  * @typedef {'idle'|'connecting'|'joined'|'reconnecting'|'failed'|'closed'} SignalingState
- * @typedef {{session?: string, name?: string, password?: string, token?: string}} JoinRequest
+ * @typedef {{session?: string, name?: string, password?: string, token?: string,
+ *            host_token?: string}} JoinRequest
  * @typedef {{type: string, [key: string]: any}} WireMessage
  * @typedef {{audio: boolean, video: boolean, e2ee?: boolean}} MediaState  false: muted /
  *   camera off / none; e2ee: what we send is end-to-end encrypted (sent only when true)
@@ -190,7 +191,7 @@ export class SignalingClient extends Emitter {
       this._lastSeen = Date.now();
       /** @type {WireMessage} */
       const join = { type: "join", name: this._request.name ?? "" };
-      for (const key of /** @type {const} */ (["session", "password", "token"])) {
+      for (const key of /** @type {const} */ (["session", "password", "token", "host_token"])) {
         const value = this._request[key];
         if (value) join[key] = value;
       }

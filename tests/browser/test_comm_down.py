@@ -19,7 +19,7 @@ from tests.browser.comm_support import (
 )
 from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
-from tests.conftest import UNIT
+from tests.conftest import UNIT, serving
 from zero_nb import sources
 
 pytestmark = pytest.mark.media
@@ -30,15 +30,10 @@ BLUE = (0, 0, 255)
 CFG = '{"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}'
 
 
-@pytest.fixture(scope="module")
-def bg_server() -> Iterator[Any]:
-    import zero_nb
 
-    handle = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
-        "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
-    yield handle
-    handle.stop()
 
+# one server for the module: its Jupyter server gets the URL when it starts
+bg_server = pytest.fixture(serving, scope="module", name="bg_server")
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any

@@ -15,7 +15,7 @@ from tests.browser import remote as harness
 from tests.browser.comm_support import canvas_rgb
 from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
-from tests.conftest import UNIT
+from tests.conftest import UNIT, serving
 from zero_nb import sources
 from zero_nb.kernel_rtc.net.peer import PeerMedia
 
@@ -26,15 +26,10 @@ remote = harness.remote  # the browser behind the tunnel
 CFG = '{"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}'
 
 
-@pytest.fixture(scope="module")
-def bg_server() -> Iterator[Any]:
-    import zero_nb
 
-    handle = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
-        "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
-    yield handle
-    handle.stop()
 
+# one server for the module: its Jupyter server gets the URL when it starts
+bg_server = pytest.fixture(serving, scope="module", name="bg_server")
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iterator[JupyterLab]:

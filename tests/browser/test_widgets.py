@@ -14,7 +14,7 @@ import pytest
 from tests import sfu_support
 from tests.browser.helpers import CHROMIUM, FLAGS, screenshot_path, wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
-from tests.conftest import UNIT
+from tests.conftest import UNIT, serving
 from zero_nb import sources
 from zero_nb.widgets.conference import ERROR_HOLD_S
 
@@ -33,16 +33,10 @@ LINK_STATS_JS = """async () => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def bg_server() -> Iterator[Any]:
-    """One signaling server for the module (the kernels get its URL when Jupyter starts)."""
-    import zero_nb
 
-    handle = zero_nb.serve("127.0.0.1", 0, config={"signaling": {
-        "heartbeat": {"interval": 1.0, "timeout": 2.0}}})
-    yield handle
-    handle.stop()
 
+# one server for the module: its Jupyter server gets the URL when it starts
+bg_server = pytest.fixture(serving, scope="module", name="bg_server")
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory, bg_server: Any) -> Iterator[JupyterLab]:

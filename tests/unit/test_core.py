@@ -84,9 +84,11 @@ def test_leave_and_disconnect_send_peer_left_and_end_session():
     ended = []
     core = SignalingCore(hooks=SessionHooks(ended=lambda s: ended.append(s.session_id)))
     a, a_id, _ = join(core)
-    b, _, _ = join(core)
+    b, b_id, _ = join(core)
     out = frames(core, a, {"type": "leave"})
-    assert sent(out, b) == [{"type": "peer-left", "peer_id": a_id}]
+    # then 'hosts': a was the creator, so its host role passes to b
+    assert sent(out, b) == [{"type": "peer-left", "peer_id": a_id},
+                            {"type": "hosts", "hosts": [b_id]}]
     assert frames(core, a, {"type": "message", "data": 1})[0].message["code"] == "not-joined"
     assert core.close(b) == [] and core.registry.sessions == {} and ended == ["s"]
 

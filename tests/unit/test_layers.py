@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("add-ons", ("e2ee.*", "speech.*")),
     ("stats, recording, widget link and its comm downlink",
      ("stats", "recording", "session_recording", "link", "downflow", "downlink")),
+    ("a room's class tools (hosts, hands, moderation)", ("classroom",)),
     ("the room", ("room",)),
     ("the package: plugs the add-ons in", ("",)),
 ]

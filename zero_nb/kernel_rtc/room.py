@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient, media_state
 from ..signaling.tokens import split_token
 from . import stats as stats_mod
+from .classroom import CLASS_EVENTS, ClassroomMixin
 from .engine import Engine, get_engine
 from .media.encoded import prefer_codec
 from .media.encoders import add_encoder_hook
@@ -57,7 +60,7 @@ __all__ = ["EVENTS", "Addons", "Host", "Room"]
 log = logging.getLogger("zero_nb.room")
 
 EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection",
-          "speaking", "peer-media")
+          "speaking", "peer-media", *CLASS_EVENTS)
 REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
@@ -133,8 +136,9 @@ def _waited(n: int, timeout: float, peers: list[RemotePeer], ready: list[RemoteP
     return f"{text}: {ice_problem or 'are they running and reachable?'}"
 
 
-class Room:
-    """Membership of one session. Create with :func:`zero_nb.join`."""
+class Room(ClassroomMixin):
+    """Membership of one session. Create with :func:`zero_nb.join`. A class's host tools
+    (hands, mute, remove, spotlight, lock) come from :class:`~.classroom.ClassroomMixin`."""
 
     def __init__(
         self,
@@ -144,6 +148,7 @@ class Room:
         name: str = "",
         password: str | None = None,
         token: str | None = None,
+        host_token: str | None = None,
         video: Any = None,
         audio: Any = None,
         config: dict[str, Any] | None = None,
@@ -167,6 +172,7 @@ class Room:
         self._video_source = as_source(video, "video", self.config)
         self._audio_source = as_source(audio, "audio", self.config)
         self._password = password
+        self._host_token = host_token  # never from config: that is the server's secret
         configured = self.config["signaling"]["auth"]["token"]
         # the token usually rides in the server's URL (server.url); an explicit one wins, and
         # "none" is the server side's opt-out, not a token
@@ -174,6 +180,9 @@ class Room:
             configured if configured != "none" else None)
         self._peers: dict[str, RemotePeer] = {}
         self._handlers: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
+        # errors fired before anyone listened (join() itself): the first error callback gets them
+        self._unheard: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=20)
+        self._unheard_lock = threading.Lock()
         self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zero_nb-ev")
         self.host = Host(self)  # what topologies, peers and add-ons may use
         self._client: SignalingClient | None = None
@@ -206,7 +215,8 @@ class Room:
     async def _ajoin(self, timeout: float) -> Room:
         self._client = SignalingClient(
             self.server, session=self.session, name=self.name, password=self._password,
-            token=self._token, on_message=self._on_signal, on_state=self._on_client_state,
+            token=self._token, host_token=self._host_token, on_message=self._on_signal,
+            on_state=self._on_client_state,
             heartbeat=(self.config["signaling"]["heartbeat"]["interval"],
                        self.config["signaling"]["heartbeat"]["timeout"]),
         )
@@ -248,6 +258,7 @@ class Room:
     def _apply_joined(self, joined: dict[str, Any]) -> None:
         self.session = joined["session"]
         self.peer_id = joined["peer_id"]
+        self._class_joined(joined)
         if self.topology is None or not self.topology.serves(joined):
             if self.topology is not None:
                 self.host.spawn(self.topology.close())
@@ -287,6 +298,8 @@ class Room:
     def _on_signal(self, message: dict[str, Any]) -> None:
         if self._early is not None:  # not joined yet: keep it for _apply_joined
             self._early.append(message)
+            return
+        if self._class_signal(message):
             return
         kind = message.get("type")
         if kind == "peer-joined":
@@ -394,10 +407,16 @@ class Room:
         message(entry), state(peer, state), error(peer, text), connection(state),
         speaking(peer, bool), peer-media(peer, PeerMedia) (a peer muted, turned its camera
         off or on: ``peer.media``).
-        Callbacks run on a worker thread, in order; they may block without harming media."""
+        Callbacks run on a worker thread, in order; they may block without harming media.
+        The first ``error`` callback also gets the errors fired before it (up to 20: those
+        of ``join()`` itself, such as a TURN server that does not answer)."""
         if event not in self._handlers:
             raise ValueError(f"unknown event {event!r}: use one of {', '.join(EVENTS)}")
-        self._handlers[event].append(callback)
+        with self._unheard_lock:
+            self._handlers[event].append(callback)
+            while event == "error" and self._unheard:  # what went wrong before is not lost
+                with contextlib.suppress(RuntimeError):  # executor shut down: room gone
+                    self._events.submit(self._call, callback, event, self._unheard.popleft())
         return callback
 
     def off(self, event: str, callback: Callable[..., Any]) -> None:
@@ -405,6 +424,11 @@ class Room:
             self._handlers[event].remove(callback)
 
     def _emit(self, event: str, *args: Any) -> None:
+        if event == "error":
+            with self._unheard_lock:
+                if not self._handlers[event]:  # e.g. during join(), before anyone listened
+                    self._unheard.append(args)
+                    return
         for callback in list(self._handlers[event]):
             try:
                 self._events.submit(self._call, callback, event, args)
@@ -491,11 +515,16 @@ class Room:
 
     def send(self, data: Any, to: str | None = None, timeout: float = 5.0) -> None:
         """Send chat/app data (any JSON) to everyone else, or to one ``peer_id``."""
-        self._check_open()
         message: dict[str, Any] = {"type": "message", "data": data}
         if to is not None:
             message["to"] = to
-        self.engine.run(self._signal(message), timeout, "sending a message")
+        self._send_signal(message, timeout, "sending a message")
+
+    def _send_signal(self, message: dict[str, Any], timeout: float, what: str) -> None:
+        """Send one signaling message from any thread (the server's refusals, e.g.
+        ``forbidden``, come back as ``room.on("error")``)."""
+        self._check_open()
+        self.engine.run(self._signal(message), timeout, what)
 
     def leave(self, timeout: float = 10.0) -> None:
         """Leave the session, close every connection and stop the sources."""
@@ -625,6 +654,11 @@ class Host:
     @property
     def peer_id(self) -> str | None:
         return self._room.peer_id
+
+    @property
+    def hosts(self) -> list[str]:
+        """The session's hosts (peer.is_host reads it)."""
+        return self._room.hosts
 
     @property
     def name(self) -> str:

@@ -59,6 +59,7 @@ class SignalingClient:
         name: str = "",
         password: str | None = None,
         token: str | None = None,
+        host_token: str | None = None,
         ssl: ssl_module.SSLContext | None = None,
         reconnect: bool = True,
         on_message: Callable[[dict[str, Any]], None] | None = None,
@@ -73,6 +74,7 @@ class SignalingClient:
         self.name = name
         self.password = password
         self.token = token if token is not None else url_token
+        self.host_token = host_token
         self.reconnect = reconnect
         self.on_message = on_message
         self.on_state = on_state
@@ -259,11 +261,13 @@ class SignalingClient:
                 log.warning("server sent a non-JSON frame; ignored")
                 continue
             if isinstance(message, dict):
+                if message.get("type") == "removed":  # our id is void: never re-join
+                    self.reconnect = False
                 self._deliver(message)
 
     def _join_message(self) -> dict[str, Any]:
         join: dict[str, Any] = {"type": "join", "name": self.name}
-        for key in ("session", "password", "token", "media"):
+        for key in ("session", "password", "token", "host_token", "media"):
             if getattr(self, key) is not None:
                 join[key] = getattr(self, key)
         if self.peer_id is not None:  # a reconnect: ask to keep our id, proving it is ours

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import classroom
 from .protocol import (
     AppMessage,
+    ClassRequest,
     ErrorCode,
     Join,
     Leave,
@@ -113,9 +115,11 @@ class SignalingCore:
         token: str | None = None,
         hooks: SessionHooks | None = None,
         resume_key: bytes | None = None,
+        host_token: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.token = token
+        self.host_token = host_token  # join.host_token that makes a host; None: the creator
         self.hooks = hooks or SessionHooks()
         self.registry = SessionRegistry(
             max_peers_per_session=self.limits.max_peers_per_session,
@@ -178,6 +182,8 @@ class SignalingCore:
             return self._relay(conn, conn.peer, msg.to, msg.body, msg.type, msg.raw)
         if isinstance(msg, Media):
             return self._media(conn.peer, msg)
+        if isinstance(msg, ClassRequest):
+            return self._class_request(conn, conn.peer, msg)
         assert isinstance(msg, AppMessage)
         body = {"type": "message", "data": msg.data}
         if msg.to is not None:
@@ -226,6 +232,9 @@ class SignalingCore:
                     "wrong access token (a server started afresh gets a new one): use the "
                     "URL or page link the server prints now")
             return [self._error(conn, ErrorCode.UNAUTHORIZED, what, request="join")]
+        refused = classroom.admit(self.registry, self.host_token, msg)
+        if refused is not None:
+            return [self._error(conn, *refused, request="join")]
         is_new = msg.session is None or msg.session not in self.registry.sessions
         try:
             peer = self.registry.join(msg.session, msg.name, msg.password, msg.resume,
@@ -246,6 +255,7 @@ class SignalingCore:
         session = self.registry.sessions[peer.session]
         if is_new and self.hooks.created:
             self.hooks.created(session)
+        host = classroom.enter(session.classroom, self.host_token, peer.peer_id, msg)
         log.info("join  %s %s (%s) -> %d peers", peer.session, peer.peer_id, peer.name,
                  len(session.peers))
         joined: dict[str, Any] = {
@@ -256,10 +266,13 @@ class SignalingCore:
             "peers": [p.describe() for p in session.peers.values() if p is not peer],
             # only the joiner sees it: with it, a re-join after a drop keeps this peer_id
             "resume_secret": self.registry.resume_secret(peer.session, peer.peer_id),
+            **session.classroom.describe(),  # hosts, hands, spotlight, locked
         }
         if self.hooks.joined_extra:
             joined.update(self.hooks.joined_extra(session))
         announce = {"type": "peer-joined", **peer.describe()}
+        if host:
+            announce["host"] = True
         return [Send(conn.conn_id, joined), *self._others(peer, announce)]
 
     def _leave(self, conn: _Conn) -> list[Action]:
@@ -277,7 +290,21 @@ class SignalingCore:
                 self.hooks.ended(ended)
             return []
         gone = {"type": "peer-left", "peer_id": peer.peer_id}
-        return [Send(self._by_peer[pid], gone) for pid in session.peers]
+        after = classroom.left(session, self.host_token, peer.peer_id)
+        return [Send(self._by_peer[pid], m) for m in (gone, *after) for pid in session.peers]
+
+    def _class_request(self, conn: _Conn, peer: Peer, req: ClassRequest) -> list[Action]:
+        """A class tool (hand, make-host, mute, remove, spotlight, lock): classroom.py's rules."""
+        session = self.registry.sessions[peer.session]
+        out = classroom.request(session, peer.peer_id, req)
+        if out.error is not None:
+            return [self._error(conn, *out.error, request=req.type)]
+        actions: list[Action] = [Send(self._by_peer[pid], m) for pid, m in out.direct]
+        actions += [Send(self._by_peer[pid], m) for m in out.everyone for pid in session.peers]
+        target = self._conns.get(self._by_peer.get(out.remove or "", -1))
+        if target is not None:
+            actions += self._leave(target)
+        return actions
 
     def _media(self, peer: Peer, media: Media) -> list[Action]:
         """Keep the peer's media state; the others hear of changes only (no reply)."""

@@ -14,14 +14,17 @@ from enum import Enum
 from typing import Any, ClassVar
 
 __all__ = [
+    "CLASS_TYPES",
     "CLIENT_TYPES",
     "MAX_NAME_CHARS",
+    "MAX_REASON_CHARS",
     "MAX_SECRET_CHARS",
     "PEER_ID_RE",
     "PROTOCOL_VERSION",
     "RELAY_TYPES",
     "SESSION_ID_RE",
     "AppMessage",
+    "ClassRequest",
     "ErrorCode",
     "Join",
     "Leave",
@@ -39,7 +42,12 @@ PEER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_NAME_CHARS = 64
 MAX_SECRET_CHARS = 128
 RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
-CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", "media", *RELAY_TYPES})
+MAX_REASON_CHARS = 200
+# a class's host tools (docs/protocol.md, "Running a class"): only hosts may send them,
+# except a participant's own hand
+CLASS_TYPES = frozenset({"hand", "make-host", "mute", "remove", "spotlight", "lock"})
+CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", "media", *RELAY_TYPES,
+                          *CLASS_TYPES})
 
 
 class ErrorCode(str, Enum):
@@ -58,6 +66,9 @@ class ErrorCode(str, Enum):
     # additions to v1 (clients must treat unknown codes as generic errors)
     SERVER_FULL = "server-full"
     NO_SUCH_SESSION = "no-such-session"
+    FORBIDDEN = "forbidden"  # a host's tool used by a participant who is not a host
+    SESSION_LOCKED = "session-locked"
+    REMOVED = "removed"  # a resume of a peer_id that a host removed
     FORBIDDEN_ORIGIN = "forbidden-origin"  # a browser page from a site the server does not trust
 
 
@@ -99,6 +110,7 @@ class Join:
     resume: str | None = None  # the peer_id held before a reconnect, to keep it
     resume_secret: str | None = None  # the secret ``joined`` gave with that peer_id
     media: Media | None = None  # the joiner's media state, if it says so at once
+    host_token: str | None = None  # joins as a host when it matches signaling.auth.host_token
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,19 @@ class AppMessage:
 
 
 @dataclass(frozen=True)
+class ClassRequest:
+    """A class tool: ``hand`` (raised, peer?), ``make-host`` (peer, keep), ``mute`` (peer),
+    ``remove`` (peer, reason), ``spotlight`` (peer or None), ``lock`` (locked)."""
+
+    type: str
+    peer: str | None = None
+    raised: bool = False
+    keep: bool = True
+    reason: str = ""
+    locked: bool = True
+
+
+@dataclass(frozen=True)
 class Leave:
     type: ClassVar[str] = "leave"
 
@@ -128,7 +153,7 @@ class Ping:
     type: ClassVar[str] = "ping"
 
 
-Message = Join | Relay | AppMessage | Media | Leave | Ping
+Message = Join | Relay | AppMessage | Media | ClassRequest | Leave | Ping
 
 
 def error(code: ErrorCode, message: str, *, request: str | None = None) -> dict[str, Any]:
@@ -168,6 +193,37 @@ def _media(obj: dict[str, Any], where: str) -> Media:
         raise _bad(f"'{where}.e2ee' must be a boolean (true: this participant encrypts its "
                    f"media end to end); got {e2ee!r:.20}")
     return Media(audio=audio, video=video, e2ee=bool(e2ee))
+
+
+def _bool(obj: dict[str, Any], key: str, kind: str, default: bool | None = None) -> bool:
+    value = obj.get(key)
+    if value is None:  # null is absent, as for every optional field
+        value = default
+    if not isinstance(value, bool):
+        raise _bad(f"'{kind}' needs a boolean '{key}' (true or false)")
+    return value
+
+
+def _class_request(kind: str, obj: dict[str, Any]) -> ClassRequest:
+    """Validate a class tool's fields (who may use it is the core's business)."""
+    if kind == "hand":
+        peer = _optional_str(obj, "peer", kind)
+        return ClassRequest(kind, peer=peer, raised=_bool(obj, "raised", kind))
+    if kind == "lock":
+        return ClassRequest(kind, locked=_bool(obj, "locked", kind, True))
+    if kind == "spotlight":
+        if "peer" not in obj:
+            raise _bad("'spotlight' needs a 'peer' (a peer_id, or null to clear it)")
+        return ClassRequest(kind, peer=_optional_str(obj, "peer", kind) or None)
+    peer = _required_str(obj, "peer", kind)
+    if kind == "remove":
+        reason = _optional_str(obj, "reason", kind) or ""
+        if len(reason) > MAX_REASON_CHARS:
+            raise _bad(f"'remove.reason' is longer than {MAX_REASON_CHARS} characters")
+        return ClassRequest(kind, peer=peer, reason=reason)
+    if kind == "make-host":
+        return ClassRequest(kind, peer=peer, keep=_bool(obj, "keep", kind, True))
+    return ClassRequest(kind, peer=peer)  # mute
 
 
 def _no_constant(name: str) -> Any:
@@ -220,7 +276,10 @@ def parse(raw: str | bytes) -> Message:
             resume=resume,
             resume_secret=secret,
             media=None if media is None else _media(media, "join.media"),
+            host_token=_optional_str(obj, "host_token", kind),
         )
+    if kind in CLASS_TYPES:
+        return _class_request(kind, obj)
     if kind in RELAY_TYPES:
         to = _required_str(obj, "to", kind)
         if kind == "candidate":

@@ -139,7 +139,8 @@ class SignalingServer:
         resume_key = sig["auth"]["resume_key"]
         self.token = _choose_token(self.host, self.port, sig["auth"]["token"])
         self.core = SignalingCore(self.limits, token=self.token, hooks=self.hooks,
-                                  resume_key=resume_key.encode() if resume_key else None)
+                                  resume_key=resume_key.encode() if resume_key else None,
+                                  host_token=sig["auth"]["host_token"])
         self.allowed_origins: list[str] = [str(o).rstrip("/") for o in sig["allowed_origins"]]
         self._ssl = _ssl_context(sig["tls"])
         self._links: dict[int, _Link] = {}

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .classroom import ClassState
 from .protocol import Media
 
 __all__ = ["PROCESS_RESUME_KEY", "JoinRefused", "Peer", "Session", "SessionRegistry"]
@@ -47,6 +48,7 @@ class Session:
     peers: dict[str, Peer] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # e.g. the SFU room it maps to
     persistent: bool = False  # created by the host: outlives its last peer
+    classroom: ClassState = field(default_factory=ClassState)  # hosts, hands, lock, ...
 
 
 class JoinRefused(Exception):

@@ -120,6 +120,11 @@ class RemotePeer:
         return self.room.media_hooks.status(self)
 
     @property
+    def is_host(self) -> bool:
+        """True if this participant is a host of the session (``room.hosts``)."""
+        return self.peer_id in getattr(self.room, "hosts", ())
+
+    @property
     def has_media(self) -> bool:
         return self.video.frame_count > 0 or self.audio.frame_count > 0
 

@@ -1,0 +1,73 @@
+// @ts-check
+/**
+ * A session's class state as the server tells it (docs/protocol.md, "Running a class"):
+ * hosts, raised hands in order, the spotlight, the lock; `muted` (a host asks us to mute)
+ * and `removed`. UI-free; the session feeds it every server message and it emits:
+ *   class   {hosts, hands, spotlight, locked}   any of them changed
+ *   muted   {by}                                 a host muted our microphone (we may unmute)
+ *   removed {by, reason}                         a host removed us from the session
+ */
+
+import { Emitter } from "./emitter.js";
+
+export class ClassState extends Emitter {
+  /** @param {(message: {type: string, [key: string]: any}) => boolean} send */
+  constructor(send) {
+    super();
+    this.send = send;
+    /** @type {string[]} */ this.hosts = [];
+    /** @type {string[]} */ this.hands = [];
+    /** @type {string | null} */ this.spotlight = null;
+    this.locked = false;
+    /** @type {string | null} */ this.self = null;
+  }
+
+  /** @param {Record<string, any>} joined */
+  joined(joined) {
+    this.self = joined.peer_id;
+    this.hosts = joined.hosts ?? [];
+    this.hands = joined.hands ?? [];
+    this.spotlight = joined.spotlight ?? null;
+    this.locked = Boolean(joined.locked);
+    this._changed();
+  }
+
+  /**
+   * A server message; true if it was a class message.
+   * @param {Record<string, any>} message
+   */
+  signal(message) {
+    switch (message.type) {
+      case "peer-joined":
+        if (message.host) { this.hosts = [...this.hosts, message.peer_id]; this._changed(); }
+        return false;
+      case "hosts": this.hosts = message.hosts ?? []; break;
+      case "hands": this.hands = message.hands ?? []; break;
+      case "spotlight": this.spotlight = message.peer ?? null; break;
+      case "locked": this.locked = Boolean(message.locked); break;
+      case "muted": this.emit("muted", { by: message.by ?? null }); return true;
+      case "removed":
+        this.emit("removed", { by: message.by ?? null, reason: message.reason ?? "" });
+        return true;
+      default: return false;
+    }
+    this._changed();
+    return true;
+  }
+
+  get isHost() { return this.self !== null && this.hosts.includes(this.self); }
+  get handRaised() { return this.self !== null && this.hands.includes(this.self); }
+
+  /** @param {string} id  1-based place in the hands queue, 0 if not raised */
+  handPlace(id) { return this.hands.indexOf(id) + 1; }
+
+  /** Raise or lower our hand (toggle when `raised` is undefined). */
+  toggleHand(raised = !this.handRaised) {
+    return this.send({ type: "hand", raised });
+  }
+
+  _changed() {
+    this.emit("class", { hosts: this.hosts, hands: this.hands, spotlight: this.spotlight,
+      locked: this.locked });
+  }
+}
