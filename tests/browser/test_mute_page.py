@@ -28,10 +28,13 @@ def media_of(room: Any, name: str) -> PeerMedia | None:
 
 
 def flags(page: Page, peer_id: str) -> str:
-    """The flags line of ``peer_id``'s tile ("" when it shows none or there is no tile)."""
-    return page.page.evaluate(
+    """The media flags of ``peer_id``'s tile ("" when it shows none or there is no tile);
+    the class role badges ("host", a raised hand) are not media state and are left out."""
+    text = page.page.evaluate(
         "(id) => document.querySelector(`figure[data-peer='${id}'] .znb-flags`)"
         "?.textContent ?? ''", peer_id)
+    parts = [p for p in text.split(" · ") if p and p != "host" and not p.startswith("✋")]
+    return " · ".join(parts)
 
 
 def wait_flags(page: Page, peer_id: str, expected: str) -> None:

@@ -83,6 +83,11 @@ class Walled:
             self.lines.put(json.loads(line))
 
     def wait_for(self, key: str, timeout: float, test=lambda entry: True) -> dict:
+        # lines come in any order (an error can be printed before the relay line): look at
+        # what was already read first
+        for entry in self.seen:
+            if key in entry and test(entry):
+                return entry
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -130,9 +130,11 @@ def _waited(n: int, timeout: float, peers: list[RemotePeer], ready: list[RemoteP
     quiet = [p.name or p.peer_id for p in peers if not p.has_media and p.media.sends_nothing]
     if media and quiet:
         names = ", ".join(repr(q) for q in quiet)
-        return (f"{text}: {names} {'is' if len(quiet) == 1 else 'are'} in the session but "
+        text = (f"{text}: {names} {'is' if len(quiet) == 1 else 'are'} in the session but "
                 "announces no media (joined with no video and no audio); use "
                 "wait_for_peers(n, media=False) to wait for receive-only participants")
+        # a configuration that can never connect matters more than who sends nothing
+        return f"{text}; and {ice_problem}" if ice_problem else text
     return f"{text}: {ice_problem or 'are they running and reachable?'}"
 
 
