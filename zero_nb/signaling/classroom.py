@@ -12,15 +12,33 @@ session keeps one :class:`ClassState`; the core calls :func:`admit`, :func:`ente
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .protocol import ClassRequest, ErrorCode, Join
 
-if TYPE_CHECKING:
-    from .sessions import Session, SessionRegistry
-
 __all__ = ["ClassState", "Outcome", "admit", "enter", "left", "request", "same_secret"]
+
+
+class Session(Protocol):
+    """What the rules read of a session (``sessions.Session`` is one, holding a ClassState)."""
+
+    session_id: str
+    classroom: ClassState
+
+    @property
+    def peers(self) -> Mapping[str, Any]: ...
+
+
+class SessionRegistry(Protocol):
+    """What the rules read of the registry (``sessions.SessionRegistry`` is one)."""
+
+    @property
+    def sessions(self) -> Mapping[str, Session]: ...
+
+    def may_resume(self, session_id: str | None, peer_id: str | None,
+                   secret: str | None) -> bool: ...
 
 
 def same_secret(given: str | None, expected: str) -> bool:

@@ -10,21 +10,30 @@ tiles whichever side decided). The downlink shows what the widget's
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..kernel_rtc.downlink import Downlink, Resolve
 
 if TYPE_CHECKING:
     from ..kernel_rtc.link import LocalLink
     from ..kernel_rtc.room import Room
-    from ._base import LinkWidget
 
-__all__ = ["CommDownlink", "mesh_receivers", "route", "start", "stop"]
+__all__ = ["CommDownlink", "DownlinkWidget", "mesh_receivers", "route", "start", "stop"]
 
 log = logging.getLogger("zero_nb.widgets")
 
 
-def start(widget: LinkWidget, view: str, *, video: str = "vp8", audio: str | None = "opus",
+class DownlinkWidget(Protocol):
+    """What the downlink needs of a widget (``widgets._base.LinkWidget`` is one): its local
+    link, its comm's ``send`` and a place to keep the running downlink."""
+
+    link: LocalLink | None
+    _downlink: Any
+
+    def send(self, content: dict[str, Any], buffers: Any = None) -> None: ...
+
+
+def start(widget: DownlinkWidget, view: str, *, video: str = "vp8", audio: str | None = "opus",
           resolve: Resolve | None = None) -> Downlink:
     """Send ``view``'s slots over the comm from now on (replacing any earlier downlink);
     ``video``/``audio``: what the page decodes ("vp8" or "jpeg"; "opus" or None)."""
@@ -67,7 +76,7 @@ class CommDownlink(Downlink):
         self.stop()
 
 
-def stop(widget: LinkWidget, view: str | None = None) -> None:
+def stop(widget: DownlinkWidget, view: str | None = None) -> None:
     """Stop the widget's downlink (only ``view``'s, when given)."""
     downlink: Downlink | None = getattr(widget, "_downlink", None)
     if downlink is None or (view is not None and downlink.view != view):
@@ -76,7 +85,7 @@ def stop(widget: LinkWidget, view: str | None = None) -> None:
     downlink.stop()
 
 
-def route(widget: LinkWidget, content: dict[str, Any], resolve: Resolve | None = None) -> bool:
+def route(widget: DownlinkWidget, content: dict[str, Any], resolve: Resolve | None = None) -> bool:
     """Handle an ``m.ctl`` meant for the downlink; True when nobody else needs it
     (``transport`` is also the switch's, so it returns False)."""
     op = content.get("op")
