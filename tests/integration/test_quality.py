@@ -6,10 +6,9 @@ import time
 
 import pytest
 
-from tests.conftest import UNIT, wait_until
+from tests.conftest import UNIT, busy_video, wait_until
 from tests.integration.test_mesh import join
 from tests.stats_support import sent_video_bytes
-from zero_nb import sources
 
 pytestmark = pytest.mark.media
 
@@ -22,7 +21,7 @@ def _kbps(sender, receiver, seconds: float = 2.0) -> float:
 
 @pytest.fixture
 def pair(bg_server, media_config):
-    a = join(bg_server, "a", media_config, video=sources.test_pattern(640, 480, 30))
+    a = join(bg_server, "a", media_config, video=busy_video())
     b = join(bg_server, "b", media_config, video=None)
     b.wait_for_peers(1, timeout=20 * UNIT)
     yield a, b
@@ -81,10 +80,6 @@ def test_set_quality_rejects_nonsense(pair):
 
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "regression found at the end of the 2026-12-07 session, cause not yet found: after the "
-    "loss stops the target does not climb back within 20 s (read (334.6, 347.7)); same "
-    "suspects as the test below"))
 def test_loss_lowers_the_target_and_it_comes_back(pair):
     """aiortc's REMB ignores loss; with the loss-based rule, 15 % loss lowers the sender's
     target bitrate (stats target_kbps), and it climbs again once the loss stops."""
@@ -103,10 +98,6 @@ def test_loss_lowers_the_target_and_it_comes_back(pair):
     assert wait_until(lambda: target() > 1.2 * low, 20 * UNIT), (low, target())
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "regression found at the end of the 2026-12-07 session, cause not yet found: after the "
-    "loss stops the target stays near 190 kbit/s instead of climbing back to the 400 cap "
-    "within 20 s (suspects: the VP8 denoiser change in media/quality.py, the aiortc adapter)"))
 def test_stats_say_when_the_network_limits_the_sender(pair):
     """Under 15 % loss the loss rule holds the target under the 400 kbps cap:
     quality_limitation says "bandwidth"; once the loss stops it climbs back to the cap and
