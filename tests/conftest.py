@@ -108,15 +108,16 @@ bg_server = pytest.fixture(serving, name="bg_server")
 
 
 def busy_video(width: int = 640, height: int = 480, fps: float = 30):
-    """Video that needs more bits than any cap a test sets: 30 seeded noise frames in a loop.
-    Rate-control tests need it because VP8 sends an easy picture (test_pattern's exact bars,
-    with the temporal denoiser off) at well under its target, and REMB grants at most 1.5x what
-    arrives: the target then never climbs back to a cap the picture does not need."""
+    """Video that fills any VP8 target a test sets yet fits under a 150 kbit/s cap: a seeded
+    random 8x8-block texture panning 3 pixels a frame (full noise would not: ~8 Mbit/s at any
+    cap). Rate-control tests need it because VP8 sends an easy picture (test_pattern's exact
+    bars, with the temporal denoiser off) at well under its target, and REMB grants at most
+    1.5x what arrives: the target then never climbs back to a cap the picture does not need."""
     import numpy as np
 
     from zero_nb import sources
 
-    rng = np.random.default_rng(7)  # a random 8x8-block texture that pans 3 pixels a frame
+    rng = np.random.default_rng(7)
     texture = rng.integers(0, 256, (height // 8, width // 8, 3), np.uint8) \
         .repeat(8, axis=0).repeat(8, axis=1)
     return sources.from_frames(lambda i: np.roll(texture, 3 * i, axis=1), fps)
