@@ -126,12 +126,6 @@ LINK_STATS_JS = """async () => Promise.all([...(window.zeroNbWidgets?.links ?? [
   .map((l) => l.stats()))"""
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known problem (issue 23), fails about 2 runs in 3 since the 2026-12-07 merges: the page's "
-    "m.up messages stop reaching the kernel ~1 s after the switch to the comm (page: 134 sent, "
-    "10 acked; kernel: 15 received on its subshell thread, every kernel thread idle in "
-    "py-spy, no unknown-subshell warning in the kernel log), so the kernel sees ~0 fps during "
-    "the busy cell; the loss is between JupyterLab's comm send and the kernel's shell socket"))
 def test_remote_conference_sends_camera_and_mic_over_the_comm(lab, remote, red_clip, bots,
                                                              tmp_path):
     """Behind the tunnel, `auto` moves to the comm within 10 s of the widget showing; the

@@ -54,6 +54,21 @@ def _css() -> str:
                      for rel in ("ui/ui.css", "widgets/widgets.css"))
 
 
+def route_by_header(comm: Any) -> None:
+    """Let the front end choose the thread that handles ``comm``'s page->kernel messages.
+
+    ipykernel 7.4 routes a comm's incoming messages not by their header's ``subshell_id`` but
+    by the parent request of the comm's last *outgoing* message (``Comm._reply_subshell_for``,
+    meant for a cell in a subshell awaiting a widget's reply). Our widgets send from
+    background threads, whose parent is whatever request the kernel dispatched last: one tile
+    sent while a cell runs, and every later ``m.up`` queues behind that cell on the main
+    shell (measured: 0 camera frames reached the kernel during ``time.sleep(10)``). Our
+    messages carry no replies to route, so the header decides, as the front end intended.
+    """
+    if comm is not None and hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = lambda _data, default: default
+
+
 class TickingWidget(anywidget.AnyWidget):
     """A widget whose :meth:`_tick` runs every ``_interval`` seconds on a daemon thread."""
 
@@ -64,6 +79,7 @@ class TickingWidget(anywidget.AnyWidget):
         self._esm = bundle(self._module)
         self._css = _css()
         super().__init__(**kwargs)
+        route_by_header(self.comm)
         self._stop = threading.Event()
         self._tick_failed = False
         self._ticker = threading.Thread(target=self._run_ticker, daemon=True,
