@@ -8,16 +8,25 @@
  *
  * Capture: `MediaStreamTrackProcessor` where the browser has it (Chromium); elsewhere
  * (Firefox, Safari) `new VideoFrame(video)` per `requestVideoFrameCallback` and an AudioWorklet.
- * Flow control: the kernel acks each message once decoded (cumulative `seq`); past
- * MAX_IN_FLIGHT unacked bytes, or an unacked message older than MAX_AGE_MS, frames are
- * dropped before they are encoded and video restarts from a key frame — latency stays bounded
- * and nothing queues. A kernel that asks for a key frame (start, decode error) gets one.
+ * Flow control: the kernel acks each message once decoded (cumulative `seq`). At most
+ * `window` messages are in flight: the window halves when an ack takes longer than
+ * TARGET_RTT_MS and grows by one while acks take under half of it (1..MAX_WINDOW), so on a
+ * slow tunnel the page sends fewer, fuller messages. That matters because every message the
+ * kernel handles costs the kernel->page direction more than the message itself (its ack and
+ * two `status` messages, ~1.6 kB): at 50 messages/s that alone outruns a 30 kB/s tunnel.
+ * While the window is full, past MAX_IN_FLIGHT unacked bytes, or with an unacked message
+ * older than MAX_AGE_MS, video frames are dropped before they are encoded and video restarts
+ * from a key frame (audio waits in the next message until MAX_AGE_MS) — latency stays
+ * bounded and nothing queues. A kernel that asks for a key frame (start, decode error) gets
+ * one.
  */
 
 const TICK_MS = 20;
 export const MAX_IN_FLIGHT = 256 * 1024; // bytes sent and not yet acknowledged
 export const MAX_AGE_MS = 600; // an unacked message older than this: backed up
-export const LOST_MS = 1500; // unacked this long: taken as lost, the stream restarts
+export const LOST_MS = 5000; // unacked this long: taken as lost, the stream restarts
+export const MAX_WINDOW = 8; // messages in flight at most
+export const TARGET_RTT_MS = 250; // an ack slower than this: the window halves
 export const STALL_MS = 3000; // no ack this long: say the kernel is not reading
 const AUDIO_RATE = 48000;
 const AUDIO_BLOCK = 960; // 20 ms: one Opus frame
@@ -62,6 +71,9 @@ export class CommUplink {
     /** @type {Map<number, {bytes: number, at: number}>} sent and not yet acknowledged */
     this.inflight = new Map();
     this.inflightBytes = 0;
+    this.window = 2; // messages in flight at most, now
+    this.rtt = 0; // the latest ack's round trip, ms
+    this.shrunkAt = -Infinity;
     this.lastAck = performance.now();
     this.counts = { framesSent: 0, audioSent: 0, bytesSent: 0, dropped: 0, keyFrames: 0,
       messages: 0, acked: 0, lost: 0 };
@@ -98,17 +110,41 @@ export class CommUplink {
   /** @param {any} msg  the kernel's `m.ctl` for this half (`ack`, `keyframe`) */
   handle(msg) {
     if (msg.op === "ack") {
+      const now = performance.now();
+      /** @type {number | null} */
+      let sentAt = null;
       for (const [seq, sent] of this.inflight) {
         if (seq > msg.seq) break; // a Map iterates in insertion order: seq ascending
         this.inflightBytes -= sent.bytes;
         this.inflight.delete(seq);
+        sentAt = sent.at;
       }
+      if (sentAt !== null) this.adapt(now - sentAt, now);
       this.counts.acked = msg.seq;
-      this.lastAck = performance.now();
+      this.lastAck = now;
       this.stalled = false;
     } else if (msg.op === "keyframe") {
       this.needKey = true;
     }
+  }
+
+  /** The window follows the time an ack takes (at most one halving per round trip).
+   * @param {number} rtt @param {number} now */
+  adapt(rtt, now) {
+    this.rtt = rtt;
+    if (rtt > TARGET_RTT_MS) {
+      if (now - this.shrunkAt > rtt) {
+        this.window = Math.max(1, this.window >> 1);
+        this.shrunkAt = now;
+      }
+    } else if (rtt < TARGET_RTT_MS / 2) {
+      this.window = Math.min(MAX_WINDOW, this.window + 1);
+    }
+  }
+
+  /** Video would only queue: drop it before encoding (the window is full, or backed up). */
+  videoBlocked() {
+    return this.inflight.size >= this.window || this.backedUp();
   }
 
   /** The comm is backed up: drop frames before encoding them. */
@@ -167,7 +203,7 @@ export class CommUplink {
   /** @param {VideoFrame} frame  encoded now, or dropped (closed either way) */
   encodeVideo(frame) {
     try {
-      if (this.backedUp() || (this.venc && this.venc.encodeQueueSize > 1)) {
+      if (this.videoBlocked() || (this.venc && this.venc.encodeQueueSize > 1)) {
         this.counts.dropped++;
         this.needKey = true; // the kernel cannot decode the deltas after a gap
         return;
@@ -316,7 +352,7 @@ export class CommUplink {
       this.stalled = true;
       this.onStall?.();
     }
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 || this.inflight.size >= this.window) return;
     const batch = this.pending;
     this.pending = [];
     const bytes = batch.reduce((n, f) => n + f.data.byteLength, 0);
@@ -337,7 +373,8 @@ export class CommUplink {
   }
 
   stats() {
-    return { ...this.counts, inflightBytes: this.inflightBytes, stalled: this.stalled };
+    return { ...this.counts, inflightBytes: this.inflightBytes, stalled: this.stalled,
+      window: this.window, rtt: Math.round(this.rtt) };
   }
 
   close() {

@@ -129,10 +129,6 @@ def test_kernel_own_filtered_video_shows_over_the_comm(lab, remote, red_clip):
                "the filtered (blue) video on the local tile's canvas")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known open problem: with the camera also on the comm (the configured transport), the "
-    "kernel's per-message status replies and acks share the throttled direction and tile "
-    "latency grew to ~6 s; the downlink's own window does not bound what Jupyter queues"))
 def test_a_throttled_tunnel_drops_frames_instead_of_growing_latency(lab, remote, red_clip, bots):
     """With the tunnel throttled below the video's bitrate, latency stays under 1 s (the
     kernel drops delta frames and restarts from key frames) and the tile keeps painting."""
@@ -162,5 +158,6 @@ def test_a_throttled_tunnel_drops_frames_instead_of_growing_latency(lab, remote,
     print(f"unthrottled: {len(fast)} frames in 2 s; throttled: {len(slow)} frames in 8 s, "
           f"latency ms p50 {p50} max {top}")
     assert len(slow) >= 3, "the throttled tile stopped painting"
-    assert len(slow) < len(fast) * 4, "nothing was dropped: was the tunnel throttled?"
+    # the bot sends 30 fps: 240 frames in the 8 s if nothing were dropped
+    assert len(slow) < 0.6 * 30 * 8, "nothing was dropped: was the tunnel throttled?"
     assert ages[-1] < 1000, f"latency grew to {ages[-1]} ms under the throttle"

@@ -200,3 +200,51 @@ def test_page_bounds_bytes_in_flight_and_restarts_from_a_key_frame() -> None:
     assert out["droppedBefore"] == 20 - sent_while_blocked > 0
     assert out["encoded"][-3:] == [True, False, True]
     assert out["allClosed"] and out["seqs"] == list(range(1, len(out["seqs"]) + 1))
+
+
+WINDOW_JS = """
+const [root] = process.argv.slice(1);
+let now = 0;
+globalThis.performance = { now: () => now };
+const { CommUplink, MAX_WINDOW, TARGET_RTT_MS } = await import(root + "/js/widgets/comm_up.js");
+const sent = [];
+const sizes = [];
+const up = new CommUplink({ send: (c) => { sent.push(c.seq); sizes.push(c.frames.length); } },
+  "v1");
+clearInterval(up.timer);  // flushed by hand below
+const audio = () => up.pending.push({ data: new ArrayBuffer(80), meta: { kind: "audio" } });
+const tick = () => { now += 20; audio(); up.flush(); };
+const ackAll = () => up.handle({ op: "ack", seq: up.seq });
+const start = up.window;
+// a fast kernel: every message acked 5 ms after it went
+for (let i = 0; i < 20; i++) { tick(); now += 5; ackAll(); }
+const fast = up.window;
+// a slow tunnel: acks take 1 s; the page may only have `window` messages out
+const before = sent.length;
+const windows = [];
+for (let i = 0; i < 200; i++) {   // 4 s of 20 ms ticks
+  tick();
+  if (i % 50 === 49) { ackAll(); windows.push(up.window); }
+}
+console.log(JSON.stringify({ start, fast, max: MAX_WINDOW, target: TARGET_RTT_MS, windows,
+  slowSent: sent.length - before, slowSizes: sizes.slice(before),
+  seqs: sent.every((s, i) => s === i + 1) }));
+up.close();
+"""
+
+
+def test_page_window_follows_the_ack_time() -> None:
+    """Fast acks grow the message window to MAX_WINDOW; acks slower than TARGET_RTT_MS halve
+    it down to one message in flight, so a slow tunnel gets a few full messages a second
+    instead of 50 (each costs the kernel->page direction an ack and two status messages);
+    what waits goes in the next message."""
+    if NODE is None:
+        pytest.skip("node is not installed")
+    out = json.loads(subprocess.run([NODE, "--input-type=module", "-e", WINDOW_JS, str(ROOT)],
+                                    capture_output=True, text=True, check=True).stdout)
+    assert out["start"] < out["fast"] == out["max"]
+    assert out["windows"][-1] == 1 and out["windows"] == sorted(out["windows"], reverse=True)
+    # 200 ticks in 4 s: the window halves on each 1 s ack (8 + 4 + 2 + 1 messages), and
+    # what waited while it was full goes in one message
+    assert out["slowSent"] <= 2 * out["max"], out
+    assert max(out["slowSizes"]) >= 40 and out["seqs"], out
