@@ -41,6 +41,29 @@ export function registry() {
   return g.zeroNbWidgets;
 }
 
+/** VS Code's notebook webviews (Electron) give widgets no camera or microphone. */
+export function inVsCode() {
+  const ua = globalThis.navigator?.userAgent ?? "";
+  return /\bCode\/\d/.test(ua) && /Electron\//.test(ua);
+}
+
+/**
+ * A camera/mic failure as the widget says it (the page's words speak of a Join button): in
+ * VS Code, which never grants widgets the camera, say so and what still works.
+ * @param {{code: string, message: string}} error  from describeMediaError
+ * @returns {{code: string, message: string}}
+ */
+export function widgetMediaError(error) {
+  if (inVsCode() && ["permission-denied", "no-device", "insecure", "media-error"]
+    .includes(error.code)) {
+    return { code: "front-end-no-camera", message: "VS Code's notebooks give widgets no " +
+      "camera or microphone (microsoft/vscode#119127): you still see and hear everyone; " +
+      "open this notebook in JupyterLab or Notebook 7 in a browser to send yours." };
+  }
+  return { code: error.code,
+    message: error.message.replace(/,? then press Join again/, ", then re-run the cell") };
+}
+
 export class KernelLink extends EventTarget {
   /**
    * @param {Model} model

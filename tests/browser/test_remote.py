@@ -339,3 +339,31 @@ def test_firefox_conference_over_the_comm(lab, bots, tmp_path):
         assert rate > 5, (rate, last)
     finally:
         ff.close()
+
+
+VSCODE_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Code/1.96.0 Chrome/128.0.6613.186 Electron/32.2.6 Safari/537.36")
+# what VS Code's webviews do with a widget's getUserMedia (microsoft/vscode#119127)
+NO_CAMERA_JS = """navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Permission denied", "NotAllowedError"));"""
+
+
+def test_front_end_without_camera_shows_tiles_and_says_why(lab, browser, red_clip, bots,
+                                                           tmp_path):
+    """A front end that refuses widgets the camera (VS Code's notebooks: getUserMedia is
+    denied, the user agent says Code/Electron): the Conference still paints the bot's tile and
+    says plainly why there is no camera, naming VS Code and what to do."""
+    bot = bots("rvsc", "bot", video=sources.solid(BLUE, 160, 120, fps=15))
+    probe = tmp_path / "probe.json"
+    context = browser(red_clip, user_agent=VSCODE_UA)
+    context.add_init_script(NO_CAMERA_JS)
+    page = context.new_page()
+    lab.show_conference(page, "vsc.ipynb", conference_cells("rvsc", probe))
+    status = page.locator(".znb-conference .znb-status")
+    wait_until(lambda: "VS Code's notebooks give widgets no camera" in status.inner_text(),
+               20 * UNIT, "the reason there is no camera")
+    bot.wait_for_peers(1, media=False, timeout=30 * UNIT)  # receive-only: no camera
+    tile = page.locator(f'.znb-tile[data-peer="{bot.peer_id}"] video')
+    wait_until(lambda: tile.count() == 1 and tile.evaluate(
+        "(v) => v.videoWidth > 0 && !v.paused"), 20 * UNIT, "the bot's tile playing")
+    assert read_probe(probe)["frames"] == 0  # nothing was sent: there is no camera
