@@ -46,6 +46,7 @@ class ConferenceView {
     this.down = null;
     /** @type {SfuViewer | null} the others' media straight from Janus (SFU sessions) */
     this.viewer = null;
+    this.sfuFallback = false; // the viewer could not reach Janus: the kernel sends the tiles
     /** @type {string | null} the view that asked the kernel for the room's pin */
     this.pinAsked = null;
     /** @type {Set<string>} the peers the kernel's last `levels` measured (the viewer: the rest) */
@@ -97,7 +98,7 @@ class ConferenceView {
     const sfu = this.model.get("sfu");
     if (!sfu?.url) {
       this.closeViewer();
-    } else if (!this.viewer && this.pinAsked === null) {
+    } else if (!this.viewer && this.pinAsked === null && !this.sfuFallback) {
       this.pinAsked = this.link.view;
       this.model.send({ type: "sfu-pin", view: this.pinAsked });
     }
@@ -128,14 +129,33 @@ class ConferenceView {
     for (const event of ["peer-added", "peer-state", "stream", "e2ee"]) {
       viewer.on(event, () => this.layout());
     }
-    viewer.on("error", ({ message }) => {
-      this.problem = message; // Janus lost or a feed failed: stays on show
+    viewer.on("error", ({ peer, message }) => {
+      if (peer === null) { // Janus itself: unreachable from this browser, or lost
+        this.fallBackFromSfu(message);
+        return;
+      }
+      this.problem = message; // a feed failed: stays on show
       this.layout();
     });
     viewer.start({ kind: "janus", url: sfu.url, room: sfu.room, pin: msg.pin }, msg.e2ee);
     this.layers.reset(); // what was asked before the viewer existed went nowhere
     this.layers.apply(this.grid);
     viewer.setRoster(this.roster());
+  }
+
+  /**
+   * This browser cannot watch Janus (a tunnel or hub reaches only the Jupyter server): the
+   * kernel, which receives the feeds, carries the tiles instead — over the link, WebRTC or
+   * the comm, as in a mesh.
+   * @param {string} reason
+   */
+  fallBackFromSfu(reason) {
+    this.closeViewer();
+    this.sfuFallback = true;
+    this.model.send({ type: "sfu-fallback", view: this.link.view, reason });
+    this.problem = `${reason} · the kernel sends the tiles it receives instead ` +
+      "(room.subscribe decides whose)";
+    this.layout();
   }
 
   closeViewer() {

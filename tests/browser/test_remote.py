@@ -11,18 +11,22 @@ from typing import Any
 
 import pytest
 
+import zero_nb
+from tests import sfu_support
 from tests.browser import remote as harness
 from tests.browser.comm_support import canvas_rgb
 from tests.browser.firefox import Firefox, firefox_or_skip
 from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
-from tests.conftest import UNIT, serving
+from tests.conftest import MEDIA_CONFIG, UNIT, serving
 from zero_nb import sources
 from zero_nb.kernel_rtc.net.peer import PeerMedia
 
 pytestmark = pytest.mark.media
 
 remote = harness.remote  # the browser behind the tunnel
+janus = sfu_support.janus
+sfu_server = sfu_support.sfu_server
 
 CFG = '{"webrtc": {"host_addresses": ["127.0.0.1"], "ice_servers": []}}'
 
@@ -367,3 +371,31 @@ def test_front_end_without_camera_shows_tiles_and_says_why(lab, browser, red_cli
     wait_until(lambda: tile.count() == 1 and tile.evaluate(
         "(v) => v.videoWidth > 0 && !v.paused"), 20 * UNIT, "the bot's tile playing")
     assert read_probe(probe)["frames"] == 0  # nothing was sent: there is no camera
+
+
+def test_sfu_tiles_come_over_the_comm_when_janus_is_unreachable(lab, remote, red_clip,
+                                                                 sfu_server):
+    """An SFU session behind the tunnel: the page cannot reach Janus, so its viewer fails and
+    the kernel (which receives the feeds) carries the bot's tile over the comm, with a line
+    saying so."""
+    bot = zero_nb.join("rsfu", sfu_server.url, name="bot", config=MEDIA_CONFIG,
+                       video=sources.solid(BLUE, 160, 120, fps=15))
+    try:
+        page = remote(lab.port, red_clip).new_page()
+        page.set_viewport_size({"width": 900, "height": 700})
+        lab.show_conference(page, "sfu.ipynb", [
+            "import zero_nb\nfrom zero_nb.widgets import Conference\n"
+            f"room = zero_nb.join('rsfu', {sfu_server.url!r}, name='nb', config={CFG})\n"
+            "Conference(room)"])
+        status = page.locator(".znb-conference .znb-status")
+        wait_until(lambda: "the kernel sends the tiles" in status.inner_text(), 30 * UNIT,
+                   "the fallback from Janus")
+        assert "cannot reach Janus" in status.inner_text()
+        slot = wait_until(lambda: (i := page.evaluate(SLOT_JS, bot.peer_id)) >= 0 and i + 1,
+                          30 * UNIT, "the bot's slot") - 1
+        wait_until(lambda: (rgb := canvas_rgb(page, slot)) is not None and rgb[2] > 200
+                   and rgb[0] < 50, 30 * UNIT,
+                   f"the bot's blue on its tile over the comm ({canvas_rgb(page, slot)})")
+        assert "link: comm" in page.inner_text(".znb-conference .znb-stats")
+    finally:
+        bot.leave()

@@ -192,6 +192,8 @@ class Conference(LinkWidget):
                                                    or content.get("sharing", False))
                 # the page's data saver caps what the kernel sends, too
                 self.room.local.video.quality.data_saver(bool(content.get("data_saver")))
+        elif kind == "sfu-fallback":
+            self._sfu_fallback(str(content.get("reason") or ""))
         elif kind == "sfu-pin":
             secrets = self._sfu_secrets(content.get("view"))
             if secrets is not None:
@@ -203,6 +205,19 @@ class Conference(LinkWidget):
                        "text": guests_line(link) or ""})
         else:
             super()._on_command(content)
+
+    def _sfu_fallback(self, reason: str) -> None:
+        """The page cannot reach Janus (a tunnel or hub): the kernel forwards the feeds it
+        receives in the link's slots instead, as in a mesh (over WebRTC or the comm)."""
+        if not self._direct:
+            return
+        log.info("Conference: the page cannot watch Janus (%s); the kernel sends the tiles",
+                 reason)
+        self._direct = False
+        self.sfu = {}
+        # the slots grow to fit everyone: the page offers again with more (a new view, on the
+        # comm if the link is there) and _attach shows every peer on it
+        self._update_participants()
 
     def _on_page_error(self, text: str) -> None:
         super()._on_page_error(text)
