@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import math
 import sys
 import tempfile
 import time
@@ -80,8 +82,63 @@ LAG_JS = """(reset) => {
 }"""
 
 
+# the page's camera: a 640x480 canvas at 30 fps carrying the stamp sources.read_stamp reads
+# (frame counter, Date.now() ms), so the kernel can time camera -> numpy; the mic stays real
+STAMPED_CAMERA_JS = """(() => {
+  const md = navigator.mediaDevices;
+  const real = md.getUserMedia.bind(md);
+  md.getUserMedia = async (c) => {
+    const stream = new MediaStream();
+    if (c && c.video) {
+      const canvas = document.createElement("canvas");
+      canvas.width = 640; canvas.height = 480;
+      const ctx = canvas.getContext("2d");
+      let n = 0;
+      const draw = () => {
+        ctx.fillStyle = "#406080"; ctx.fillRect(0, 0, 640, 480);
+        const value = (BigInt(n++ & 0xFFFF) << 32n) | BigInt(Date.now() % 2 ** 32);
+        for (let bit = 0; bit < 48; bit++) {
+          ctx.fillStyle = (value >> BigInt(47 - bit)) & 1n ? "#fff" : "#000";
+          ctx.fillRect((bit % 16) * 8, Math.floor(bit / 16) * 8, 8, 8);
+        }
+      };
+      draw();
+      setInterval(draw, 1000 / 30);
+      for (const t of canvas.captureStream(30).getVideoTracks()) stream.addTrack(t);
+    }
+    if (c && c.audio) {
+      for (const t of (await real({ audio: c.audio })).getAudioTracks()) stream.addTrack(t);
+    }
+    return stream;
+  };
+})();"""
+
+# in the notebook: every camera frame the kernel decodes, read as numpy and its stamp timed
+CAMERA_TO_NUMPY = """import json, time
+from zero_nb.sources import read_stamp
+_up = open({path!r}, "a", buffering=1)
+def _time_frame(frame):
+    stamp = read_stamp(conf.video.rgb(frame))
+    if stamp is not None:
+        now = time.time() * 1000
+        _up.write(json.dumps([now, (now - stamp[1]) % 2 ** 32]) + "\\n")
+conf.video.subscribe(_time_frame)
+"""
+
+UP_PATH: Path | None = None
+
+
+def camera_to_numpy(since_ms: float) -> list[float]:
+    """The kernel's camera-to-numpy latencies (ms) timed after ``since_ms`` (wall clock)."""
+    if UP_PATH is None or not UP_PATH.exists():
+        return []
+    rows = [json.loads(line) for line in UP_PATH.read_text().splitlines() if line.strip()]
+    return [lat for t, lat in rows if t >= since_ms and lat < 60_000]
+
+
 def window(page: Any, js: str, arg: Any, seconds: float, lab_pid: int) -> dict[str, float]:
     page.evaluate(js, arg)
+    since = time.time() * 1000
     page.evaluate(LAG_JS, True)
     kernel, browser = kernel_procs(lab_pid), chromium_procs()
     server = [psutil.Process(lab_pid)]
@@ -91,7 +148,10 @@ def window(page: Any, js: str, arg: Any, seconds: float, lab_pid: int) -> dict[s
     dt = time.monotonic() - t0
     lag50, lag95 = page.evaluate(LAG_JS, False)
     ages = [s[1] for s in samples]
+    up = camera_to_numpy(since)
     return {"p50": pct(ages, 0.5), "p95": pct(ages, 0.95), "fps": len(samples) / dt,
+            "up50": pct(up, 0.5) if up else float("nan"),
+            "up95": pct(up, 0.95) if up else float("nan"), "up_fps": len(up) / dt,
             "kernel": 100 * (cpu_of(kernel) - k0) / dt, "page": 100 * (cpu_of(browser) - b0) / dt,
             "server": 100 * (cpu_of(server) - s0) / dt, "lag50": lag50, "lag95": lag95}
 
@@ -107,6 +167,9 @@ def run(seconds: float, rounds: int, camera: bool) -> dict[str, list[dict[str, f
     root = tmp / "nb"
     root.mkdir()
     results: dict[str, list[dict[str, float]]] = {"webrtc": [], "comm": []}
+    up_path = tmp / "up.jsonl"  # the kernel's camera-to-numpy latencies (camera runs)
+    global UP_PATH
+    UP_PATH = up_path
     bot = zero_nb.join("bench", server.url, name="bot", config=MEDIA,
                        video=sources.test_pattern(640, 480, 30), audio=sources.tone(440, -12))
     try:
@@ -116,10 +179,13 @@ def run(seconds: float, rounds: int, camera: bool) -> dict[str, list[dict[str, f
                 f"room = zero_nb.join('bench', os.environ['ZNB_URL'], name='nb', config={CFG}"
                 + (", video=zero_nb.sources.solid((0, 0, 0), 64, 48, fps=5), audio=None"
                    if not camera else "") + ")\n"
-                "room"])
+                "from zero_nb.widgets import Conference\nconf = Conference(room)\n"
+                + (CAMERA_TO_NUMPY.format(path=str(up_path)) if camera else "") + "conf"])
             ctx = pw.chromium.launch_persistent_context(
                 str(tmp / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
                 viewport={"width": 1280, "height": 900})
+            if camera:
+                ctx.add_init_script(STAMPED_CAMERA_JS)
             page = ctx.new_page()
             lab.open(page, "b.ipynb")
             lab.run_cell(page, 0)
@@ -177,17 +243,22 @@ def main() -> None:
         "all Chromium processes, and the Jupyter server, per tile (one tile); page lag: how late "
         "a 10 ms timer fires on the page's main thread (p50/p95). Two runs: the tile alone (the "
         "notebook sends a tiny bot source, so the page captures nothing), then with the page's "
-        "camera and mic on too (640x480, over the transport the row names).",
+        "camera and mic on too (640x480, over the transport the row names). Camera to numpy: "
+        "the page's camera is a canvas stamped with the time it was drawn (a test-pattern "
+        "stamp), the kernel reads every decoded frame as numpy and its stamp.",
         "",
-        "| run | transport | p50 ms | p95 ms | fps | kernel CPU % | page CPU % | server CPU % "
-        "| page lag ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | transport | tile p50 ms | tile p95 ms | tile fps | camera to numpy p50 / p95 ms "
+        "| camera fps in the kernel | kernel CPU % | page CPU % | server CPU % | page lag ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run_name, rows in (("tile alone", tile), ("with the page camera", both)):
         for name, row in (("WebRTC link", rows["webrtc"]), ("comm (forwarded VP8)", rows["comm"])):
+            up = "—" if math.isnan(row["up50"]) else f"{row['up50']:.0f} / {row['up95']:.0f}"
+            up_fps = "—" if math.isnan(row["up50"]) else f"{row['up_fps']:.1f}"
             lines.append(f"| {run_name} | {name} | {row['p50']:.0f} | {row['p95']:.0f} | "
-                         f"{row['fps']:.1f} | {row['kernel']:.0f} | {row['page']:.0f} | "
-                         f"{row['server']:.0f} | {row['lag50']:.0f}/{row['lag95']:.0f} |")
+                         f"{row['fps']:.1f} | {up} | {up_fps} | {row['kernel']:.0f} | "
+                         f"{row['page']:.0f} | {row['server']:.0f} | "
+                         f"{row['lag50']:.0f}/{row['lag95']:.0f} |")
     lines += ["", f"Target, tile alone (comm p50 <= WebRTC p50 + 30 ms; fps >= 0.9x): latency "
               f"{'met' if ok_lat else 'NOT met'}, fps {'met' if ok_fps else 'NOT met'}. With "
               f"the page camera on as well the comm's p50 is "
