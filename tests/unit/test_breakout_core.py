@@ -43,7 +43,7 @@ def test_breakout_moves_each_student_into_its_group_session():
     """Each student hears peer-left of the class, then moved (group, time); the sessions
     c.A and c.B hold the groups; the host stays and hears the split."""
     core, people, _ = klass(5)
-    (t, tid), (c1, s1), (c2, s2), (c3, s3), (c4, s4) = people
+    (t, tid), (_, s1), (_, s2), (c3, s3), (_, s4) = people
     out = split(core, people)
     assert core.registry.snapshot().keys() == {"c", "c.A", "c.B"}
     assert {p["peer_id"] for p in core.registry.snapshot()["c.A"]} == {s1, s2}
@@ -83,7 +83,7 @@ def test_visit_broadcast_gather():
     """The host visits B (hosts it there) and comes back; a broadcast reaches every room;
     gather brings all back, closes the groups, and a late group rejoin lands in c."""
     core, people, _ = klass(5)
-    (t, tid), (c1, s1), _, (c3, s3), _ = people
+    (t, tid), (c1, _), _, (c3, _), _ = people
     split(core, people)
     out = frames(core, t, {"type": "visit", "group": "B"})
     moved = sent(out, t)[-1]
@@ -145,3 +145,18 @@ def test_no_new_host_while_the_host_visits():
     frames(core, people[0][0], {"type": "visit", "group": "A"})
     _, newcomer = join(core, session="c", name="late")
     assert newcomer["session"] == "c" and newcomer["hosts"] == []
+
+
+def test_signaling_made_for_the_old_session_is_dropped_after_a_move():
+    """An offer tagged with the session it was made for is relayed there, and dropped
+    silently once a breakout moved its sender (the same peer ids now name new links)."""
+    core, people, _ = klass(3)
+    _, (c1, s1), (c2, s2) = people
+    offer = {"type": "offer", "to": s2, "sdp": "v=0", "session": "c"}
+    assert [m["from"] for m in sent(frames(core, c1, offer), c2)] == [s1]
+    frames(core, people[0][0], {"type": "breakout", "groups": {"A": [s1, s2]}})
+    assert sent(frames(core, c1, offer)) == []
+    fresh = {**offer, "session": "c.A"}
+    assert [m["from"] for m in sent(frames(core, c1, fresh), c2)] == [s1]
+    (error,) = sent(frames(core, c1, {**offer, "session": 3}))
+    assert error["code"] == "bad-message"

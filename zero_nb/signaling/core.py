@@ -391,6 +391,12 @@ class SignalingCore:
         raw: str | bytes | None = None,
     ) -> list[Action]:
         session = self.registry.sessions[sender.session]
+        made_for = body.get("session")
+        if made_for is not None and made_for != sender.session:
+            # made before a breakout moved the sender: its peer ids now name other links
+            log.debug("stale %s from %s for session %s dropped", kind, sender.peer_id,
+                      made_for)
+            return []
         if to not in session.peers or to == sender.peer_id:
             return [self._error(conn, ErrorCode.NO_SUCH_PEER,
                                 f"no peer {to[:40]!r} in session {sender.session!r}: use a "

@@ -353,6 +353,8 @@ def parse(raw: str | bytes) -> Message:
                 raise _bad("'candidate.candidate' must be an object or null")
         else:
             _required_str(obj, "sdp", kind)
+        # optional: the session the sender made it for (a breakout move drops stale ones)
+        _optional_str(obj, "session", kind)
         if "from" in obj:  # a forged 'from' must go: re-encode without it
             body = {k: v for k, v in obj.items() if k != "from"}
             return Relay(type=kind, to=to, body=body)
