@@ -16,9 +16,10 @@ QUERY = {"autojoin": "1", "processing": "0"}
 
 def status(page: Page) -> tuple[str, str]:
     """The page's status line: (data-code, text)."""
-    return page.page.evaluate(
+    code, text = page.page.evaluate(
         "() => { const s = document.getElementById('status');"
         " return [s?.dataset.code ?? '', s?.textContent ?? '']; }")
+    return code, text
 
 
 def teacher(bots):
@@ -99,3 +100,44 @@ def test_a_removed_page_is_told_and_cannot_rejoin(call_page, bots):
            }""", [ana_id, secret, host.token])
     assert refused["type"] == "error" and refused["code"] == "removed", refused
     assert ana_id not in host.peers
+
+
+def banner(page: Page) -> dict[str, str]:
+    return page.page.evaluate(
+        "() => { const b = document.getElementById('breakout');"
+        " return {hidden: String(b.hidden), group: b.dataset.group ?? '',"
+        " left: b.dataset.left ?? '', text: b.textContent}; }")
+
+
+def test_a_page_is_moved_to_its_group_and_back(call_page, bots):
+    """breakout() moves the page into its group (a banner with the group and a countdown,
+    the group's kernel on its tiles, nobody else), a broadcast shows, gather() brings it
+    back (banner gone); its link keeps the class's session."""
+    host = teacher(bots)
+    mate = bots("klass", "mate", audio=sources.tone(440, -20))
+    other = bots("klass", "other", audio=sources.tone(440, -20))
+    ana = call_page().open(session="klass", name="ana", **QUERY)
+    ana.wait_state("joined")
+    ana_id = ana.snapshot()["peerId"]
+    wait_until(lambda: len(host.peers) == 3, 10 * UNIT, "the host to see everyone")
+    host.breakout({"A": [ana_id, mate.peer_id], "B": [other.peer_id]}, minutes=2)
+    wait_until(lambda: banner(ana)["group"] == "A" and banner(ana)["hidden"] == "false",
+               5 * UNIT, f"the banner for group A (now {banner(ana)})")
+    left = int(banner(ana)["left"])
+    assert 100 < left <= 120 and "Breakout room A" in banner(ana)["text"]
+    wait_until(lambda: int(banner(ana)["left"]) < left, 5 * UNIT, "the countdown to tick")
+    wait_until(lambda: [p["name"] for p in ana.snapshot()["peers"]] == ["mate"], 5 * UNIT,
+               f"ana's tiles: only mate (now {ana.snapshot()['peers']})")
+    assert ana.snapshot()["session"] == "klass.A" and mate.session == "klass.A"
+    wait_until(lambda: ana_id in mate.peers and mate.peers[ana_id].has_media, 10 * UNIT,
+               "mate to get ana's media in the group")
+    assert "session=klass&" in ana.page.url + "&"
+    host.broadcast("1 minute left")
+    wait_until(lambda: status(ana) == ("broadcast", "📣 1 minute left"), 5 * UNIT,
+               f"the broadcast (now {status(ana)})")
+    host.gather()
+    wait_until(lambda: banner(ana)["hidden"] == "true", 5 * UNIT, "the banner gone")
+    wait_until(lambda: ana.snapshot()["session"] == "klass"
+               and len(ana.snapshot()["peers"]) == 3, 10 * UNIT,
+               f"ana back with everyone (now {ana.snapshot()['peers']})")
+    assert not ana.console_errors, ana.console_errors
