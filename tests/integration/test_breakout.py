@@ -137,3 +137,49 @@ def test_broadcast_visit_and_a_dropped_student_back_in_its_group(bg_server, medi
     finally:
         for room in [*rooms.values(), teacher]:
             room.leave()
+
+
+def test_groups_names_each_groups_talker_within_two_seconds(bg_server, media_config):
+    """The host's room.groups() lists each group's members and names its talker (voice
+    activity) within 2 s of the talk starting; shares and silence follow."""
+    pytest.importorskip("webrtcvad")
+    from zero_nb.analysis import talk
+
+    config = media_config["dict"]
+    teacher = zero_nb.join("talk", bg_server.url, name="teacher", config=config)
+    names = ["al", "ana", "ben", "bo"]
+    rooms = {n: zero_nb.join("talk", bg_server.url, name=n, config=config,
+                             audio=sources.silence()) for n in names}
+    try:
+        assert wait_until(lambda: all(len(r.peers) == 4 for r in rooms.values()), 20 * UNIT)
+        teacher.breakout({"A": [rooms["al"].peer_id, rooms["ana"].peer_id],
+                          "B": [rooms["ben"].peer_id, rooms["bo"].peer_id]})
+        view = teacher.groups()  # joins a listener to each group
+        assert sorted(m["name"] for m in view["A"]["members"]) == ["al", "ana"]
+        assert view["A"]["talker"] is None and view["B"]["talker"] is None
+        assert wait_until(lambda: all(len(r.peers) == 2 for r in rooms.values()), 10 * UNIT)
+        assert wait_until(lambda: all(
+            e.wait_for_peers(2, timeout=10 * UNIT) for e in teacher._ears.values()), 15 * UNIT)
+        t0 = time.time() + 0.3
+        rooms["ana"].set_source(audio=talk([(0.0, 4.0)], t0, f0=210.0, level_db=-24))
+        rooms["bo"].set_source(audio=talk([(0.0, 4.0)], t0, f0=120.0, level_db=-24))
+
+        def talkers():
+            v = teacher.groups(10)
+            return v["A"]["talker"] == "ana" and v["B"]["talker"] == "bo"
+
+        assert wait_until(talkers, 10 * UNIT, step=0.05)
+        took = time.time() - t0
+        print(f"talkers named {took:.2f} s after the talk started")
+        assert took < 2.0, took
+        assert wait_until(lambda: time.time() > t0 + 3.0, 5 * UNIT)
+        view = teacher.groups(10)
+        assert view["A"]["share"].get("ana", 0) > 0.9, view["A"]["share"]
+        assert view["B"]["speaking_now"] == ["bo"]
+        teacher.gather()
+        assert wait_until(lambda: all(r.session == "talk" and len(r.peers) == 4
+                                      for r in rooms.values()), 10 * UNIT)
+        assert teacher.groups() == {} and len(teacher.peers) == 4
+    finally:
+        for room in [*rooms.values(), teacher]:
+            room.leave()

@@ -5,6 +5,10 @@ the room drops the peers it left, adopts the group's session, roster and class s
 reconnect then lands in the group); this side mirrors the split (``room.group``,
 ``room.breakouts``, ``room.time_left``), fires ``moved``, ``breakout`` and ``broadcast``, and
 for a host sends the requests and waits for the server's answer (its refusal is raised).
+
+``room.groups()`` is the host's live view of every group: the host's kernel joins each group
+as a receive-only listener (a participant the group sees, named "<host> (listening)") and
+reads the speech tracker's voice activity and turn-taking figures of each.
 """
 
 from __future__ import annotations
@@ -59,6 +63,24 @@ def assign_groups(people: Sequence[tuple[str, str]], groups: int, how: str = "ba
     return out
 
 
+def _group_view(ear: Any, leave_out: set[str | None], seconds: float | None,
+                window: float) -> dict[str, Any]:
+    """One group's figures from its listener (see :meth:`BreakoutMixin.groups`)."""
+    members = [{"peer_id": p.peer_id, "name": p.name} for p in list(ear.peers.values())
+               if p.peer_id not in leave_out]
+    turns = ear.turns(seconds)
+    talker = ear.active_speaker(others=True)
+    speaking = [p.name for p in ear.speech.speaking() if getattr(p, "peer_id", None)
+                not in leave_out]
+    union = max(0.0, turns["speaking_s"] - turns["overlap_s"])
+    return {"session": ear.session, "members": members,
+            "talker": None if talker is None else talker.name,
+            "speaking_now": speaking,
+            "share": {row["name"]: row["share"] for row in turns["participants"]},
+            "speaking_s": turns["speaking_s"], "overlap_s": turns["overlap_s"],
+            "silence_s": max(0.0, window - union), "turns": turns}
+
+
 class BreakoutMixin:
     """Breakout state and host tools of a :class:`~.room.Room`."""
 
@@ -67,6 +89,8 @@ class BreakoutMixin:
     _split: dict[str, list[str]] | None = None
     _ends_at: float | None = None  # time.monotonic() at the end of the breakout
     _waiters: dict[str, asyncio.Future[Any]]
+    _ears: dict[str, Any]  # group -> the listener Room in it (groups())
+    _ears_since: float | None = None
     broadcasts: list[dict[str, Any]]
 
     if TYPE_CHECKING:  # provided by Room and ClassroomMixin
@@ -76,6 +100,12 @@ class BreakoutMixin:
         _client: Any
         engine: Any
         _hosts: tuple[str, ...]
+        server: str
+        name: str
+        config: dict[str, Any]
+        _token: str | None
+        _password: str | None
+        _topologies: Any
 
         def _emit(self, event: str, *args: Any) -> None: ...
         def _check_open(self) -> None: ...
@@ -88,6 +118,7 @@ class BreakoutMixin:
 
     def _breakout_init(self) -> None:
         self._waiters = {}
+        self._ears = {}
         self.broadcasts = []
 
     # -- state --------------------------------------------------------------------------------
@@ -140,6 +171,8 @@ class BreakoutMixin:
             self._moved(message)
         elif kind == "breakout":
             self._set_split(message)
+            if self._split is None:  # gathered: the listeners come back with everyone
+                self._stop_listening()
             self._emit("breakout", self.breakouts)
         elif kind == "broadcast":
             entry = {"text": message.get("text", ""), "by": message.get("by"),
@@ -216,7 +249,62 @@ class BreakoutMixin:
         """Bring everyone back to the class's room; the groups close."""
         if not self.is_host:
             raise self._forbidden("gather the class")
+        self.engine.run(self._aclose_ears(), timeout, "closing the group listeners")
         self._request({"type": "gather"}, timeout, "gathering the class")
+
+    # -- the host's view of every group ----------------------------------------------------------
+    def groups(self, seconds: float | None = 30.0, *, timeout: float = 30.0
+               ) -> dict[str, dict[str, Any]]:
+        """Host, while the class is split: per group, over the last ``seconds`` (None: since
+        listening began) — ``members`` (peer_id, name), ``talker`` (the name of who speaks
+        now, by voice activity, or None), ``speaking_now`` (names), ``share`` (name ->
+        share of the group's speaking time), ``speaking_s``, ``overlap_s``, ``silence_s``
+        (no one speaking) and ``turns`` (``room.turns()``'s figures for the group). The
+        first call joins a listener to each group (that takes a moment); they leave at
+        gather. Voice activity needs ``zero_nb[analysis]``."""
+        if not self.is_host:
+            raise self._forbidden("watch the groups")
+        split = self._split
+        if split is None:
+            return {}
+        self.engine.run(self._alisten(list(split), timeout), timeout + 5.0,
+                        "joining a listener to each group")
+        ears = dict(self._ears)
+        listening = {ear.peer_id for ear in ears.values()}
+        since = self._ears_since or time.monotonic()
+        window = time.monotonic() - since if seconds is None else \
+            min(seconds, time.monotonic() - since)
+        return {g: _group_view(ears[g], listening | {self.peer_id}, seconds, window)
+                for g in split if g in ears}
+
+    async def _alisten(self, groups: list[str], timeout: float) -> None:
+        """Join a receive-only listener to every group that has none (engine loop)."""
+        missing = [g for g in groups if g not in self._ears]
+        if not missing:
+            return
+        root = self.class_session
+
+        async def listen(group: str) -> None:
+            make: Any = type(self)  # a Room, as we are
+            ear = make(f"{root}.{group}", self.server, name=f"{self.name} (listening)",
+                             password=self._password, token=self._token, config=self.config,
+                             engine=self.engine, topologies=self._topologies)
+            await ear._ajoin(timeout)
+            self._ears[group] = ear
+
+        await asyncio.gather(*(listen(g) for g in missing))
+        if self._ears_since is None:
+            self._ears_since = time.monotonic()
+
+    async def _aclose_ears(self) -> None:
+        ears, self._ears, self._ears_since = list(self._ears.values()), {}, None
+        for ear in ears:
+            await ear._aleave()
+            ear._events.shutdown(wait=False)
+
+    def _stop_listening(self) -> None:
+        if self._ears:
+            asyncio.get_running_loop().create_task(self._aclose_ears())
 
     def _request(self, message: dict[str, Any], timeout: float, what: str) -> None:
         """Send a breakout request; wait for its answer (raise the server's refusal)."""

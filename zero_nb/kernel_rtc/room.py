@@ -282,6 +282,7 @@ class Room(ClassroomMixin, BreakoutMixin):
         if self._closed:
             return
         self._closed = True
+        await self._aclose_ears()  # a host's group listeners (breakout.py)
         if self._client is not None:
             await self._client.leave()
         if self.topology is not None:
