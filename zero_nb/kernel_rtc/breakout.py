@@ -260,16 +260,19 @@ class BreakoutMixin:
         now, by voice activity, or None), ``speaking_now`` (names), ``share`` (name ->
         share of the group's speaking time), ``speaking_s``, ``overlap_s``, ``silence_s``
         (no one speaking) and ``turns`` (``room.turns()``'s figures for the group). The
-        first call joins a listener to each group (that takes a moment); they leave at
-        gather. Voice activity needs ``zero_nb[analysis]``."""
+        first call joins a listener to each group and returns once each is connected to
+        its group (a second or two); they leave at gather. Voice activity needs ``zero_nb[analysis]``."""
         if not self.is_host:
             raise self._forbidden("watch the groups")
         split = self._split
         if split is None:
             return {}
-        self.engine.run(self._alisten(list(split), timeout), timeout + 5.0,
+        new = [g for g in split if g not in self._ears]
+        self.engine.run(self._alisten(new, timeout), timeout + 5.0,
                         "joining a listener to each group")
         ears = dict(self._ears)
+        for g in new:  # figures only once the listener hears every member
+            ears[g].wait_for_peers(len(ears[g].peers), timeout, media=False)
         listening = {ear.peer_id for ear in ears.values()}
         since = self._ears_since or time.monotonic()
         window = time.monotonic() - since if seconds is None else \
