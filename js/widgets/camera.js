@@ -8,7 +8,7 @@ import { LocalMedia } from "../rtc/media.js";
 import { Controls } from "../ui/controls.js";
 import { h, videoElement } from "../ui/dom.js";
 import { StatusLine } from "../ui/status.js";
-import { KernelLink } from "./link.js";
+import { KernelLink, widgetMediaError } from "./link.js";
 
 /** @param {{model: import("./link.js").Model, el: HTMLElement}} ctx */
 function render({ model, el }) {
@@ -42,7 +42,10 @@ function render({ model, el }) {
   }), media.on("ended", ({ message }) => report(message, "device-lost"))];
   (async () => {
     await media.start({ audio: true, video: true, resolution: model.get("resolution") });
-    if (media.error) report(media.error.message, media.error.code);
+    if (media.error) {
+      const error = widgetMediaError(media.error);
+      report(error.message, error.code);
+    }
     showState();
     await link.start(media.tracks);
   })();

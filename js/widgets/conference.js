@@ -18,7 +18,7 @@ import { StatsLine } from "../ui/stats.js";
 import { StatusLine } from "../ui/status.js";
 import { linearToDb, mediaFlags, TileGrid } from "../ui/tiles.js";
 import { CommDown } from "./comm_down.js";
-import { KernelLink, registry } from "./link.js";
+import { KernelLink, registry, widgetMediaError } from "./link.js";
 
 /** @typedef {import("./link.js").Model} Model */
 /** @typedef {{key: string, name: string, local: boolean, state: string, e2ee?: string | null,
@@ -197,7 +197,7 @@ class ConferenceView {
     if (this.capture) {
       await this.media.start({ audio: true, video: true,
         resolution: this.controls.resolution.value });
-      const error = this.media.error;
+      const error = this.media.error && widgetMediaError(this.media.error);
       if (error) this.report(error.message, error.code);
       this.reportMedia();
       this.layout();

@@ -41,6 +41,29 @@ export function registry() {
   return g.zeroNbWidgets;
 }
 
+/** VS Code's notebook webviews (Electron) give widgets no camera or microphone. */
+export function inVsCode() {
+  const ua = globalThis.navigator?.userAgent ?? "";
+  return /\bCode\/\d/.test(ua) && /Electron\//.test(ua);
+}
+
+/**
+ * A camera/mic failure as the widget says it (the page's words speak of a Join button): in
+ * VS Code, which never grants widgets the camera, say so and what still works.
+ * @param {{code: string, message: string}} error  from describeMediaError
+ * @returns {{code: string, message: string}}
+ */
+export function widgetMediaError(error) {
+  if (inVsCode() && ["permission-denied", "no-device", "insecure", "media-error"]
+    .includes(error.code)) {
+    return { code: "front-end-no-camera", message: "VS Code's notebooks give widgets no " +
+      "camera or microphone (microsoft/vscode#119127): you still see and hear everyone; " +
+      "open this notebook in JupyterLab or Notebook 7 in a browser to send yours." };
+  }
+  return { code: error.code,
+    message: error.message.replace(/,? then press Join again/, ", then re-run the cell") };
+}
+
 export class KernelLink extends EventTarget {
   /**
    * @param {Model} model
@@ -162,6 +185,7 @@ export class KernelLink extends EventTarget {
     if (!this.commProblem) {
       const uplink = this.uplink = new CommUplink(this.model, this.view);
       uplink.onStall = () => this.dispatchEvent(new Event("state"));
+      uplink.onProblem = () => this.dispatchEvent(new Event("state"));
       uplink.setTracks(this.tracks);
     } else if (sending || this.model.get("capture")) {
       this.error = `camera and microphone off: ${this.commProblem}`;
@@ -172,6 +196,7 @@ export class KernelLink extends EventTarget {
   /** The status line's text about the link ("" when all is well). */
   statusText() {
     if (this.error) return this.error;
+    if (this.uplink?.problem) return this.uplink.problem;
     if (this.uplink?.stalled) {
       return "the kernel has not read the camera for 3 s: a cell is busy and this front end " +
         "passes widget messages only between cells (JupyterLab >= 4.4 with ipykernel >= 7 " +
