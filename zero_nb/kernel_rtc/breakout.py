@@ -261,7 +261,8 @@ class BreakoutMixin:
         share of the group's speaking time), ``speaking_s``, ``overlap_s``, ``silence_s``
         (no one speaking) and ``turns`` (``room.turns()``'s figures for the group). The
         first call joins a listener to each group and returns once each is connected to
-        its group (a second or two); they leave at gather. Voice activity needs ``zero_nb[analysis]``."""
+        its group (a second or two); they leave at gather. Voice activity needs
+        ``zero_nb[analysis]``."""
         if not self.is_host:
             raise self._forbidden("watch the groups")
         split = self._split
