@@ -58,6 +58,8 @@ class CallPage {
     this.call = new CallView(this.session, $("stage"), { selfName: () => this.form.name.value,
       onBlocked: () => this.needSoundUnlock() });
     this.soundLocked = false;
+    /** @type {ReturnType<typeof setInterval> | undefined} the breakout banner's clock */
+    this._breakoutTimer = undefined;
     this.wire();
   }
 
@@ -72,11 +74,37 @@ class CallPage {
       "when you want to speak.", { level: "warn", code: "muted-by-host" }));
     session.klass.on("removed", ({ reason }) => this.status.show("A host removed you from " +
       `the session${reason ? `: ${reason}` : ""}.`, { level: "warn", code: "removed" }));
+    session.klass.on("breakout", () => this.renderBreakout());
+    session.klass.on("broadcast", ({ text }) => this.status.show(`📣 ${text}`,
+      { level: "info", code: "broadcast" }));
+    session.on("moved", ({ group }) => this.status.show(group ? `You are in breakout room ` +
+      `${group}.` : "You are back in the class.", { code: group ? "moved" : "gathered",
+      ttl: 5000 }));
     session.media.on("ended", ({ message }) => this.status.show(message,
       { level: "warn", code: "device-lost" }));
     addEventListener("pagehide", () => {
       if (session.state !== "idle" && session.state !== "left") session.signaling.leave();
     });
+  }
+
+  /** The breakout banner: our group and the time left, ticking (hidden in the class). */
+  renderBreakout() {
+    const banner = $("breakout");
+    clearInterval(this._breakoutTimer);
+    const klass = this.session.klass;
+    banner.hidden = !klass.group;
+    banner.dataset.group = klass.group ?? "";
+    if (!klass.group) return;
+    const tick = () => {
+      const left = klass.endsAt === null ? null
+        : Math.max(0, Math.round((klass.endsAt - Date.now()) / 1000));
+      banner.dataset.left = left === null ? "" : String(left);
+      const clock = left === null ? "" : ` · ${Math.floor(left / 60)}:` +
+        `${String(left % 60).padStart(2, "0")} left`;
+      banner.textContent = `Breakout room ${klass.group}${clock}`;
+    };
+    tick();
+    if (klass.endsAt !== null) this._breakoutTimer = setInterval(tick, 1000);
   }
 
   /** The raise-hand button (key: H); its label shows our place in the queue. */
@@ -130,16 +158,17 @@ class CallPage {
     if (!inCall) this.call.clear();
   }
 
-  /** @param {{session: string, rejoin: boolean}} detail */
-  onJoined({ session: id, rejoin }) {
+  /** @param {{session: string, rejoin: boolean, parent?: string | null}} detail */
+  onJoined({ session: id, rejoin, parent }) {
     $("session-label").textContent = `session ${id}`;
     const url = new URL(location.href);
-    url.searchParams.set("session", id);
+    // a breakout group's page keeps the class's link: reloaded, it lands in its group
+    url.searchParams.set("session", parent ?? id);
     url.searchParams.set("name", this.form.name.value);
     url.searchParams.delete("password");
     url.searchParams.delete("autojoin");
     history.replaceState(null, "", url);
-    this.form.session.value = id;
+    this.form.session.value = parent ?? id;
     const error = this.session.media.error;
     if (rejoin) {
       this.status.show("Reconnected to the server: the call is back.", { level: "ok",

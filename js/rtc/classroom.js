@@ -6,6 +6,8 @@
  *   class   {hosts, hands, spotlight, locked}   any of them changed
  *   muted   {by}                                 a host muted our microphone (we may unmute)
  *   removed {by, reason}                         a host removed us from the session
+ *   breakout {group, groups, endsAt}             the class split, we moved, or it gathered
+ *   broadcast {text, by}                         a host's message to every room of the class
  */
 
 import { Emitter } from "./emitter.js";
@@ -20,6 +22,12 @@ export class ClassState extends Emitter {
     /** @type {string | null} */ this.spotlight = null;
     this.locked = false;
     /** @type {string | null} */ this.self = null;
+    /** @type {string | null} our breakout group (null: the class's own room) */
+    this.group = null;
+    /** @type {Record<string, string[]> | null} group -> peer ids while the class is split */
+    this.groups = null;
+    /** @type {number | null} Date.now() at the breakout's end (advisory) */
+    this.endsAt = null;
   }
 
   /** @param {Record<string, any>} joined */
@@ -29,7 +37,18 @@ export class ClassState extends Emitter {
     this.hands = joined.hands ?? [];
     this.spotlight = joined.spotlight ?? null;
     this.locked = Boolean(joined.locked);
+    this.group = joined.group ?? null;
+    this._breakout(joined.breakout ?? null);
     this._changed();
+  }
+
+  /** @param {{groups?: Record<string, string[]> | null, seconds_left?: number | null} | null} info */
+  _breakout(info) {
+    this.groups = info?.groups ?? null;
+    const left = info?.seconds_left;
+    this.endsAt = typeof left === "number" ? Date.now() + left * 1000 : null;
+    if (!this.groups) this.group = null;
+    this.emit("breakout", { group: this.group, groups: this.groups, endsAt: this.endsAt });
   }
 
   /**
@@ -46,6 +65,10 @@ export class ClassState extends Emitter {
       case "spotlight": this.spotlight = message.peer ?? null; break;
       case "locked": this.locked = Boolean(message.locked); break;
       case "muted": this.emit("muted", { by: message.by ?? null }); return true;
+      case "breakout": this._breakout(message); return true;
+      case "broadcast":
+        this.emit("broadcast", { text: String(message.text ?? ""), by: message.by ?? null });
+        return true;
       case "removed":
         this.emit("removed", { by: message.by ?? null, reason: message.reason ?? "" });
         return true;

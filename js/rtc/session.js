@@ -12,7 +12,9 @@
  *   message      {entry}                                chat/app data, also our own sends
  *   error        {code, message, fatal}                 fatal ones end the attempt to join
  *   local        {audio, video}                         the tracks we send changed
- * `session.klass` (classroom.js) holds hosts, hands, spotlight; a host's `muted` mutes us.
+ *   moved        {session, group, parent}               a breakout moved us (joined follows)
+ * `session.klass` (classroom.js) holds hosts, hands, spotlight, the breakout; a host's `muted`
+ * mutes us.
  */
 
 import { ClassState } from "./classroom.js";
@@ -30,6 +32,8 @@ import { topologyFor, UnsupportedTopology } from "./topology.js";
  * @typedef {{session?: string, name?: string, password?: string, token?: string,
  *            host_token?: string}} JoinOptions
  */
+
+const RELAYS = new Set(["offer", "answer", "candidate"]);
 
 /** Error codes the session adds to the protocol's. */
 export const SESSION_ERRORS = {
@@ -99,6 +103,12 @@ export class Session extends Emitter {
       this._setState(state, detail);
     });
     sig.on("joined", ({ message, rejoin }) => this._joined(message, rejoin));
+    // a breakout group or back: the peers we left said peer-left; a fresh topology for these
+    sig.on("moved", ({ message }) => {
+      this._joined(message, false);
+      this.emit("moved", { session: message.session, group: message.group ?? null,
+        parent: message.parent ?? null });
+    });
     sig.on("error", (detail) => {
       if (detail.fatal) this.error = { code: detail.code, message: detail.message };
       this.emit("error", detail);
@@ -158,7 +168,10 @@ export class Session extends Emitter {
       (/** @type {any} */ row) => [row.peer_id, readMedia(row.media)]));
     try {
       this._useTopology(topologyFor(message, { rtcConfig: this.rtcConfig, e2ee: this.e2ee,
-        tracks: this.media.tracks, send: (signal) => this.signaling.send(signal),
+        tracks: this.media.tracks, send: (signal) => this.signaling.send(
+          // offers and answers name the session they were made for: the server drops what
+          // a topology of the room we left still sends
+          RELAYS.has(signal.type) ? { ...signal, session: message.session } : signal),
         online: () => this.state === "joined" }));
     } catch (err) {
       if (!(err instanceof UnsupportedTopology)) throw err;
@@ -167,7 +180,8 @@ export class Session extends Emitter {
     }
     this.topology?.start(message);
     this.klass.joined(message);
-    this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin });
+    this.emit("joined", { session: message.session, peerId: message.peer_id, rejoin,
+      parent: message.parent ?? null });
   }
 
   /**

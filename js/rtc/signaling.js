@@ -265,6 +265,14 @@ export class SignalingClient extends Emitter {
         }
         return;
       }
+      case "moved": // a breakout moved us (same peer_id): a reconnect joins where we are now
+        this.resumeSecret = typeof message.resume_secret === "string" ? message.resume_secret
+          : null;
+        this.session = message.session;
+        this._request.session = message.session;
+        this.joinedMessage = message;
+        this.emit("moved", { message });
+        return;
       case "pong":
         return;
       default:

@@ -200,7 +200,8 @@ def test_class_messages_validated():
         err = sent(frames(core, t, msg))[0]
         assert err["code"] == "bad-message", msg
     assert sent(frames(core, t, {"type": "mute", "peer": "nobody"}))[0]["code"] == "no-such-peer"
-    assert {"hand", "make-host", "mute", "remove", "spotlight", "lock"} == CLASS_TYPES
+    assert {"hand", "make-host", "mute", "remove", "spotlight", "lock", "breakout", "broadcast",
+            "visit", "gather"} == CLASS_TYPES
 
 
 def test_class_tools_need_a_session():

@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("add-ons", ("e2ee.*", "speech.*")),
     ("stats, recording, widget link and its comm downlink",
      ("stats", "recording", "session_recording", "link", "downflow", "downlink")),
-    ("a room's class tools (hosts, hands, moderation)", ("classroom",)),
+    ("a room's class tools (hosts, hands, moderation, breakout rooms)", ("classroom",
+                                                                    "breakout")),
     ("the room", ("room",)),
     ("the package: plugs the add-ons in", ("",)),
 ]

@@ -114,6 +114,7 @@ class WiredHost:
 
     def __init__(self, peer_id: str) -> None:
         self.peer_id = peer_id
+        self.session: str | None = "s"
         self.rtc_configuration = RTCConfiguration(iceServers=[])
         self.host_addresses: list[str] = []  # no candidates: no socket is ever opened
         self.low_latency = False

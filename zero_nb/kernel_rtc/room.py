@@ -29,6 +29,7 @@ from ..errors import RoomClosed, Timeout, ZeroNBError
 from ..signaling.client import ClientState, SignalingClient, media_state
 from ..signaling.tokens import split_token
 from . import stats as stats_mod
+from .breakout import BREAKOUT_EVENTS, BreakoutMixin
 from .classroom import CLASS_EVENTS, ClassroomMixin
 from .engine import Engine, get_engine
 from .media.encoded import prefer_codec
@@ -60,7 +61,7 @@ __all__ = ["EVENTS", "Addons", "Host", "Room"]
 log = logging.getLogger("zero_nb.room")
 
 EVENTS = ("peer-joined", "peer-left", "message", "state", "error", "connection",
-          "speaking", "peer-media", *CLASS_EVENTS)
+          "speaking", "peer-media", *CLASS_EVENTS, *BREAKOUT_EVENTS)
 REJOIN_GRACE_S = 15.0  # how long a peer may take to re-join after a signaling restart
 
 
@@ -138,9 +139,10 @@ def _waited(n: int, timeout: float, peers: list[RemotePeer], ready: list[RemoteP
     return f"{text}: {ice_problem or 'are they running and reachable?'}"
 
 
-class Room(ClassroomMixin):
+class Room(ClassroomMixin, BreakoutMixin):
     """Membership of one session. Create with :func:`zero_nb.join`. A class's host tools
-    (hands, mute, remove, spotlight, lock) come from :class:`~.classroom.ClassroomMixin`."""
+    (hands, mute, remove, spotlight, lock) come from :class:`~.classroom.ClassroomMixin`,
+    breakout rooms from :class:`~.breakout.BreakoutMixin`."""
 
     def __init__(
         self,
@@ -207,6 +209,7 @@ class Room(ClassroomMixin):
         # announced with our media state: a receiver without the key drops our frames
         self._encrypts = self._e2ee_passphrase is not None
         self.media_hooks = MediaHooks()
+        self._breakout_init()
 
     @property
     def e2ee(self) -> Any:
@@ -261,6 +264,7 @@ class Room(ClassroomMixin):
         self.session = joined["session"]
         self.peer_id = joined["peer_id"]
         self._class_joined(joined)
+        self._breakout_joined(joined)
         if self.topology is None or not self.topology.serves(joined):
             if self.topology is not None:
                 self.host.spawn(self.topology.close())
@@ -278,6 +282,7 @@ class Room(ClassroomMixin):
         if self._closed:
             return
         self._closed = True
+        await self._aclose_ears()  # a host's group listeners (breakout.py)
         if self._client is not None:
             await self._client.leave()
         if self.topology is not None:
@@ -301,7 +306,7 @@ class Room(ClassroomMixin):
         if self._early is not None:  # not joined yet: keep it for _apply_joined
             self._early.append(message)
             return
-        if self._class_signal(message):
+        if self._breakout_signal(message) or self._class_signal(message):
             return
         kind = message.get("type")
         if kind == "peer-joined":
@@ -408,7 +413,9 @@ class Room(ClassroomMixin):
         """Call ``callback`` on ``event``: peer-joined(peer), peer-left(peer),
         message(entry), state(peer, state), error(peer, text), connection(state),
         speaking(peer, bool), peer-media(peer, PeerMedia) (a peer muted, turned its camera
-        off or on: ``peer.media``).
+        off or on: ``peer.media``); a class: hand(ids), hosts(ids), spotlight(peer),
+        muted(by), removed(by, reason), locked(bool), moved(session, group),
+        breakout(groups or None), broadcast(text, by).
         Callbacks run on a worker thread, in order; they may block without harming media.
         The first ``error`` callback also gets the errors fired before it (up to 20: those
         of ``join()`` itself, such as a TURN server that does not answer)."""
@@ -656,6 +663,11 @@ class Host:
     @property
     def peer_id(self) -> str | None:
         return self._room.peer_id
+
+    @property
+    def session(self) -> str | None:
+        """The session we are in now (a breakout moves us between sessions)."""
+        return self._room.session
 
     @property
     def hosts(self) -> list[str]:

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from .protocol import ClassRequest, ErrorCode, Join
 
-__all__ = ["ClassState", "Outcome", "admit", "enter", "left", "request", "same_secret"]
+__all__ = ["ClassState", "Outcome", "admit", "enter", "forbidden", "left", "moved_in",
+           "request", "same_secret"]
 
 
 class Session(Protocol):
@@ -26,6 +27,7 @@ class Session(Protocol):
 
     session_id: str
     classroom: ClassState
+    persistent: bool  # outlives its last peer (a split class, its groups)
 
     @property
     def peers(self) -> Mapping[str, Any]: ...
@@ -57,6 +59,12 @@ class ClassState:
     spotlight: str | None = None
     locked: bool = False
     removed: set[str] = field(default_factory=set)
+    # breakout rooms (breakout.py): the class's running split, kept by the class's own
+    # session; a group's session names its class (``parent``) and shares its hosts and
+    # removals; a group that ended sends late joiners back to the class
+    breakout: Any = None
+    parent: str | None = None
+    former_groups: set[str] = field(default_factory=set)
 
     def describe(self) -> dict[str, Any]:
         """The fields ``joined`` carries."""
@@ -83,7 +91,8 @@ class Outcome:
     remove: str | None = None
 
 
-def _forbidden(kind: str, hosts: list[str]) -> str:
+def forbidden(kind: str, hosts: list[str]) -> str:
+    """Why a participant who is not a host may not use ``kind``, and what to do."""
     who = f"ask a host ({', '.join(hosts)})" if hosts else "this session has no host now"
     return (f"only a host may use {kind!r}: {who} to do it or to make you a host "
             "(make-host), or join with the server's host_token (signaling.auth.host_token)")
@@ -116,8 +125,19 @@ def admit(registry: SessionRegistry, host_token: str | None,
 def enter(state: ClassState, host_token: str | None, peer_id: str, msg: Join) -> bool:
     """A member joined (``admit`` let it): True if it is a host."""
     # with a token, admit() checked that it matches; without, a session always has a host
-    host = msg.host_token is not None if host_token is not None else not state.hosts
+    # (in a breakout the host is visiting a group: a newcomer does not take over)
+    split = state.breakout is not None or state.parent is not None
+    host = msg.host_token is not None if host_token is not None else \
+        not state.hosts and not split
     if host or peer_id in state.ever_hosts:
+        state.make_host(peer_id)
+        return True
+    return False
+
+
+def moved_in(state: ClassState, peer_id: str) -> bool:
+    """A member was moved into this session (a breakout group or back): True if a host."""
+    if peer_id in state.ever_hosts:
         state.make_host(peer_id)
         return True
     return False
@@ -133,7 +153,9 @@ def left(session: Session, host_token: str | None, peer_id: str) -> list[dict[st
         out.append({"type": "hands", "hands": list(state.hands)})
     if peer_id in state.hosts:
         state.hosts.remove(peer_id)
-        if not state.hosts and host_token is None and session.peers:
+        # in a breakout the host is in another room of the class, not gone
+        split = state.breakout is not None or state.parent is not None
+        if not state.hosts and host_token is None and session.peers and not split:
             state.make_host(next(iter(session.peers)))
         out.append({"type": "hosts", "hosts": list(state.hosts)})
     if state.spotlight == peer_id:
@@ -147,7 +169,7 @@ def request(session: Session, me: str, req: ClassRequest) -> Outcome:
     state = session.classroom
     own_hand = req.type == "hand" and req.peer in (None, me)
     if not own_hand and me not in state.hosts:
-        return Outcome(error=(ErrorCode.FORBIDDEN, _forbidden(req.type, state.hosts)))
+        return Outcome(error=(ErrorCode.FORBIDDEN, forbidden(req.type, state.hosts)))
     if req.peer is not None and req.peer != "*" and req.peer not in session.peers:
         return Outcome(error=(ErrorCode.NO_SUCH_PEER,
                               f"no peer {req.peer[:40]!r} in session {session.session_id!r}: "

@@ -7,14 +7,16 @@ returned :class:`Send` and :class:`Close` actions; nothing here touches a socket
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import classroom
+from . import breakout, classroom
 from .protocol import (
+    BREAKOUT_TYPES,
     AppMessage,
     ClassRequest,
     ErrorCode,
@@ -171,7 +173,7 @@ class SignalingCore:
         if isinstance(msg, Ping):
             return [Send(conn_id, {"type": "pong"})]
         if isinstance(msg, Join):
-            return self._join(conn, msg)
+            return self._join(conn, msg, now)
         if conn.peer is None:
             return [self._error(conn, ErrorCode.NOT_JOINED,
                                 "send 'join' first: this connection is not in a session",
@@ -182,6 +184,8 @@ class SignalingCore:
             return self._relay(conn, conn.peer, msg.to, msg.body, msg.type, msg.raw)
         if isinstance(msg, Media):
             return self._media(conn.peer, msg)
+        if isinstance(msg, ClassRequest) and msg.type in BREAKOUT_TYPES:
+            return self._breakout(conn, conn.peer, msg, now)
         if isinstance(msg, ClassRequest):
             return self._class_request(conn, conn.peer, msg)
         assert isinstance(msg, AppMessage)
@@ -216,7 +220,7 @@ class SignalingCore:
                                 "dropped until you do")]
         return []
 
-    def _join(self, conn: _Conn, msg: Join) -> list[Action]:
+    def _join(self, conn: _Conn, msg: Join, now: float = 0.0) -> list[Action]:
         if conn.peer is not None:
             return [self._error(conn, ErrorCode.ALREADY_JOINED,
                                 f"already in session {conn.peer.session!r}: send 'leave' "
@@ -232,6 +236,11 @@ class SignalingCore:
                     "wrong access token (a server started afresh gets a new one): use the "
                     "URL or page link the server prints now")
             return [self._error(conn, ErrorCode.UNAUTHORIZED, what, request="join")]
+        landing = breakout.landing(self.registry, msg)
+        if landing is not None:  # a class split into groups: this member's group (or back)
+            resumed = self.registry.may_resume(msg.session, msg.resume, msg.resume_secret)
+            msg = dataclasses.replace(msg, session=landing, resume_secret=(
+                self.registry.resume_secret(landing, msg.resume or "") if resumed else None))
         refused = classroom.admit(self.registry, self.host_token, msg)
         if refused is not None:
             return [self._error(conn, *refused, request="join")]
@@ -256,10 +265,15 @@ class SignalingCore:
         if is_new and self.hooks.created:
             self.hooks.created(session)
         host = classroom.enter(session.classroom, self.host_token, peer.peer_id, msg)
+        breakout.took_place(self.registry, session, peer.peer_id, peer.name)
         log.info("join  %s %s (%s) -> %d peers", peer.session, peer.peer_id, peer.name,
                  len(session.peers))
-        joined: dict[str, Any] = {
-            "type": "joined",
+        joined = {"type": "joined", **self._arrival(session, peer, now)}
+        return [Send(conn.conn_id, joined), *self._announce(peer, host)]
+
+    def _arrival(self, session: Session, peer: Peer, now: float) -> dict[str, Any]:
+        """What ``joined`` (and a breakout's ``moved``) tells a peer of its session."""
+        out: dict[str, Any] = {
             "session": peer.session,
             "peer_id": peer.peer_id,
             "name": peer.name,
@@ -267,13 +281,17 @@ class SignalingCore:
             # only the joiner sees it: with it, a re-join after a drop keeps this peer_id
             "resume_secret": self.registry.resume_secret(peer.session, peer.peer_id),
             **session.classroom.describe(),  # hosts, hands, spotlight, locked
+            **breakout.describe(self.registry, session, now),  # group, parent, breakout
         }
         if self.hooks.joined_extra:
-            joined.update(self.hooks.joined_extra(session))
+            out.update(self.hooks.joined_extra(session))
+        return out
+
+    def _announce(self, peer: Peer, host: bool) -> list[Action]:
         announce = {"type": "peer-joined", **peer.describe()}
         if host:
             announce["host"] = True
-        return [Send(conn.conn_id, joined), *self._others(peer, announce)]
+        return self._others(peer, announce)
 
     def _leave(self, conn: _Conn) -> list[Action]:
         peer = conn.peer
@@ -292,6 +310,54 @@ class SignalingCore:
         gone = {"type": "peer-left", "peer_id": peer.peer_id}
         after = classroom.left(session, self.host_token, peer.peer_id)
         return [Send(self._by_peer[pid], m) for m in (gone, *after) for pid in session.peers]
+
+    def _breakout(self, conn: _Conn, peer: Peer, req: ClassRequest, now: float
+                  ) -> list[Action]:
+        """breakout, broadcast, visit, gather: breakout.py's plan, carried out."""
+        session = self.registry.sessions[peer.session]
+        root = self.registry.sessions[breakout.class_of(self.registry, session).session_id]
+        plan = breakout.request(self.registry, session, peer.peer_id, req, now)
+        if plan.error is not None:
+            return [self._error(conn, *plan.error, request=req.type)]
+        for sid in plan.create:
+            group = self.registry.open_group(
+                sid, root, breakout.new_group_state(root.classroom, root.session_id))
+            if self.hooks.created:
+                self.hooks.created(group)
+        actions: list[Action] = []
+        for pid, sid in plan.moves:
+            actions += self._move(pid, sid, now)
+        for sid in plan.drop:
+            gone = self.registry.sessions.pop(sid, None)
+            if gone is not None and self.hooks.ended:
+                self.hooks.ended(gone)
+        everyone = breakout.members(self.registry, root)
+        actions += [Send(self._by_peer[pid], m) for m in plan.notify for pid in everyone]
+        if not root.peers and not root.persistent:  # gathered with nobody left to gather
+            del self.registry.sessions[root.session_id]
+            if self.hooks.ended:
+                self.hooks.ended(root)
+        return actions
+
+    def _move(self, peer_id: str, session_id: str, now: float) -> list[Action]:
+        """Move a connected peer (same id) to another session of its class: the mover hears
+        ``peer-left`` of each peer it leaves (old clients drop those connections as usual),
+        then ``moved`` (``joined``'s fields); the others, ``peer-left`` / ``peer-joined``."""
+        conn_id = self._by_peer[peer_id]
+        peer = self._conns[conn_id].peer
+        assert peer is not None
+        old = self.registry.sessions[peer.session]
+        self.registry.move(peer, session_id)
+        new = self.registry.sessions[session_id]
+        actions: list[Action] = [Send(conn_id, {"type": "peer-left", "peer_id": pid})
+                                 for pid in old.peers]
+        gone = {"type": "peer-left", "peer_id": peer_id}
+        after = classroom.left(old, self.host_token, peer_id)
+        actions += [Send(self._by_peer[pid], m) for m in (gone, *after) for pid in old.peers]
+        host = classroom.moved_in(new.classroom, peer_id)
+        log.info("move  %s %s -> %s", peer_id, old.session_id, session_id)
+        actions.append(Send(conn_id, {"type": "moved", **self._arrival(new, peer, now)}))
+        return actions + self._announce(peer, host)
 
     def _class_request(self, conn: _Conn, peer: Peer, req: ClassRequest) -> list[Action]:
         """A class tool (hand, make-host, mute, remove, spotlight, lock): classroom.py's rules."""
@@ -325,6 +391,12 @@ class SignalingCore:
         raw: str | bytes | None = None,
     ) -> list[Action]:
         session = self.registry.sessions[sender.session]
+        made_for = body.get("session")
+        if made_for is not None and made_for != sender.session:
+            # made before a breakout moved the sender: its peer ids now name other links
+            log.debug("stale %s from %s for session %s dropped", kind, sender.peer_id,
+                      made_for)
+            return []
         if to not in session.peers or to == sender.peer_id:
             return [self._error(conn, ErrorCode.NO_SUCH_PEER,
                                 f"no peer {to[:40]!r} in session {sender.session!r}: use a "

@@ -14,8 +14,13 @@ from enum import Enum
 from typing import Any, ClassVar
 
 __all__ = [
+    "BREAKOUT_TYPES",
     "CLASS_TYPES",
     "CLIENT_TYPES",
+    "GROUP_RE",
+    "MAX_BREAKOUT_MINUTES",
+    "MAX_BROADCAST_CHARS",
+    "MAX_GROUPS",
     "MAX_NAME_CHARS",
     "MAX_REASON_CHARS",
     "MAX_SECRET_CHARS",
@@ -45,7 +50,15 @@ RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
 MAX_REASON_CHARS = 200
 # a class's host tools (docs/protocol.md, "Running a class"): only hosts may send them,
 # except a participant's own hand
-CLASS_TYPES = frozenset({"hand", "make-host", "mute", "remove", "spotlight", "lock"})
+# breakout rooms, host only (signaling/breakout.py): split into groups, broadcast to all of
+# them, visit one, gather everyone back
+BREAKOUT_TYPES = frozenset({"breakout", "broadcast", "visit", "gather"})
+CLASS_TYPES = frozenset({"hand", "make-host", "mute", "remove", "spotlight", "lock",
+                         *BREAKOUT_TYPES})
+GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_GROUPS = 50
+MAX_BROADCAST_CHARS = 500
+MAX_BREAKOUT_MINUTES = 24 * 60
 CLIENT_TYPES = frozenset({"join", "leave", "ping", "message", "media", *RELAY_TYPES,
                           *CLASS_TYPES})
 
@@ -133,7 +146,9 @@ class AppMessage:
 @dataclass(frozen=True)
 class ClassRequest:
     """A class tool: ``hand`` (raised, peer?), ``make-host`` (peer, keep), ``mute`` (peer),
-    ``remove`` (peer, reason), ``spotlight`` (peer or None), ``lock`` (locked)."""
+    ``remove`` (peer, reason), ``spotlight`` (peer or None), ``lock`` (locked); breakout
+    rooms: ``breakout`` (groups, minutes?), ``broadcast`` (text), ``visit`` (group or None),
+    ``gather``."""
 
     type: str
     peer: str | None = None
@@ -141,6 +156,10 @@ class ClassRequest:
     keep: bool = True
     reason: str = ""
     locked: bool = True
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, peer_ids) in order
+    minutes: float | None = None
+    text: str = ""
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,8 +223,53 @@ def _bool(obj: dict[str, Any], key: str, kind: str, default: bool | None = None)
     return value
 
 
+def _groups(obj: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    groups = obj.get("groups")
+    if not isinstance(groups, dict) or not 0 < len(groups) <= MAX_GROUPS:
+        raise _bad(f"'breakout' needs 'groups': an object of 1-{MAX_GROUPS} group names, each "
+                   "a list of peer_ids, e.g. {\"A\": [\"id1\", \"id2\"], \"B\": [\"id3\"]}")
+    out: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for name, ids in groups.items():
+        if not GROUP_RE.fullmatch(name):
+            raise _bad(f"breakout group name {name[:40]!r} must be 1-32 of A-Z a-z 0-9 _ -")
+        if not isinstance(ids, list) or not all(
+                isinstance(i, str) and PEER_ID_RE.fullmatch(i) for i in ids):
+            raise _bad(f"breakout group {name!r} must be a list of peer_ids")
+        if seen & set(ids):
+            raise _bad(f"peer {sorted(seen & set(ids))[0]!r} is in two breakout groups: "
+                       "put each participant in one")
+        seen |= set(ids)
+        out.append((name, tuple(ids)))
+    return tuple(out)
+
+
+def _breakout_request(kind: str, obj: dict[str, Any]) -> ClassRequest:
+    if kind == "breakout":
+        minutes = obj.get("minutes")
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(
+                minutes, (int, float)) or not 0 < minutes <= MAX_BREAKOUT_MINUTES):
+            raise _bad(f"'breakout.minutes' must be a number of minutes in (0, "
+                       f"{MAX_BREAKOUT_MINUTES}], or absent for no time limit")
+        return ClassRequest(kind, groups=_groups(obj),
+                            minutes=None if minutes is None else float(minutes))
+    if kind == "broadcast":
+        text = _required_str(obj, "text", kind)
+        if len(text) > MAX_BROADCAST_CHARS:
+            raise _bad(f"'broadcast.text' is longer than {MAX_BROADCAST_CHARS} characters")
+        return ClassRequest(kind, text=text)
+    if kind == "visit":
+        group = _optional_str(obj, "group", kind)
+        if group is not None and not GROUP_RE.fullmatch(group):
+            raise _bad("'visit.group' must be a group name, or null to go back to the class")
+        return ClassRequest(kind, group=group)
+    return ClassRequest(kind)  # gather
+
+
 def _class_request(kind: str, obj: dict[str, Any]) -> ClassRequest:
     """Validate a class tool's fields (who may use it is the core's business)."""
+    if kind in BREAKOUT_TYPES:
+        return _breakout_request(kind, obj)
     if kind == "hand":
         peer = _optional_str(obj, "peer", kind)
         return ClassRequest(kind, peer=peer, raised=_bool(obj, "raised", kind))
@@ -289,6 +353,8 @@ def parse(raw: str | bytes) -> Message:
                 raise _bad("'candidate.candidate' must be an object or null")
         else:
             _required_str(obj, "sdp", kind)
+        # optional: the session the sender made it for (a breakout move drops stale ones)
+        _optional_str(obj, "session", kind)
         if "from" in obj:  # a forged 'from' must go: re-encode without it
             body = {k: v for k, v in obj.items() if k != "from"}
             return Relay(type=kind, to=to, body=body)

@@ -148,6 +148,27 @@ class SessionRegistry:
         self.sessions[session_id] = session
         return session
 
+    def open_group(self, session_id: str, root: Session, classroom: ClassState) -> Session:
+        """A breakout group's session: the root's password, kept while it is empty."""
+        session = Session(session_id, root.password_digest, persistent=True,
+                          classroom=classroom)
+        self.sessions[session_id] = session
+        return session
+
+    def move(self, peer: Peer, session_id: str) -> Session | None:
+        """Move a connected peer (same id) to another existing session, past its limits
+        (a breakout moves a class's own members); returns the session it left, or None if
+        that ended with it."""
+        old = self.sessions.get(peer.session)
+        if old is not None:
+            old.peers.pop(peer.peer_id, None)
+        peer.session = session_id
+        self.sessions[session_id].peers[peer.peer_id] = peer
+        if old is not None and not old.peers and not old.persistent:
+            del self.sessions[old.session_id]
+            return None
+        return old
+
     def leave(self, peer: Peer) -> Session | None:
         """Remove a peer; returns its session, or None if the session ended with it."""
         self._peer_ids.discard(peer.peer_id)

@@ -90,8 +90,12 @@ class MeshLink:
         with host_addresses(self.host.host_addresses):
             desc = await (pc.createOffer() if kind == "offer" else pc.createAnswer())
             await pc.setLocalDescription(desc)  # gathers every candidate: no trickle
-        return self.host.media_hooks.outgoing(  # an add-on may mark it (E2EE)
-            {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp})
+        message = {"type": kind, "to": self.peer.peer_id, "sdp": pc.localDescription.sdp}
+        if self.host.session is not None:
+            # the session it was made for: after a breakout move, the server drops what
+            # was made before it rather than relay it to the same peer id in the new room
+            message["session"] = self.host.session
+        return self.host.media_hooks.outgoing(message)  # an add-on may mark it (E2EE)
 
     async def offer(self, reset: bool = False) -> None:
         """Send an offer (a fresh connection when ``reset`` or there is none)."""
@@ -136,7 +140,9 @@ class MeshLink:
             pc = self._new_pc()
         await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
         await self._flush_candidates()
-        await self.host.signal(await self._local_description(pc, "answer"))
+        answer = await self._local_description(pc, "answer")
+        if not self._closed:  # the peer left meanwhile: the answer would reach its successor
+            await self.host.signal(answer)
 
     async def _on_answer(self, message: dict[str, Any]) -> None:
         pc = self.peer.pc
