@@ -207,8 +207,10 @@ class SessionRecording:
                    to=entry.get("to"))
 
     def _speaking(self, peer: Any, speaking: bool) -> None:
+        pid = getattr(peer, "peer_id", None)
+        # the speech tracker names us by our peer id; the manifest calls us "local"
         self.event("speaking-start" if speaking else "speaking-end",
-                   getattr(peer, "peer_id", None))
+                   LOCAL if self.include_local and pid == self.room.peer_id else pid)
 
     def _error(self, peer: Any, text: str) -> None:
         self.event("error", getattr(peer, "peer_id", None), text=text)
