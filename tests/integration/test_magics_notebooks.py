@@ -207,5 +207,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def test_notebooks_exist():
-    """All seven example notebooks are present."""
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    """All eight example notebooks are present."""
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
