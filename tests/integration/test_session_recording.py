@@ -64,11 +64,15 @@ class Arrivals:
         return runs
 
     def check(self, origin, t, counter, name):
-        """The frame shown at ``t`` in the file is one this kernel held within 1.5 frames
-        of ``t``: the recorder puts each frame on the file's frame tick (the nearest: half a
-        frame either way) and a frame of a burst on the next free tick (up to one frame
-        late), so a frame's run in the file can end 1.5 frames after it ended here."""
-        slack = 1.5 * FRAME_MS / 1000
+        """The frame shown at ``t`` in the file is one this kernel held within one frame
+        of ``t``. The recorder's own quantisation takes half of it: each frame goes on the
+        file's frame tick nearest its arrival (half a frame either way), and of frames
+        arriving in a burst within one tick the newest takes it, so a frame's run in the file
+        starts and ends within half a frame of its run here. (It used to put a burst's next
+        frame on the next free tick and drop the rest, a run could then end 1.5 frames
+        late, and the check allowed 1.5.) The other half frame is margin for the two
+        listeners stamping the same frame at slightly different moments."""
+        slack = FRAME_MS / 1000
         runs = [r for r in self.held(origin) if r[2] == counter]
         assert any(start <= t + slack and end >= t - slack for start, end, _ in runs), \
             (name, t, counter, runs, self.held(origin)[:8])

@@ -108,7 +108,8 @@ class FeedRecorder:
             if vcodec == "libvpx":  # its default 256 kbit/s blurs small text and stamps
                 self._vstream.options = dict(_VP8_LIVE)
                 self._vstream.bit_rate = max(500_000, 4 * width * height)
-            self._last_pts = -1
+            self._last_pts = -1  # the last tick written
+            self._pending: Any = None  # the newest frame for the tick not written yet
         if self.audio is not None:
             self._astream = self._container.add_stream(acodec, rate=48000)
             self._astream.layout = "stereo"
@@ -147,6 +148,8 @@ class FeedRecorder:
                 self._open(None)
                 for held in early:
                     self._handle(held)
+            if self._vstream is not None and self._pending is not None:
+                self._container.mux(self._vstream.encode(self._pending))
             for stream in (self._vstream, self._astream):
                 if stream is not None:
                     self._container.mux(stream.encode(None))
@@ -157,18 +160,20 @@ class FeedRecorder:
             self._container.close()
 
     def _encode_video(self, feed: VideoFeed, frame: Any, t: float) -> None:
+        """Each frame goes on the frame tick nearest its arrival, one frame behind: frames
+        arriving in a burst share a tick and the newest of them wins it (the file then shows
+        what the kernel held last, not a stale frame kept while newer ones are dropped)."""
         assert self._vstream is not None and self._t0 is not None
-        exact = (t - self._t0) * self._fps
-        # frames arriving in a burst share a tick: the later one takes the next tick (shown
-        # under a frame late, not dropped for a stale one) unless that is more than a frame late
-        pts = max(round(exact), self._last_pts + 1)
-        if pts - exact > 1.0:
+        pts = round((t - self._t0) * self._fps)
+        if self._pending is not None and pts > self._pending.pts:
+            self._container.mux(self._vstream.encode(self._pending))
+            self._last_pts, self._pending = self._pending.pts, None
+        if pts <= self._last_pts:  # behind a tick already written: too late to show
             return
-        self._last_pts = pts
         out = feed.yuv(frame, self._vstream.width, self._vstream.height)
         out.pts = pts
         out.time_base = fractions.Fraction(1, self._fps)
-        self._container.mux(self._vstream.encode(out))
+        self._pending = out
 
     def _encode_audio(self, frame: Any, t: float) -> None:
         assert self._astream is not None and self._t0 is not None
