@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # coturn: the TURN relay tests; nftables, openssl: the firewalled kernel (UDP dropped, TURN over
 # TCP/TLS with a self-signed certificate); chromium: the browser tests; janus: the SFU tests;
-# socat: the remote-Jupyter harness (tests/browser/remote.py)
-ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn nftables openssl chromium janus socat}" ZERO_NB_EXTRAS=dev \
+# socat: the remote-Jupyter harness (tests/browser/remote.py); firefox-esr: the second browser
+# (driven by puppeteer-core from package.json)
+ZERO_NB_APT_EXTRA="${ZERO_NB_APT_EXTRA:-} ${ZERO_NB_TEST_APT:-coturn nftables openssl chromium janus socat firefox-esr}" ZERO_NB_EXTRAS=dev \
   scripts/setup.sh
 VENV=${ZERO_NB_VENV:-.venv}
 "$VENV/bin/ruff" check .

@@ -14,12 +14,14 @@
  * slow tunnel the page sends fewer, fuller messages. That matters because every message the
  * kernel handles costs the kernel->page direction more than the message itself (its ack and
  * two `status` messages, ~1.6 kB): at 50 messages/s that alone outruns a 30 kB/s tunnel.
- * While the window is full, past MAX_IN_FLIGHT unacked bytes, or with an unacked message
- * older than MAX_AGE_MS, video frames are dropped before they are encoded and video restarts
- * from a key frame (audio waits in the next message until MAX_AGE_MS) — latency stays
+ * While the window is full and a video frame already waits, past MAX_IN_FLIGHT unacked
+ * bytes, or with an unacked message older than MAX_AGE_MS, video frames are dropped before
+ * they are encoded and video restarts from a key frame (audio waits in the next message until MAX_AGE_MS) — latency stays
  * bounded and nothing queues. A kernel that asks for a key frame (start, decode error) gets
  * one.
  */
+
+import { WorkletCapture } from "./worklet_capture.js";
 
 const TICK_MS = 20;
 export const MAX_IN_FLIGHT = 256 * 1024; // bytes sent and not yet acknowledged
@@ -28,18 +30,6 @@ export const LOST_MS = 5000; // unacked this long: taken as lost, the stream res
 export const MAX_WINDOW = 8; // messages in flight at most
 export const TARGET_RTT_MS = 250; // an ack slower than this: the window halves
 export const STALL_MS = 3000; // no ack this long: say the kernel is not reading
-const AUDIO_RATE = 48000;
-const AUDIO_BLOCK = 960; // 20 ms: one Opus frame
-
-// one block of the mic per render quantum, to the main thread (the AudioWorklet path)
-const WORKLET = `registerProcessor("znb-capture", class extends AudioWorkletProcessor {
-  process(inputs) {
-    const ch = inputs[0] && inputs[0][0];
-    if (ch) this.port.postMessage(ch.slice(0));
-    return true;
-  }
-});`;
-
 /** @returns {string} why this page cannot use the comm uplink ("" if it can) */
 export function uplinkUnsupported() {
   if (!globalThis.isSecureContext) {
@@ -71,7 +61,7 @@ export class CommUplink {
     /** @type {Map<number, {bytes: number, at: number}>} sent and not yet acknowledged */
     this.inflight = new Map();
     this.inflightBytes = 0;
-    this.window = 2; // messages in flight at most, now
+    this.window = 4; // messages in flight at most, now
     this.rtt = 0; // the latest ack's round trip, ms
     this.shrunkAt = -Infinity;
     this.lastAck = performance.now();
@@ -93,11 +83,12 @@ export class CommUplink {
     this.stopVideo = null;
     /** @type {(() => void) | null} */
     this.stopAudio = null;
-    /** @type {AudioContext | null} */
-    this.audioContext = null;
-    /** @type {Promise<void> | null} */
-    this.workletReady = null;
+    /** @type {WorkletCapture | null} the mic where there is no MediaStreamTrackProcessor */
+    this.worklet = null;
     this.closed = false;
+    this.problem = ""; // what stops the mic or camera here, said on the status line
+    /** @type {(() => void) | null} */
+    this.onProblem = null;
     this.timer = setInterval(() => this.flush(), TICK_MS);
   }
 
@@ -142,9 +133,12 @@ export class CommUplink {
     }
   }
 
-  /** Video would only queue: drop it before encoding (the window is full, or backed up). */
+  /** Video would only queue: drop it before encoding (backed up, or the window is full and
+   * a video frame already waits for the next message). */
   videoBlocked() {
-    return this.inflight.size >= this.window || this.backedUp();
+    if (this.backedUp()) return true;
+    return this.inflight.size >= this.window &&
+      this.pending.some((f) => f.meta.kind === "video");
   }
 
   /** The comm is backed up: drop frames before encoding them. */
@@ -261,55 +255,22 @@ export class CommUplink {
       })().catch(() => {});
       return;
     }
-    this.workletCapture(track, gen).catch(() => {});
+    this.worklet ??= new WorkletCapture((text) => this.setProblem(text));
+    this.worklet.start(track, (data) => {
+      if (gen === this.audioGen) this.encodeAudio(data); else data.close();
+    }).then((stop) => {
+      if (gen === this.audioGen) this.stopAudio = stop; else stop();
+    }).catch((e) => {
+      this.setProblem(`the microphone cannot reach the kernel: ${e?.message ?? e}`);
+    });
   }
 
-  /** The AudioWorklet path: 128-sample blocks gathered into 20 ms AudioData.
-   * @param {MediaStreamTrack} track @param {number} gen */
-  async workletCapture(track, gen) {
-    const ctx = this.audioContext ??= new AudioContext({ sampleRate: AUDIO_RATE });
-    if (!this.workletReady) {
-      const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
-      this.workletReady = ctx.audioWorklet.addModule(url);
-    }
-    await this.workletReady;
-    if (gen !== this.audioGen) return;
-    // a page without a user gesture yet starts suspended: the first click resumes it
-    if (ctx.state === "suspended") {
-      const resume = () => ctx.resume();
-      document.addEventListener("pointerdown", resume, { once: true });
-      ctx.resume().catch(() => {});
-    }
-    const source = ctx.createMediaStreamSource(new MediaStream([track]));
-    const node = new AudioWorkletNode(ctx, "znb-capture", { numberOfInputs: 1,
-      numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" });
-    const sink = ctx.createGain();
-    sink.gain.value = 0; // processed only when it reaches the destination: silently
-    source.connect(node).connect(sink).connect(ctx.destination);
-    let block = new Float32Array(AUDIO_BLOCK), filled = 0;
-    node.port.onmessage = (/** @type {MessageEvent<Float32Array>} */ e) => {
-      const input = e.data;
-      let at = 0;
-      while (at < input.length) {
-        const n = Math.min(input.length - at, AUDIO_BLOCK - filled);
-        block.set(input.subarray(at, at + n), filled);
-        filled += n;
-        at += n;
-        if (filled === AUDIO_BLOCK) {
-          this.encodeAudio(new AudioData({ format: "f32-planar", sampleRate: ctx.sampleRate,
-            numberOfFrames: AUDIO_BLOCK, numberOfChannels: 1, data: block,
-            timestamp: Math.round(performance.now() * 1000) }));
-          block = new Float32Array(AUDIO_BLOCK);
-          filled = 0;
-        }
-      }
-    };
-    this.stopAudio = () => {
-      node.port.onmessage = null;
-      source.disconnect();
-      node.disconnect();
-      sink.disconnect();
-    };
+  /** What stops the mic or camera here ("" when nothing), for the status line.
+   * @param {string} text */
+  setProblem(text) {
+    if (text === this.problem) return;
+    this.problem = text;
+    this.onProblem?.();
   }
 
   /** @param {AudioData} data  encoded now, or dropped (closed either way) */
@@ -387,6 +348,6 @@ export class CommUplink {
     for (const enc of [this.venc, this.aenc]) {
       if (enc && enc.state !== "closed") enc.close();
     }
-    this.audioContext?.close().catch(() => {});
+    this.worklet?.close();
   }
 }

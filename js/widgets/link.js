@@ -162,6 +162,7 @@ export class KernelLink extends EventTarget {
     if (!this.commProblem) {
       const uplink = this.uplink = new CommUplink(this.model, this.view);
       uplink.onStall = () => this.dispatchEvent(new Event("state"));
+      uplink.onProblem = () => this.dispatchEvent(new Event("state"));
       uplink.setTracks(this.tracks);
     } else if (sending || this.model.get("capture")) {
       this.error = `camera and microphone off: ${this.commProblem}`;
@@ -172,6 +173,7 @@ export class KernelLink extends EventTarget {
   /** The status line's text about the link ("" when all is well). */
   statusText() {
     if (this.error) return this.error;
+    if (this.uplink?.problem) return this.uplink.problem;
     if (this.uplink?.stalled) {
       return "the kernel has not read the camera for 3 s: a cell is busy and this front end " +
         "passes widget messages only between cells (JupyterLab >= 4.4 with ipykernel >= 7 " +

@@ -100,7 +100,13 @@ class JupyterLab:
         """Start cell ``index`` of the current notebook (like Shift+Enter); does not wait."""
         page.evaluate("""(i) => {
             const app = window.jupyterapp;
-            app.shell.currentWidget.content.activeCellIndex = i;
+            // a page without focus (headless Firefox) may have no current widget yet
+            let panel = app.shell.currentWidget;
+            if (!panel) {
+                panel = [...app.shell.widgets("main")].find((w) => w.content?.widgets);
+                app.shell.activateById(panel.id);
+            }
+            panel.content.activeCellIndex = i;
             app.commands.execute('notebook:run-cell');  // resolves when the cell is done
         }""", index)
 

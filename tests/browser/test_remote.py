@@ -13,6 +13,7 @@ import pytest
 
 from tests.browser import remote as harness
 from tests.browser.comm_support import canvas_rgb
+from tests.browser.firefox import Firefox, firefox_or_skip
 from tests.browser.helpers import wait_until
 from tests.browser.jupyter import JupyterLab, jupyter_lab, write_notebook
 from tests.conftest import UNIT, serving
@@ -262,3 +263,79 @@ def test_insecure_page_says_why_the_camera_is_off(lab, remote, red_clip, tmp_pat
     wait_until(lambda: "not a secure context" in status.inner_text(), 10 * UNIT,
                "the reason the camera is off")
     assert page.locator(".znb-conference .znb-tile").count() >= 1
+
+
+# the page's uplink counters and status line (the Firefox driver returns JSON values)
+FF_UP_JS = """() => {
+  const link = [...(window.zeroNbWidgets?.links ?? [])][0];
+  return { up: link?.uplink?.stats(), problem: link?.uplink?.problem,
+           status: document.querySelector(".znb-conference .znb-status")?.innerText };
+}"""
+
+
+def open_in_firefox(lab: JupyterLab, ff: Firefox, notebook: str) -> None:
+    """``lab.open`` for the Firefox driver (polls instead of Playwright's waits)."""
+    ff.goto(f"{lab.base}/lab/tree/{notebook}?token={lab.token}")
+    wait_until(lambda: ff.evaluate("() => window.jupyterapp !== undefined"), 60 * UNIT,
+               "JupyterLab in Firefox")
+    wait_until(lambda: lab.kernel_states() == ["idle"], 30 * UNIT, "an idle kernel")
+    wait_until(lambda: ff.evaluate("() => document.querySelectorAll('.jp-Notebook .jp-Cell')"
+                                   ".length") > 0, 20 * UNIT, "the notebook's cells")
+
+
+def test_firefox_conference_over_the_comm(lab, bots, tmp_path):
+    """Firefox (WebCodecs, no MediaStreamTrackProcessor/Generator) in JupyterLab, with no
+    WebRTC path to the kernel (it gathers no candidate without a default route): `auto` moves
+    to the comm; Firefox's fake camera reaches the kernel, also during a busy cell; its tone
+    once a click lifts the autoplay hold (said on the status line until then) where Firefox
+    can run an AudioContext, else the status line says why not; the bot sees the notebook,
+    and the bot's blue is painted on its tile."""
+    binary = firefox_or_skip()
+    bot = bots("rff", "bot", video=sources.solid(BLUE, 160, 120, fps=15))
+    probe = tmp_path / "probe.json"
+    write_notebook(lab.root / "ff.ipynb", conference_cells("rff", probe))
+    ff = Firefox(binary, tmp_path / "profile")
+    try:
+        open_in_firefox(lab, ff, "ff.ipynb")
+        lab.run_cell(ff, 0)
+        info = wait_until(lambda: (p := read_probe(probe)).get("transport") == "comm" and p,
+                          20 * UNIT, f"the move to the comm ({read_probe(probe)})")
+        assert info["reason"].startswith("auto: WebRTC"), info
+        # the fake camera: one colour a second, never black
+        wait_until(lambda: (p := read_probe(probe)).get("frames", 0) > 30
+                   and max(p["rgb"] or [0]) > 50, 30 * UNIT,
+                   f"Firefox's camera in room.local.video.latest() ({read_probe(probe)})")
+        # no click yet: Firefox's autoplay rule holds the AudioWorklet's context, and the
+        # status line says so; the first click starts the mic
+        status = ".znb-conference .znb-status"
+        wait_until(lambda: "holds the microphone" in (ff.evaluate(FF_UP_JS)["status"] or ""),
+                   10 * UNIT, f"the autoplay notice ({ff.evaluate(FF_UP_JS)})")
+        ff.click(status)
+        # the tone reaches the kernel where Firefox has an audio output; without one (this
+        # machine: no sound device) its contexts never run, and the status line says so
+        mic = wait_until(lambda: ("tone" if read_probe(probe)["level"] > -60 else
+                                  "no audio output" in (ff.evaluate(FF_UP_JS)["status"] or "")
+                                  and "notice"), 15 * UNIT,
+                         f"Firefox's tone in the kernel or the no-audio notice "
+                         f"({read_probe(probe)}; page: {ff.evaluate(FF_UP_JS)})")
+        bot.wait_for_peers(1, timeout=30 * UNIT)
+        wait_until(lambda: bot.peer("nb").video.latest() is not None, 20 * UNIT,
+                   "the notebook's camera at the bot")
+        slot = wait_until(lambda: (i := ff.evaluate(SLOT_JS, bot.peer_id)) >= 0 and i + 1,
+                          20 * UNIT, "the bot's slot") - 1
+        wait_until(lambda: (rgb := canvas_rgb(ff, slot)) is not None and rgb[2] > 200
+                   and rgb[0] < 50, 20 * UNIT, f"the bot's blue on its tile "
+                   f"({canvas_rgb(ff, slot)})")
+        wait_until(lambda: lab.kernel_states() == ["idle"], 10 * UNIT, "an idle kernel")
+        lab.run_cell(ff, 1)
+        wait_until(lambda: Path(f"{probe}.started").exists(), 5 * UNIT, "the sleeping cell")
+        first, t0 = read_probe(probe), time.monotonic()
+        time.sleep(4.0)
+        last, t1 = read_probe(probe), time.monotonic()
+        assert not Path(f"{probe}.done").exists(), "the cell should still be sleeping"
+        rate = (last["frames"] - first["frames"]) / (t1 - t0)
+        print(f"Firefox {ff.version}: camera fps in the kernel during time.sleep: {rate:.1f}; "
+              f"mic: {mic}; {last}")
+        assert rate > 5, (rate, last)
+    finally:
+        ff.close()
