@@ -1,7 +1,8 @@
 """IPython magics: ``%load_ext zero_nb`` registers the line magic ``%zero``.
 
-The magics object keeps the current server and room; they are also pushed into the user
-namespace as ``zero_server`` and ``zero_room``. Errors print one line, never a traceback.
+The magics object keeps the current server, room and session recording; they are also
+pushed into the user namespace as ``zero_server``, ``zero_room`` and ``zero_recording``.
+Errors print one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ USAGE = """\
 %zero serve [--host HOST] [--port PORT] [--config FILE_OR_VAR] [--no-auth]
 %zero join SESSION [--server URL] [--name NAME] [--password PW] [--config FILE_OR_VAR]
            [--no-video] [--no-audio]
+%zero record DIR | %zero record stop
 %zero leave
 %zero status
 %zero stats
@@ -55,6 +57,8 @@ def _parser() -> _Parser:
     join.add_argument("--config", default=None)
     join.add_argument("--no-video", action="store_true")
     join.add_argument("--no-audio", action="store_true")
+    record = sub.add_parser("record", add_help=False)
+    record.add_argument("target", metavar="DIR|stop")
     for name in ("leave", "status", "stats", "stop"):
         sub.add_parser(name, add_help=False)
     return root
@@ -92,10 +96,12 @@ def format_stats(records: list[dict[str, Any]]) -> str:
 class ZeroMagics(Magics):
     """State holder for ``%zero``: ``.server`` (ServerHandle) and ``.room`` (Room)."""
 
-    def __init__(self, shell: Any, server: Any = None, room: Any = None) -> None:
+    def __init__(self, shell: Any, server: Any = None, room: Any = None,
+                 recording: Any = None) -> None:
         super().__init__(shell)
         self.server = server
         self.room = room
+        self.recording = recording
 
     # -- helpers ----------------------------------------------------------------------------
     def _config(self, value: str | None) -> Any:
@@ -109,7 +115,8 @@ class ZeroMagics(Magics):
 
     def _push(self) -> None:
         if self.shell is not None:
-            self.shell.push({"zero_server": self.server, "zero_room": self.room})
+            self.shell.push({"zero_server": self.server, "zero_room": self.room,
+                             "zero_recording": self.recording})
 
     def _room(self) -> Any:
         if self.room is None or self.room.closed:
@@ -129,13 +136,17 @@ class ZeroMagics(Magics):
                 [--config FILE_OR_VAR] [--no-video] [--no-audio]
               join SESSION (default server: the one from %zero serve, else config's);
               the kernel sends a test pattern and a tone unless --no-video/--no-audio
+          %zero record DIR   record the session into DIR on one clock (a WebM file per
+                             participant, manifest.jsonl; docs/recording.md)
+          %zero record stop  finish the recording (leave and stop finish it too)
           %zero leave      leave the current room
           %zero status     server URL and sessions, this kernel's room, peers and states
           %zero stats      a compact table of room.stats(flat=True)
           %zero stop       leave and stop the server started by %zero serve
 
         ``--config`` takes a config file path or the name of a dict variable
-        (e.g. ``CONFIG``). The server and room are in ``zero_server`` / ``zero_room``.
+        (e.g. ``CONFIG``). The server, room and recording are in ``zero_server`` /
+        ``zero_room`` / ``zero_recording``; a directory named ``stop`` is ``./stop``.
         """
         try:
             args = _parser().parse_args(shlex.split(line))
@@ -178,8 +189,41 @@ class ZeroMagics(Magics):
         self._push()
         print(f"joined {self.room.session!r} as {self.room.name!r} ({self.room.peer_id})")
 
+    def _recording(self) -> Any:
+        if self.recording is None or self.recording.stopped:
+            return None
+        return self.recording
+
+    def _cmd_record(self, args: argparse.Namespace) -> None:
+        if args.target == "stop":
+            if self._recording() is None:
+                print("zero: not recording (%zero record DIR first)")
+                return
+            self._stop_recording()
+            return
+        if (current := self._recording()) is not None:
+            print(f"zero: already recording into {current.directory} (%zero record stop first)")
+            return
+        self.recording = self._room().record_session(args.target)
+        self._push()
+        print(f"recording {self.room.session!r} into {self.recording.directory} "
+              f"(%zero record stop to finish)")
+
+    def _stop_recording(self) -> None:
+        """Finish the recording in progress, if any (before leaving: files end cleanly)."""
+        recording = self._recording()
+        if recording is None:
+            return
+        try:
+            files = recording.stop()
+        finally:
+            self._push()
+        print(f"recorded {len(files)} files into {recording.directory}: "
+              f"zero_nb.session.load({str(recording.directory)!r})")
+
     def _cmd_leave(self, args: argparse.Namespace) -> None:
         room = self._room()
+        self._stop_recording()
         room.leave()
         print(f"left {room.session!r}")
 
@@ -206,12 +250,15 @@ class ZeroMagics(Magics):
             for pid, peer in peers.items():
                 lines.append(f"  {peer.name or '-'} ({pid}): {peer.state}, "
                              f"video {peer.video.fps:.1f} fps, audio {peer.audio.level_db:.1f} dB")
+        if (recording := self._recording()) is not None:
+            lines.append(f"recording: {recording.directory} for {recording.now():.0f} s")
         print("\n".join(lines))
 
     def _cmd_stats(self, args: argparse.Namespace) -> None:
         print(format_stats(self._room().stats(flat=True)))
 
     def _cmd_stop(self, args: argparse.Namespace) -> None:
+        self._stop_recording()
         if self.room is not None and not self.room.closed:
             self.room.leave()
             print(f"left {self.room.session!r}")
@@ -235,12 +282,14 @@ def load_ipython_extension(ipython: Any) -> None:
     ns = ipython.user_ns
     server = old.server if old is not None else ns.get("zero_server")
     room = old.room if old is not None else ns.get("zero_room")
-    magics = ZeroMagics(ipython, server=server, room=room)
+    recording = old.recording if old is not None else ns.get("zero_recording")
+    magics = ZeroMagics(ipython, server=server, room=room, recording=recording)
     ipython.register_magics(magics)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove ``%zero``; the server and room keep running (``zero_server``/``zero_room``)."""
+    """Remove ``%zero``; the server, room and recording keep running (``zero_server`` /
+    ``zero_room`` / ``zero_recording``)."""
     old = _registered(ipython)
     if old is not None:
         old._push()

@@ -64,6 +64,47 @@ class Session:
             return list(self.event_list)
         return pd.DataFrame(self.event_list)
 
+    @property
+    def duration(self) -> float:
+        """Session seconds covered: the clean stop, else the last thing the manifest saw."""
+        if self.ended is not None:
+            return self.ended
+        times = [float(e["t"]) for e in self.event_list]
+        times += [s.end if s.end is not None else s.offset
+                  for p in self.participants.values() for s in p.segments]
+        return max(times, default=0.0)
+
+    def speech_segments(self) -> dict[str, list[tuple[float, float]]]:
+        """``{participant id: [(start, end), ...]}`` from the speaking events (every
+        participant listed); a segment still open ends at a leave or the session's end."""
+        out: dict[str, list[tuple[float, float]]] = {pid: [] for pid in self.participants}
+        open_at: dict[str, float] = {}
+        for e in self.event_list:
+            pid, kind, t = e.get("participant"), e.get("event"), float(e["t"])
+            if pid is None:
+                continue
+            if kind == "speaking-start":
+                open_at.setdefault(pid, t)
+            elif kind in ("speaking-end", "leave") and pid in open_at:
+                out.setdefault(pid, []).append((open_at.pop(pid), t))
+        for pid, start in open_at.items():
+            out.setdefault(pid, []).append((start, max(start, self.duration)))
+        return out
+
+    def to_elan(self, path: str | Path) -> Path:
+        """Write an ELAN ``.eaf``: a speech tier per participant, a chat tier, every file
+        linked on the session clock (needs ``zero_nb[analysis]``)."""
+        from .session_export import to_elan
+
+        return to_elan(self, path)
+
+    def to_praat(self, path: str | Path) -> Path:
+        """Write a Praat TextGrid: a speech interval tier per participant and a chat point
+        tier (needs ``zero_nb[analysis]``)."""
+        from .session_export import to_praat
+
+        return to_praat(self, path)
+
     def participant(self, who: str) -> Participant:
         """A participant by id or by name."""
         if who in self.participants:

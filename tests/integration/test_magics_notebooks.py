@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import MEDIA_CONFIG, UNIT
+from tests.conftest import MEDIA_CONFIG, UNIT, wait_until
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 
@@ -26,7 +26,7 @@ def shell():
     yield ip
     run(ip, "stop")
     ip.run_line_magic("unload_ext", "zero_nb")
-    for key in ("zero_room", "zero_server", "CONFIG"):
+    for key in ("zero_room", "zero_server", "zero_recording", "CONFIG"):
         ip.user_ns.pop(key, None)
 
 
@@ -106,6 +106,44 @@ def test_join_status_stats_leave(shell):
         bot.leave()
 
 
+@pytest.mark.media
+def test_record_and_record_stop(shell, tmp_path):
+    """record DIR records the session (status says so), a second record and a stop with
+    nothing recording say what to do, record stop finishes and the session loads; leave
+    finishes a recording still running."""
+    import zero_nb
+
+    assert "not in a room" in run(shell, f"record {tmp_path / 'x'}")
+    run(shell, "serve --port 0")
+    run(shell, "join magic-rec --name kernel --config CONFIG --no-audio")
+    room = shell.user_ns["zero_room"]
+    bot = zero_nb.join("magic-rec", shell.user_ns["zero_server"], name="bot",
+                       video=zero_nb.sources.test_pattern(64, 48, fps=10), config=MEDIA_CONFIG)
+    try:
+        room.wait_for_peers(1, timeout=20 * UNIT)
+        out = run(shell, f"record {tmp_path / 'one'}")
+        assert "recording 'magic-rec'" in out and "%zero record stop" in out, out
+        recording = shell.user_ns["zero_recording"]
+        assert "already recording" in run(shell, f"record {tmp_path / 'two'}")
+        assert "recording:" in run(shell, "status")
+        bot.send("hi")
+        assert wait_until(lambda: any(e["event"] == "chat" for e in
+                                      zero_nb.session.load(tmp_path / "one").event_list),
+                          10 * UNIT)
+        out = run(shell, "record stop")
+        assert recording.stopped and "zero_nb.session.load(" in out, out
+        session = zero_nb.session.load(tmp_path / "one")
+        assert {p.name for p in session.participants.values()} == {"kernel", "bot"}
+        assert session.ended is not None
+        assert "not recording" in run(shell, "record stop")
+        run(shell, f"record {tmp_path / 'three'}")
+        out = run(shell, "leave")
+        assert shell.user_ns["zero_recording"].stopped and "recorded" in out, out
+        assert zero_nb.session.load(tmp_path / "three").ended is not None
+    finally:
+        bot.leave()
+
+
 def test_plot_helpers_render():
     """histogram and stats_over_time render to PNG without a display."""
     from zero_nb import plot
@@ -169,5 +207,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def test_notebooks_exist():
-    """All seven example notebooks are present."""
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    """All eight example notebooks are present."""
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]

@@ -60,7 +60,8 @@ def _codecs(video: Any, audio: Any) -> dict[str, str | None]:
 class SessionRecording:
     """Record a room's session into ``directory`` until :meth:`stop` (or a ``with`` block
     ends). Late joiners get their file when they join; a participant who leaves and comes
-    back gets a new segment."""
+    back (the same peer id, or a new one under the name of someone who left) gets a new
+    segment of the same participant."""
 
     def __init__(self, room: SessionHost, directory: str | Path, *,
                  include_local: bool = True) -> None:
@@ -73,6 +74,8 @@ class SessionRecording:
         self._lock = threading.Lock()
         self._segments: dict[str, int] = {}
         self._present: set[str] = set()
+        self._keys: dict[str, str] = {}  # peer id -> participant key in the manifest
+        self._left_names: dict[str, str] = {}  # name of someone gone -> their key
         self._manifest: Any = None
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
 
@@ -161,7 +164,16 @@ class SessionRecording:
             self._write({"type": "event", "t": self.now(), "event": kind,
                          "participant": participant, **data})
 
-    def _segment(self, key: str, name: str, kind: str, video: Any, audio: Any) -> None:
+    def _key(self, peer_id: str | None) -> str | None:
+        """The manifest's participant for a peer id (a rejoiner keeps the first one's)."""
+        if peer_id is None:
+            return None
+        if self.include_local and peer_id == self.room.peer_id:
+            return LOCAL
+        return self._keys.get(peer_id, peer_id)
+
+    def _segment(self, key: str, name: str, kind: str, video: Any, audio: Any,
+                 peer_id: str | None = None) -> None:
         assert self.origin is not None
         with self._lock:
             if self.stopped:
@@ -178,37 +190,50 @@ class SessionRecording:
         else:
             offset = self.now()
         self._write({"type": "participant", "participant": key, "name": name, "kind": kind,
-                     "segment": index, "file": path.name if video or audio else None,
+                     "peer_id": peer_id, "segment": index,
+                     "file": path.name if video or audio else None,
                      "offset": offset, "codecs": _codecs(video, audio), "fps": 30})
         self.event("join", key, name=name)
 
     # -- room events (on the room's worker thread) ----------------------------------------
     def _joined(self, peer: Any) -> None:
-        if peer.peer_id in self._present:
-            return  # listed when we started and announced again
-        self._segment(peer.peer_id, peer.name, "peer", peer.video, peer.audio)
+        with self._lock:
+            if self._key(peer.peer_id) in self._present:
+                return  # listed when we started and announced again
+            # a new connection under the name of someone who left: the same person back
+            key = self._left_names.pop(peer.name, peer.peer_id) if peer.name else peer.peer_id
+            if key in self._present:
+                key = peer.peer_id
+            self._keys[peer.peer_id] = key
+        self._segment(key, peer.name, "peer", peer.video, peer.audio, peer.peer_id)
 
     def _left(self, peer: Any) -> None:
+        key = self._key(peer.peer_id)
+        assert key is not None
         with self._lock:
-            mine = [k for k in self.recorders if k.startswith(peer.peer_id + "/")]
-            self._present.discard(peer.peer_id)
-        for key in mine:
-            self._finish(key)
-        self.event("leave", peer.peer_id)
+            mine = [k for k in self.recorders if k.startswith(key + "/")]
+            self._present.discard(key)
+            if peer.name:
+                self._left_names[peer.name] = key
+        for recorder in mine:
+            self._finish(recorder)
+        self.event("leave", key)
 
     def _media(self, peer: Any, media: Any) -> None:
+        key = self._key(peer.peer_id)
         if media.audio is not None:
-            self.event("unmute" if media.audio else "mute", peer.peer_id)
+            self.event("unmute" if media.audio else "mute", key)
         if media.video is not None:
-            self.event("camera-on" if media.video else "camera-off", peer.peer_id)
+            self.event("camera-on" if media.video else "camera-off", key)
 
     def _message(self, entry: dict[str, Any]) -> None:
-        self.event("chat", entry.get("from"), name=entry.get("name"), data=entry.get("data"),
-                   to=entry.get("to"))
+        self.event("chat", self._key(entry.get("from")), name=entry.get("name"),
+                   data=entry.get("data"), to=entry.get("to"))
 
     def _speaking(self, peer: Any, speaking: bool) -> None:
+        # the speech tracker names us by our peer id; the manifest calls us "local"
         self.event("speaking-start" if speaking else "speaking-end",
-                   getattr(peer, "peer_id", None))
+                   self._key(getattr(peer, "peer_id", None)))
 
     def _error(self, peer: Any, text: str) -> None:
-        self.event("error", getattr(peer, "peer_id", None), text=text)
+        self.event("error", self._key(getattr(peer, "peer_id", None)), text=text)

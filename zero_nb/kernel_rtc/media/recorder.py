@@ -37,6 +37,13 @@ _LIVE_MATROSKA = {"cluster_time_limit": "1000", "flush_packets": "1",
 _VP8_LIVE = {"deadline": "realtime", "lag-in-frames": "0", "cpu-used": "8"}
 _WAIT_VIDEO_S = 3.0  # audio waits this long for a first video frame to size the file
 _AUDIO_RESYNC_S = 0.1  # audio this far behind its arrival time (a gap, a mute) jumps ahead
+# On a session clock audio follows its sample count, re-anchored to arrival: arrival jitter
+# only ever makes a block late, so the least lateness over a short window is how far the
+# file really lags (a stalled sender, a slow source); past the tolerance the file skips ahead
+# by it (a few ms of silence). A block that arrives before its place (the first one was
+# late) is dropped instead, moving the file back by one block.
+_AUDIO_WINDOW_S = 0.3
+_AUDIO_TOLERANCE_S = 0.008
 _STOP = object()
 
 
@@ -101,13 +108,15 @@ class FeedRecorder:
             if vcodec == "libvpx":  # its default 256 kbit/s blurs small text and stamps
                 self._vstream.options = dict(_VP8_LIVE)
                 self._vstream.bit_rate = max(500_000, 4 * width * height)
-            self._last_pts = -1
+            self._last_pts = -1  # the last tick written
+            self._pending: Any = None  # the newest frame for the tick not written yet
         if self.audio is not None:
             self._astream = self._container.add_stream(acodec, rate=48000)
             self._astream.layout = "stereo"
             self._resampler = av.AudioResampler(format=self._astream.format.name,
                                                 layout="stereo", rate=48000)
             self._samples = 0
+            self._lateness: list[tuple[float, int]] = []  # (arrival, samples late)
         self._opened = True
 
     def _handle(self, item: tuple[Any, Any, float]) -> None:
@@ -139,6 +148,8 @@ class FeedRecorder:
                 self._open(None)
                 for held in early:
                     self._handle(held)
+            if self._vstream is not None and self._pending is not None:
+                self._container.mux(self._vstream.encode(self._pending))
             for stream in (self._vstream, self._astream):
                 if stream is not None:
                     self._container.mux(stream.encode(None))
@@ -149,30 +160,49 @@ class FeedRecorder:
             self._container.close()
 
     def _encode_video(self, feed: VideoFeed, frame: Any, t: float) -> None:
+        """Each frame goes on the frame tick nearest its arrival, one frame behind: frames
+        arriving in a burst share a tick and the newest of them wins it (the file then shows
+        what the kernel held last, not a stale frame kept while newer ones are dropped)."""
         assert self._vstream is not None and self._t0 is not None
-        exact = (t - self._t0) * self._fps
-        # frames arriving in a burst share a tick: the later one takes the next tick (shown
-        # under a frame late, not dropped for a stale one) unless that is more than a frame late
-        pts = max(round(exact), self._last_pts + 1)
-        if pts - exact > 1.0:
+        pts = round((t - self._t0) * self._fps)
+        if self._pending is not None and pts > self._pending.pts:
+            self._container.mux(self._vstream.encode(self._pending))
+            self._last_pts, self._pending = self._pending.pts, None
+        if pts <= self._last_pts:  # behind a tick already written: too late to show
             return
-        self._last_pts = pts
         out = feed.yuv(frame, self._vstream.width, self._vstream.height)
         out.pts = pts
         out.time_base = fractions.Fraction(1, self._fps)
-        self._container.mux(self._vstream.encode(out))
+        self._pending = out
 
     def _encode_audio(self, frame: Any, t: float) -> None:
         assert self._astream is not None and self._t0 is not None
-        if self._anchored:  # on a session clock: start at the arrival time, skip gaps
-            due = round((t - self._t0) * 48000)
-            if due - self._samples > _AUDIO_RESYNC_S * 48000:
-                self._samples = due
+        if self._anchored and not self._anchor_audio(round((t - self._t0) * 48000), t):
+            return
         for out in self._resampler.resample(frame):
             out.pts = self._samples
             out.time_base = fractions.Fraction(1, 48000)
             self._samples += out.samples
             self._container.mux(self._astream.encode(out))
+
+    def _anchor_audio(self, due: int, t: float) -> bool:
+        """Keep the audio within the tolerance of its arrival times; False: drop this block."""
+        late = due - self._samples
+        tolerance = _AUDIO_TOLERANCE_S * 48000
+        if late > _AUDIO_RESYNC_S * 48000:  # a gap or a mute: start again at the arrival
+            self._samples, self._lateness = due, []
+            return True
+        if late < -tolerance and self._samples > 0:
+            return False
+        window = self._lateness
+        window.append((t, late))
+        while window[0][0] < t - _AUDIO_WINDOW_S:
+            window.pop(0)
+        floor = min(x for _, x in window)
+        if floor > tolerance and t - window[0][0] > _AUDIO_WINDOW_S * 0.8:
+            self._samples += floor
+            self._lateness = [(m, x - floor) for m, x in window]
+        return True
 
     def stop(self, timeout: float = 10.0) -> Path:
         """Finish the file and return its path; MediaError if encoding failed (the file
