@@ -28,6 +28,10 @@ from tests.conftest import UNIT
 from zero_nb import serve
 from zero_nb.signaling.protocol import (
     CLIENT_TYPES,
+    GROUP_RE,
+    MAX_BREAKOUT_MINUTES,
+    MAX_BROADCAST_CHARS,
+    MAX_GROUPS,
     MAX_NAME_CHARS,
     PEER_ID_RE,
     SESSION_ID_RE,
@@ -252,6 +256,21 @@ def _media(v: Any) -> bool:
     return isinstance(v, dict) and all(isinstance(v.get(k), bool) for k in ("audio", "video"))
 
 
+def _groups(v: Any) -> bool:
+    if not isinstance(v, dict) or not 0 < len(v) <= MAX_GROUPS:
+        return False
+    ids = [i for g in v.values() if isinstance(g, list) for i in g]
+    return (all(isinstance(k, str) and GROUP_RE.fullmatch(k) for k in v)
+            and all(isinstance(g, list) for g in v.values())
+            and all(isinstance(i, str) and PEER_ID_RE.fullmatch(i) for i in ids)
+            and len(ids) == len(set(ids)))
+
+
+def _minutes(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                         and 0 < v <= MAX_BREAKOUT_MINUTES)
+
+
 # (type, field) -> which values parse; a valid message of each type to start from
 ACCEPTS = {
     ("join", "session"): lambda v: v is None or (isinstance(v, str) and SESSION_ID_RE.fullmatch(v)),
@@ -280,6 +299,10 @@ ACCEPTS = {
     ("remove", "reason"): lambda v: v is None or (isinstance(v, str) and len(v) <= 200),
     ("spotlight", "peer"): _opt_str,
     ("lock", "locked"): lambda v: v is None or isinstance(v, bool),
+    ("breakout", "groups"): _groups,
+    ("breakout", "minutes"): _minutes,
+    ("broadcast", "text"): lambda v: _req_str(v) and len(v) <= MAX_BROADCAST_CHARS,
+    ("visit", "group"): lambda v: v is None or (isinstance(v, str) and GROUP_RE.fullmatch(v)),
     **{(t, "type"): lambda v: isinstance(v, str) for t in CLIENT_TYPES},
 }
 VALID = {
@@ -298,7 +321,13 @@ VALID = {
     "remove": {"type": "remove", "peer": "x", "reason": "r"},
     "spotlight": {"type": "spotlight", "peer": "x"},
     "lock": {"type": "lock", "locked": True},
+    "breakout": {"type": "breakout", "groups": {"A": ["x"], "B": ["y"]}, "minutes": 5},
+    "broadcast": {"type": "broadcast", "text": "two minutes left"},
+    "visit": {"type": "visit", "group": "A"},
+    "gather": {"type": "gather"},
 }
+# every client message type has a valid example to confuse (a new type must add one here)
+assert set(VALID) == set(CLIENT_TYPES), set(CLIENT_TYPES) ^ set(VALID)
 wrong_values = st.one_of(
     json_values, st.just(""), st.text("x", min_size=MAX_NAME_CHARS + 1, max_size=100),
     st.sampled_from(["a b", "é", "/", "a.b", "x" * 65, "x" * 129]),
