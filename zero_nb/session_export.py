@@ -9,11 +9,24 @@ interval tier per participant (``speech``) and a ``chat`` point tier.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .session import Session
+
+class Session(Protocol):
+    """What the exports read of a loaded :class:`zero_nb.session.Session` (a protocol, so
+    this module needs no import of it: the Session's export methods import this one)."""
+
+    header: dict[str, Any]
+    event_list: list[dict[str, Any]]
+
+    @property
+    def participants(self) -> Mapping[str, Any]: ...
+    @property
+    def duration(self) -> float: ...
+
+    def speech_segments(self) -> dict[str, list[tuple[float, float]]]: ...
 
 __all__ = ["CHAT_SECONDS", "chat_intervals", "tier_names", "to_elan", "to_praat"]
 
