@@ -40,6 +40,12 @@ def only_loopback() -> bool:
     return [n for _, n in socket.if_nameindex()] == ["lo"]
 
 
+def netns_command(argv: list[str]) -> list[str]:
+    """``argv`` re-run in a private network namespace with only ``lo`` (up)."""
+    ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
+    return [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', *argv]
+
+
 def rss_mb(pid: int | None = None) -> float:
     with open(f"/proc/{pid or 'self'}/status") as f:
         for line in f:
@@ -569,10 +575,7 @@ def main() -> int:
 
         return int(e2ee.main(["--rounds", str(args.rounds)] if args.rounds else []))
     if not only_loopback():
-        ns = ["unshare", "-rn"] if os.geteuid() != 0 else ["unshare", "-n"]
-        cmd = [*ns, "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable,
-               *sys.argv]
-        return subprocess.call(cmd)
+        return subprocess.call(netns_command([sys.executable, *sys.argv]))
 
     if args.filter:
         filter_main(args.rounds or 2)

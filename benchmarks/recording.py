@@ -30,14 +30,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.pipeline import MEDIA, cpu_s, only_loopback, rss_mb  # noqa: E402
+from benchmarks.pipeline import (  # noqa: E402
+    MEDIA,
+    cpu_s,
+    netns_command,
+    only_loopback,
+    replace_section,
+    rss_mb,
+)
 
 SIZE = (640, 480)
 FPS = 30
 KBPS = 1000
 BOTS = 3
 CLIPS = Path(tempfile.gettempdir()) / "zero_nb_recording_clips"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def bots(url: str, session: str, n: int, ready: Any, stop: Any) -> None:
@@ -122,7 +128,7 @@ def run(minutes: float, warm: float, sample_s: float) -> dict[str, Any]:
             participants=len(loaded.participants), files=len(files),
             bytes=sum(Path(f).stat().st_size for f in files),
             errors=[e for e in loaded.event_list if e["event"] == "error"],
-            dropped=sum(r.dropped for r in getattr(recording, "recorders", {}).values()),
+            dropped=sum(r.dropped for r in recording.recorders.values()),
             rec_cpu=sum(cpu[1:]) / max(1, len(cpu) - 1) if len(cpu) > 1 else cpu[0],
             rss=rss, folder=str(folder),
         )
@@ -170,15 +176,6 @@ def report(r: dict[str, Any], minutes: float) -> str:
     ])
 
 
-def write(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    start = text.find("## Recording (")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
-    RESULTS.write_text(text.rstrip("\n") + "\n\n" + section)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -187,16 +184,14 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     if not only_loopback():
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-               sys.executable, *sys.argv]
-        sys.exit(subprocess.call(cmd))
+        sys.exit(subprocess.call(netns_command([sys.executable, *sys.argv])))
     r = run(args.minutes, args.warm, args.sample)
     section = report(r, args.minutes)
     print(section)
     if r["errors"]:
         print("errors:", r["errors"][:5])
     if not args.no_write:
-        write(section)
+        replace_section("## Recording (", section.splitlines())
     os._exit(0)
 
 
